@@ -1,0 +1,470 @@
+//! `infermeter bench`: validate flags into a `BenchPlan`, start the embedded simulated server
+//! when no `--url` is given, check the target, run, and write the outputs.
+
+use super::{sim_cmd, BenchArgs, CliError};
+use crate::client::openai::{self, Api, BodyOptions};
+use crate::client::{self, ClientConfig, Target, Timeouts};
+use crate::report::{self, RunInfo};
+use crate::runner::{self, BenchPlan};
+use crate::schedule::{Arrival, Load};
+use crate::util::{parse_duration, unix_now_s, utc_strings};
+use crate::workload::{LengthDist, Tokenizer, Workload};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything `bench` needs, validated. Built without touching the network.
+#[derive(Debug)]
+pub struct Validated {
+    pub url: Option<String>,
+    pub model: Option<String>,
+    pub api: Api,
+    pub endpoint: Option<String>,
+    pub stream: bool,
+    pub load: Load,
+    pub requests: Option<u64>,
+    pub duration: Option<std::time::Duration>,
+    pub warmup: u64,
+    pub input: LengthDist,
+    pub output: LengthDist,
+    pub tokenizer_spec: String,
+    pub seed: u64,
+    pub ignore_eos: bool,
+    pub continuous_usage: bool,
+    pub temperature: Option<f64>,
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    pub headers: http::HeaderMap,
+    pub timeouts: Timeouts,
+    pub out: PathBuf,
+}
+
+fn dur(flag: &str, v: &str) -> Result<std::time::Duration, CliError> {
+    let d = parse_duration(v).map_err(|e| CliError::usage(format!("--{flag}: {e}")))?;
+    if d.is_zero() {
+        return Err(CliError::usage(format!("--{flag} must be greater than 0")));
+    }
+    Ok(d)
+}
+
+/// Stage two of flag parsing: check every value and derive the typed configuration.
+pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
+    let api = if a.api == "chat" { Api::Chat } else { Api::Completions };
+    let arrival = match a.arrival.as_str() {
+        "constant" => Arrival::Constant,
+        "gamma" => {
+            let k = a.burstiness.unwrap_or(1.0);
+            if !(k.is_finite() && k > 0.0) {
+                return Err(CliError::usage(format!("invalid --burstiness '{k}': must be > 0")));
+            }
+            Arrival::Gamma(k)
+        }
+        _ => {
+            if a.burstiness.is_some() {
+                return Err(CliError::usage("--burstiness needs --arrival gamma"));
+            }
+            Arrival::Poisson
+        }
+    };
+    let load = match (a.rate, a.concurrency) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::usage("give either --concurrency (closed loop) or --rate (open loop), not both; cap an open loop with --max-concurrency"))
+        }
+        (Some(r), None) => {
+            if !(r.is_finite() && r > 0.0) {
+                return Err(CliError::usage(format!("invalid --rate '{r}': must be > 0")));
+            }
+            if a.max_concurrency == Some(0) {
+                return Err(CliError::usage("--max-concurrency must be at least 1"));
+            }
+            Load::Open { rate: r, arrival, max_concurrency: a.max_concurrency }
+        }
+        (None, c) => {
+            if a.max_concurrency.is_some() {
+                return Err(CliError::usage("--max-concurrency applies to open loop (--rate); use --concurrency for closed loop"));
+            }
+            if a.arrival != "poisson" || a.burstiness.is_some() {
+                return Err(CliError::usage("--arrival/--burstiness need --rate (open loop)"));
+            }
+            let c = c.unwrap_or(32);
+            if c == 0 {
+                return Err(CliError::usage("--concurrency must be at least 1"));
+            }
+            Load::Closed { concurrency: c }
+        }
+    };
+    let duration = a.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
+    let requests = match (a.requests, duration) {
+        (Some(0), _) => return Err(CliError::usage("--requests must be at least 1")),
+        (Some(n), _) => Some(n),
+        (None, Some(_)) => None,
+        (None, None) => Some(320),
+    };
+    if let Some(t) = a.temperature {
+        if !t.is_finite() || t < 0.0 {
+            return Err(CliError::usage(format!("invalid --temperature '{t}'")));
+        }
+    }
+    let extra = match &a.extra_body {
+        None => None,
+        Some(s) => match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(serde_json::Value::Object(m)) => Some(m),
+            _ => {
+                return Err(CliError::usage(
+                    "--extra-body must be a JSON object, e.g. '{\"top_p\": 0.9}'",
+                ))
+            }
+        },
+    };
+    let api_key = std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty());
+    let headers = client::build_headers(&a.headers, api_key.as_deref()).map_err(CliError::usage)?;
+    let timeouts = Timeouts {
+        connect: dur("connect-timeout", &a.connect_timeout)?,
+        first_byte: dur("first-byte-timeout", &a.first_byte_timeout)?,
+        idle: dur("idle-timeout", &a.idle_timeout)?,
+        total: dur("request-timeout", &a.request_timeout)?,
+    };
+    if let Some(u) = &a.url {
+        parse_url(u)?;
+    }
+    let out = a.out.clone().unwrap_or_else(|| {
+        let (stamp, _) = utc_strings(unix_now_s());
+        PathBuf::from("results").join(format!("bench-{stamp}"))
+    });
+    Ok(Validated {
+        url: a.url.clone(),
+        model: a.model.clone(),
+        api,
+        endpoint: a.endpoint.clone(),
+        stream: !a.no_stream,
+        load,
+        requests,
+        duration,
+        warmup: a.warmup,
+        input: LengthDist::parse(&a.input_tokens).map_err(|e| CliError::usage(format!("--input-tokens: {e}")))?,
+        output: LengthDist::parse(&a.output_tokens).map_err(|e| CliError::usage(format!("--output-tokens: {e}")))?,
+        tokenizer_spec: a.tokenizer.clone(),
+        seed: a.seed,
+        ignore_eos: !a.no_ignore_eos,
+        continuous_usage: !a.no_continuous_usage,
+        temperature: a.temperature,
+        extra,
+        headers,
+        timeouts,
+        out,
+    })
+}
+
+/// Split a base URL into (host, port, path). Only plain `http://` is supported.
+pub fn parse_url(url: &str) -> Result<(String, u16, String), CliError> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| CliError::usage(format!("invalid --url '{url}'")))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(CliError::usage(format!(
+                "--url '{url}': https is not supported yet; use http://"
+            )))
+        }
+        _ => {
+            return Err(CliError::usage(format!(
+                "invalid --url '{url}': expected http://HOST[:PORT][/PATH]"
+            )))
+        }
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| CliError::usage(format!("invalid --url '{url}': no host")))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    Ok((host, uri.port_u16().unwrap_or(80), uri.path().to_string()))
+}
+
+/// Endpoint and models paths from the URL path: `/` → defaults; `/v1` → `/v1/...`;
+/// anything else is taken as the full endpoint path.
+fn paths(api: Api, url_path: &str, endpoint: Option<&str>) -> (String, String) {
+    let base = url_path.trim_end_matches('/');
+    let models = match base.find("/v1") {
+        Some(i) => format!("{}/v1/models", &base[..i]),
+        None => "/v1/models".to_string(),
+    };
+    let path = match endpoint {
+        Some(e) => e.to_string(),
+        None if base.is_empty() => api.default_path().to_string(),
+        None if base.ends_with("/v1") => format!("{base}{}", &api.default_path()[3..]),
+        None => base.to_string(),
+    };
+    (path, models)
+}
+
+async fn resolve(host: &str, port: u16) -> Result<SocketAddr, CliError> {
+    let mut addrs = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| CliError::failed(format!("cannot resolve host '{host}': {e}")))?;
+    addrs
+        .next()
+        .ok_or_else(|| CliError::failed(format!("host '{host}' has no address")))
+}
+
+/// Check the server answers like an OpenAI-compatible one and settle the model name.
+async fn preflight(cfg: &ClientConfig, wanted: Option<&str>) -> Result<String, CliError> {
+    let url = &cfg.target.url;
+    let (status, ctype, body) = client::get(cfg, &cfg.target.models_path)
+        .await
+        .map_err(|(_, msg)| CliError::failed(format!("cannot reach {url}: {msg}")))?;
+    let looks_json = ctype.contains("json") || body.first() == Some(&b'{');
+    if status == 200 && looks_json {
+        let models = openai::parse_models(&body).map_err(|e| {
+            CliError::failed(format!(
+                "{url}{} returned JSON without a model list ({e}): is this an OpenAI-compatible server?",
+                cfg.target.models_path
+            ))
+        })?;
+        return match wanted {
+            Some(m) if models.iter().any(|x| x == m) || models.is_empty() => Ok(m.to_string()),
+            Some(m) => Err(CliError::failed(format!(
+                "model '{m}' is not served by {url} (available: {})",
+                models.join(", ")
+            ))),
+            None => models
+                .first()
+                .cloned()
+                .ok_or_else(|| CliError::failed(format!("{url} lists no models; pass --model"))),
+        };
+    }
+    if status == 200 {
+        return Err(CliError::failed(format!(
+            "{url}{} answered with {} instead of JSON: is this an OpenAI-compatible server?",
+            cfg.target.models_path,
+            if ctype.is_empty() {
+                "an unknown content type".to_string()
+            } else {
+                ctype
+            }
+        )));
+    }
+    match wanted {
+        Some(m) => Ok(m.to_string()),
+        None => Err(CliError::failed(format!(
+            "{url}{} answered HTTP {status}; pass --model explicitly",
+            cfg.target.models_path
+        ))),
+    }
+}
+
+pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
+    let v = validate(&a)?;
+    let tokenizer = Tokenizer::load(&v.tokenizer_spec).map_err(CliError::usage)?;
+    let workload =
+        Workload::new(v.input.clone(), v.output.clone(), v.seed, tokenizer.clone()).map_err(CliError::usage)?;
+
+    // The target: the user's server, or the embedded simulated one on 127.0.0.1:0.
+    let embedded = v.url.is_none();
+    let (url, host, port, url_path, default_model) = match &v.url {
+        Some(u) => {
+            let (h, p, path) = parse_url(u)?;
+            (u.trim_end_matches('/').to_string(), h, p, path, None)
+        }
+        None => {
+            let sim_cfg = sim_cmd::from_bench_flags(&a.sim, v.seed)?;
+            let model = sim_cfg.model.clone();
+            let (addr, _handle) = crate::sim::spawn(sim_cfg, SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .map_err(|e| CliError::failed(format!("cannot start the embedded simulated server: {e}")))?;
+            (
+                format!("http://{addr}"),
+                addr.ip().to_string(),
+                addr.port(),
+                String::new(),
+                Some(model),
+            )
+        }
+    };
+    let addr = resolve(&host, port).await?;
+    let (path, models_path) = paths(v.api, &url_path, v.endpoint.as_deref());
+    let authority = if port == 80 {
+        host.clone()
+    } else if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let mut client_cfg = ClientConfig {
+        target: Target {
+            url: url.clone(),
+            addr,
+            authority,
+            path,
+            models_path,
+        },
+        timeouts: v.timeouts,
+        headers: v.headers.clone(),
+        body: BodyOptions {
+            api: v.api,
+            model: String::new(),
+            stream: v.stream,
+            ignore_eos: v.ignore_eos,
+            continuous_usage: v.continuous_usage,
+            temperature: v.temperature,
+            extra: v.extra.clone(),
+        },
+        tokenizer: tokenizer.clone(),
+        max_event_bytes: client::sse::DEFAULT_MAX_EVENT_BYTES,
+        max_body_bytes: 64 << 20,
+    };
+    let model = preflight(&client_cfg, v.model.as_deref().or(default_model.as_deref())).await?;
+    client_cfg.body.model = model.clone();
+
+    let concurrency_needed = match v.load {
+        Load::Closed { concurrency } => concurrency,
+        Load::Open {
+            max_concurrency, rate, ..
+        } => max_concurrency.unwrap_or((rate * 60.0) as usize),
+    };
+    raise_nofile((concurrency_needed as u64).saturating_mul(2) + 64);
+
+    std::fs::create_dir_all(&v.out).map_err(|e| CliError::failed(format!("cannot create {}: {e}", v.out.display())))?;
+    let (_, started_at) = utc_strings(unix_now_s());
+    let run_info = RunInfo {
+        target: url,
+        embedded_sim: embedded,
+        model,
+        api: v.api.name().into(),
+        stream: v.stream,
+        load_mode: match v.load {
+            Load::Closed { .. } => "closed".into(),
+            Load::Open { .. } => "open".into(),
+        },
+        concurrency: match v.load {
+            Load::Closed { concurrency } => Some(concurrency),
+            _ => None,
+        },
+        request_rate: match v.load {
+            Load::Open { rate, .. } => Some(rate),
+            _ => None,
+        },
+        arrival: match v.load {
+            Load::Open {
+                arrival: Arrival::Poisson,
+                ..
+            } => Some("poisson".into()),
+            Load::Open {
+                arrival: Arrival::Constant,
+                ..
+            } => Some("constant".into()),
+            Load::Open {
+                arrival: Arrival::Gamma(k),
+                ..
+            } => Some(format!("gamma(burstiness={k})")),
+            _ => None,
+        },
+        max_concurrency: match v.load {
+            Load::Open { max_concurrency, .. } => max_concurrency,
+            _ => None,
+        },
+        requests: v.requests,
+        duration_s: v.duration.map(|d| d.as_secs_f64()),
+        warmup: v.warmup,
+        seed: v.seed,
+        input_tokens: v.input.spec.clone(),
+        output_tokens: v.output.spec.clone(),
+        tokenizer: tokenizer.name().to_string(),
+        ignore_eos: v.ignore_eos,
+        started_at,
+        command: std::env::args().collect(),
+    };
+    report::write_json(&v.out.join("run.json"), &run_info)?;
+
+    let plan = BenchPlan {
+        client: Arc::new(client_cfg),
+        workload: Arc::new(workload),
+        load: v.load.clone(),
+        requests: v.requests,
+        duration: v.duration,
+        warmup: v.warmup,
+        seed: v.seed,
+        records_path: v.out.join("records.jsonl"),
+        progress: !a.no_progress && !a.quiet,
+    };
+    let outcome = runner::run(&plan).await?;
+    let summary = report::build_summary(run_info, &outcome.records, outcome.wall_s, outcome.interrupted);
+    let summary_path = v.out.join("summary.json");
+    report::write_json(&summary_path, &summary)?;
+    if a.csv {
+        report::write_csv(&v.out.join("requests.csv"), &outcome.records)?;
+    }
+    if a.quiet {
+        println!("{}", summary_path.display());
+    } else {
+        print!("{}", report::render_console(&summary));
+        println!(
+            "\nrecords: {}\nsummary: {}",
+            plan.records_path.display(),
+            summary_path.display()
+        );
+    }
+    let m = &summary.metrics;
+    if m.requests.total > 0 && m.requests.succeeded == 0 {
+        let (class, n) = m
+            .errors
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(k, n)| (k.as_str(), *n))
+            .unwrap_or(("unknown", 0));
+        let detail = outcome
+            .records
+            .iter()
+            .find_map(|r| r.error_detail.clone())
+            .unwrap_or_default();
+        return Err(CliError::failed(format!(
+            "all {} requests failed ({class}: {n}); first error: {detail}",
+            m.requests.total
+        )));
+    }
+    Ok(if outcome.interrupted { 130 } else { 0 })
+}
+
+/// Raise the soft open-files limit toward `want` (never above the hard limit).
+fn raise_nofile(want: u64) {
+    if let Ok((soft, hard)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        if soft < want {
+            let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, want.min(hard), hard);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_paths() {
+        assert_eq!(
+            paths(Api::Completions, "", None),
+            ("/v1/completions".into(), "/v1/models".into())
+        );
+        assert_eq!(
+            paths(Api::Chat, "/v1/", None),
+            ("/v1/chat/completions".into(), "/v1/models".into())
+        );
+        assert_eq!(
+            paths(Api::Chat, "/proxy/v1", None),
+            ("/proxy/v1/chat/completions".into(), "/proxy/v1/models".into())
+        );
+        assert_eq!(paths(Api::Completions, "/generate", None).0, "/generate");
+        assert_eq!(paths(Api::Completions, "", Some("/x")).0, "/x");
+    }
+
+    #[test]
+    fn url_parsing() {
+        assert_eq!(
+            parse_url("http://127.0.0.1:8000").unwrap(),
+            ("127.0.0.1".into(), 8000, "/".into())
+        );
+        assert_eq!(parse_url("http://[::1]:9/v1").unwrap(), ("::1".into(), 9, "/v1".into()));
+        assert!(parse_url("ftp://x").is_err());
+        assert!(parse_url("https://x").is_err());
+        assert!(parse_url("not a url").is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! `infermeter report DIR`: rebuild `summary.json` and `requests.csv` from `records.jsonl`
+//! with the same pure metric functions a live run uses (works after a crash or `kill -9`).
+
+use super::{CliError, ReportArgs};
+use crate::record::read_jsonl;
+use crate::report::{self, RunInfo};
+
+pub fn run(a: ReportArgs) -> Result<u8, CliError> {
+    let records_path = a.dir.join("records.jsonl");
+    let file = std::fs::File::open(&records_path)
+        .map_err(|e| CliError::usage(format!("cannot open {}: {e}", records_path.display())))?;
+    let (records, torn) = read_jsonl(std::io::BufReader::new(file))
+        .map_err(|e| CliError::usage(format!("{}: {e}", records_path.display())))?;
+    let run: RunInfo = std::fs::read(a.dir.join("run.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let wall = records.iter().map(|r| r.end_abs_us()).max().unwrap_or(0) as f64 / 1e6;
+    let summary = report::build_summary(run, &records, wall, torn > 0);
+    report::write_json(&a.dir.join("summary.json"), &summary)?;
+    report::write_csv(&a.dir.join("requests.csv"), &records)?;
+    print!("{}", report::render_console(&summary));
+    if torn > 0 {
+        eprintln!("note: ignored {torn} torn last line in {}", records_path.display());
+    }
+    println!("\nsummary: {}", a.dir.join("summary.json").display());
+    Ok(0)
+}

@@ -1,0 +1,284 @@
+//! The raw per-request record: what was measured, nothing derived.
+//!
+//! Workers fill one `RequestRecord` per request with raw monotonic timestamps; every metric
+//! is computed later from these records by pure functions (`metrics`). Records are streamed
+//! to `OUT/records.jsonl` as each request completes, so a crash loses nothing already done,
+//! and `infermeter report` can rebuild every summary from them.
+//!
+//! Times are integer microseconds: run-level instants are measured from the run's start
+//! (`*_us` fields), per-event times from the request's own send instant (`TokenEvent::t_us`).
+//! A token event is stored as a 3-element array `[t_us, tokens, kind]` to keep records
+//! compact (12 bytes in memory per event; ~15 bytes of JSON).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+/// Which channel(s) an event carried tokens in (bit flags).
+pub mod kind {
+    pub const CONTENT: u8 = 1;
+    pub const REASONING: u8 = 2;
+    pub const TOOL: u8 = 4;
+}
+
+/// One token-bearing event: `(µs since send, tokens in it, channel bits)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenEvent(pub u32, pub u32, pub u8);
+
+impl TokenEvent {
+    pub fn t_us(&self) -> u32 {
+        self.0
+    }
+    pub fn tokens(&self) -> u32 {
+        self.1
+    }
+    pub fn kind(&self) -> u8 {
+        self.2
+    }
+}
+
+/// A token count with its provenance: what the server reported in `usage` and what the
+/// client counted with its tokenizer. Both are kept when both exist.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCount {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<u32>,
+}
+
+impl TokenCount {
+    /// The primary value: the server's `usage` when present, else the client's count.
+    pub fn primary(&self) -> Option<u32> {
+        self.server.or(self.client)
+    }
+}
+
+/// Where the per-event token counts (`TokenEvent::tokens`) came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EventTokenSource {
+    /// Deltas of the server's cumulative `usage.completion_tokens` streamed on every chunk.
+    Usage,
+    /// The client tokenizer applied to each event's text.
+    #[default]
+    Tokenizer,
+}
+
+/// Every way a request can fail, as a bounded set of classes (`summary.json` `errors`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    ConnectRefused,
+    ConnectTimeout,
+    ConnectError,
+    /// The connection broke before response headers arrived.
+    ResetBeforeHeaders,
+    /// The connection broke while the body was streaming.
+    ResetMidStream,
+    FirstByteTimeout,
+    IdleTimeout,
+    TotalTimeout,
+    Http4xx,
+    Http429,
+    Http5xx,
+    /// An error object was sent as an event inside the stream.
+    StreamErrorEvent,
+    /// The stream ended with neither `[DONE]` nor a finish reason.
+    Truncated,
+    MalformedEvent,
+    InvalidUtf8,
+    /// One SSE line/event over the size bound.
+    EventTooLarge,
+    /// A streaming request was answered with something that is not `text/event-stream`.
+    NotSse,
+    /// A successful-looking response that carried no output token.
+    EmptyOutput,
+    /// A request that could not be built or sent (client-side problem).
+    ClientError,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::ConnectRefused => "connect_refused",
+            ErrorClass::ConnectTimeout => "connect_timeout",
+            ErrorClass::ConnectError => "connect_error",
+            ErrorClass::ResetBeforeHeaders => "reset_before_headers",
+            ErrorClass::ResetMidStream => "reset_mid_stream",
+            ErrorClass::FirstByteTimeout => "first_byte_timeout",
+            ErrorClass::IdleTimeout => "idle_timeout",
+            ErrorClass::TotalTimeout => "total_timeout",
+            ErrorClass::Http4xx => "http_4xx",
+            ErrorClass::Http429 => "http_429",
+            ErrorClass::Http5xx => "http_5xx",
+            ErrorClass::StreamErrorEvent => "stream_error_event",
+            ErrorClass::Truncated => "truncated",
+            ErrorClass::MalformedEvent => "malformed_event",
+            ErrorClass::InvalidUtf8 => "invalid_utf8",
+            ErrorClass::EventTooLarge => "event_too_large",
+            ErrorClass::NotSse => "not_sse",
+            ErrorClass::EmptyOutput => "empty_output",
+            ErrorClass::ClientError => "client_error",
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub warmup: bool,
+    /// Intended send time (open loop: from the precomputed schedule; closed loop: when the
+    /// worker became free), µs since run start.
+    pub sched_us: u64,
+    /// When the client task started handling the request, µs since run start.
+    pub start_us: u64,
+    /// Time spent waiting for a `--max-concurrency` slot (client queue time), µs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub queue_us: u64,
+    /// Time spent opening a new connection (0 when a kept-alive one was reused), µs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub connect_us: u64,
+    /// Immediately before the request was written, µs since run start.
+    pub send_us: u64,
+    /// Response headers arrived, µs since send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hdr_us: Option<u32>,
+    /// The response ended (last byte or failure), µs since send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_us: Option<u32>,
+    /// Token-bearing events in arrival order.
+    #[serde(default)]
+    pub events: Vec<TokenEvent>,
+    /// Number of body frames and bytes received.
+    #[serde(default)]
+    pub frames: u32,
+    #[serde(default)]
+    pub bytes: u64,
+    pub input_tokens: TokenCount,
+    pub output_tokens: TokenCount,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u32>,
+    #[serde(default)]
+    pub event_token_source: EventTokenSource,
+    /// The requested `max_tokens`.
+    pub max_tokens: u32,
+    #[serde(default)]
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorClass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_detail: Option<String>,
+}
+
+impl RequestRecord {
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+    /// Absolute time (µs since run start) of the last token event, else of the end.
+    pub fn last_token_abs_us(&self) -> Option<u64> {
+        self.events
+            .last()
+            .map(|e| self.send_us + e.t_us() as u64)
+            .or_else(|| self.end_us.map(|e| self.send_us + e as u64))
+    }
+    pub fn end_abs_us(&self) -> u64 {
+        self.send_us + self.end_us.unwrap_or(0) as u64
+    }
+}
+
+/// Append one record as a JSON line.
+pub fn write_jsonl<W: Write>(w: &mut W, r: &RequestRecord) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *w, r)?;
+    w.write_all(b"\n")
+}
+
+/// Read records from JSONL. A torn last line (a run killed mid-write) is tolerated and
+/// counted; a malformed line elsewhere is an error naming its line number.
+pub fn read_jsonl<R: BufRead>(r: R) -> Result<(Vec<RequestRecord>, usize), String> {
+    let mut out = Vec::new();
+    let mut lines = r.lines().enumerate().peekable();
+    let mut torn = 0;
+    while let Some((i, line)) = lines.next() {
+        let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<RequestRecord>(&line) {
+            Ok(rec) => out.push(rec),
+            Err(e) => {
+                if lines.peek().is_none() {
+                    torn += 1;
+                } else {
+                    return Err(format!("line {}: invalid record: {e}", i + 1));
+                }
+            }
+        }
+    }
+    Ok((out, torn))
+}
+
+/// Error counts by class name.
+pub fn error_counts<'a>(records: impl IntoIterator<Item = &'a RequestRecord>) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for r in records {
+        if let Some(e) = r.error {
+            *m.entry(e.as_str().to_string()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_torn_tail() {
+        let r = RequestRecord {
+            id: 3,
+            sched_us: 10,
+            start_us: 11,
+            send_us: 12,
+            hdr_us: Some(100),
+            end_us: Some(900),
+            events: vec![TokenEvent(500, 1, kind::CONTENT), TokenEvent(800, 2, kind::CONTENT)],
+            output_tokens: TokenCount {
+                server: Some(3),
+                client: Some(3),
+            },
+            max_tokens: 3,
+            status: 200,
+            ..Default::default()
+        };
+        let mut buf = Vec::new();
+        write_jsonl(&mut buf, &r).unwrap();
+        write_jsonl(&mut buf, &r).unwrap();
+        let s = String::from_utf8(buf.clone()).unwrap();
+        assert!(s.contains("\"events\":[[500,1,1],[800,2,1]]"), "{s}");
+        buf.extend_from_slice(b"{\"id\":4,\"sched"); // torn last line
+        let (recs, torn) = read_jsonl(&buf[..]).unwrap();
+        assert_eq!((recs.len(), torn), (2, 1));
+        assert_eq!(recs[0], r);
+        let mut bad = b"{oops}\n".to_vec();
+        write_jsonl(&mut bad, &r).unwrap();
+        assert!(read_jsonl(&bad[..]).unwrap_err().starts_with("line 1"));
+    }
+
+    #[test]
+    fn token_event_is_compact() {
+        assert!(std::mem::size_of::<TokenEvent>() <= 12);
+    }
+}

@@ -1,0 +1,257 @@
+//! Outputs of a run: `summary.json` (versioned schema), the console summary, and the
+//! per-request CSV. Everything here renders already-computed metrics; nothing is measured.
+
+use crate::metrics::{self, RunMetrics, Stats};
+use crate::record::RequestRecord;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Bumped on any incompatible change of `summary.json`; documented in `docs/metrics.md`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How the run was configured (also written alone to `run.json` before the run starts).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunInfo {
+    pub target: String,
+    /// True when the target was the embedded simulated server.
+    pub embedded_sim: bool,
+    pub model: String,
+    pub api: String,
+    pub stream: bool,
+    /// `closed` or `open`.
+    pub load_mode: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub concurrency: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub request_rate: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub arrival: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max_concurrency: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub requests: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub duration_s: Option<f64>,
+    pub warmup: u64,
+    pub seed: u64,
+    pub input_tokens: String,
+    pub output_tokens: String,
+    pub tokenizer: String,
+    pub ignore_eos: bool,
+    pub started_at: String,
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub tool: String,
+    pub run: RunInfo,
+    /// The run stopped early (interrupted); metrics cover what completed.
+    pub partial: bool,
+    /// Wall time of the measured phase, including drain (≥ `duration_s`).
+    pub wall_s: f64,
+    #[serde(flatten)]
+    pub metrics: RunMetrics,
+    /// The convention behind each latency key, so no number is ambiguous.
+    pub definitions: BTreeMap<String, String>,
+}
+
+pub fn definitions() -> BTreeMap<String, String> {
+    [
+        ("ttft", "first token-bearing event (any channel: content, reasoning, tool) minus send; role-only/empty events excluded"),
+        ("ttfo", "first content-channel token event minus send"),
+        ("e2e", "last token-bearing event minus send"),
+        ("tpot", "per request (t_last - t_first) / (OSL - tokens in first event); requests with no later tokens excluded"),
+        ("itl", "per token, chunk-aware: an event carrying k tokens after a gap g contributes k samples of g/k; pooled over requests"),
+        ("icl", "per chunk: gap between consecutive token-bearing events; pooled over requests"),
+        ("normalized", "E2E / OSL per request"),
+        ("schedule_lag", "client start minus intended send time (open loop: schedule; closed loop: ~0)"),
+        ("client_queue", "time waiting for a --max-concurrency slot"),
+        ("per_user_output_tokens_per_s", "OSL / E2E per request"),
+        ("throughput", "totals over successful requests / duration_s, where duration_s = max(last token time) - min(send time)"),
+        ("osl", "output tokens: server usage.completion_tokens when reported, else the client tokenizer count"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+pub fn build_summary(run: RunInfo, records: &[RequestRecord], wall_s: f64, partial: bool) -> Summary {
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        tool: format!("infermeter {}", env!("CARGO_PKG_VERSION")),
+        run,
+        partial,
+        wall_s,
+        metrics: metrics::compute(records),
+        definitions: definitions(),
+    }
+}
+
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    let mut s = serde_json::to_string_pretty(value)?;
+    s.push('\n');
+    std::fs::write(path, s).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// Per-request CSV (one row per measured request).
+pub fn write_csv(path: &Path, records: &[RequestRecord]) -> anyhow::Result<()> {
+    let mut s = String::from("id,ok,error,input_tokens,output_tokens,ttft_ms,ttfo_ms,e2e_ms,tpot_ms,normalized_ms_per_token,output_tokens_per_s,schedule_lag_ms,client_queue_ms\n");
+    let f = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_default();
+    let u = |x: Option<u32>| x.map(|v| v.to_string()).unwrap_or_default();
+    for r in records.iter().filter(|r| !r.warmup) {
+        let m = metrics::request_metrics(r);
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.3}",
+            m.id,
+            m.ok,
+            m.error.unwrap_or(""),
+            u(m.input_tokens),
+            u(m.output_tokens),
+            f(m.ttft_ms),
+            f(m.ttfo_ms),
+            f(m.e2e_ms),
+            f(m.tpot_ms),
+            f(m.normalized_ms_per_token),
+            f(m.output_tokens_per_s),
+            m.schedule_lag_ms,
+            m.client_queue_ms
+        );
+    }
+    std::fs::write(path, s).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+fn stat_row(out: &mut String, label: &str, s: &Stats) {
+    if s.n == 0 {
+        let _ = writeln!(out, "  {label:<30} {:>9}", "n/a");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  {label:<30} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8}",
+        s.mean, s.p50, s.p90, s.p95, s.p99, s.p999, s.max, s.n
+    );
+}
+
+/// The console summary.
+pub fn render_console(s: &Summary) -> String {
+    let m = &s.metrics;
+    let r = &s.run;
+    let mut out = String::new();
+    let target = if r.embedded_sim {
+        format!("{} (embedded simulated server)", r.target)
+    } else {
+        r.target.clone()
+    };
+    let _ = writeln!(out, "infermeter bench · {target}");
+    let load = match r.load_mode.as_str() {
+        "open" => format!(
+            "open loop, {} arrivals at {:.2} req/s{}",
+            r.arrival.as_deref().unwrap_or("?"),
+            r.request_rate.unwrap_or(0.0),
+            r.max_concurrency
+                .map(|c| format!(", max concurrency {c}"))
+                .unwrap_or_default()
+        ),
+        _ => format!("closed loop, concurrency {}", r.concurrency.unwrap_or(0)),
+    };
+    let _ = writeln!(
+        out,
+        "model {} · {} API · {} · {load}",
+        r.model,
+        r.api,
+        if r.stream { "streaming" } else { "non-streaming" }
+    );
+    let _ = writeln!(
+        out,
+        "workload: input {} tokens, output {} tokens ({}), tokenizer {}",
+        r.input_tokens,
+        r.output_tokens,
+        if r.ignore_eos { "ignore_eos" } else { "natural stop" },
+        r.tokenizer
+    );
+    if s.partial {
+        let _ = writeln!(
+            out,
+            "PARTIAL: the run was interrupted; metrics cover completed requests only"
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "requests   {} total · {} ok · {} failed{}   duration {:.2} s (wall {:.2} s)",
+        m.requests.total,
+        m.requests.succeeded,
+        m.requests.failed,
+        if m.requests.warmup_excluded > 0 {
+            format!(" · {} warmup excluded", m.requests.warmup_excluded)
+        } else {
+            String::new()
+        },
+        m.duration_s,
+        s.wall_s
+    );
+    if !m.errors.is_empty() {
+        let errs: Vec<String> = m.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(out, "errors     {}", errs.join(" · "));
+    }
+    let t = &m.throughput;
+    let _ = writeln!(
+        out,
+        "throughput {:.2} req/s · output {:.1} tok/s · input {:.1} tok/s · total {:.1} tok/s",
+        t.requests_per_s, t.output_tokens_per_s, t.input_tokens_per_s, t.total_tokens_per_s
+    );
+    let _ = writeln!(
+        out,
+        "concurrency mean {:.2} · peak {}",
+        m.concurrency.mean, m.concurrency.peak
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  {:<30} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "latency (ms)", "mean", "p50", "p90", "p95", "p99", "p99.9", "max", "n"
+    );
+    let l = &m.latency_ms;
+    stat_row(&mut out, "TTFT", &l.ttft);
+    stat_row(&mut out, "TTFO (first content)", &l.ttfo);
+    stat_row(&mut out, "E2E", &l.e2e);
+    stat_row(&mut out, "TPOT (per request)", &l.tpot);
+    stat_row(&mut out, "ITL (per token, chunk-aware)", &l.itl);
+    stat_row(&mut out, "ICL (per chunk)", &l.icl);
+    stat_row(&mut out, "E2E / OSL", &l.normalized);
+    stat_row(&mut out, "schedule lag", &l.schedule_lag);
+    if l.client_queue.max > 0.0 {
+        stat_row(&mut out, "client queue", &l.client_queue);
+    }
+    stat_row(&mut out, "per-user output tok/s", &m.per_user_output_tokens_per_s);
+    stat_row(&mut out, "tokens per chunk", &m.tokens_per_chunk);
+    let tk = &m.tokens;
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "tokens     input {} ({} of {} requests server-reported) · output {} ({} server-reported){}",
+        tk.input,
+        tk.input_from_server,
+        m.requests.succeeded,
+        tk.output,
+        tk.output_from_server,
+        if tk.cached > 0 {
+            format!(" · cached {}", tk.cached)
+        } else {
+            String::new()
+        }
+    );
+    if tk.output_compared > 0 {
+        let _ = writeln!(
+            out,
+            "           output count server vs client tokenizer: {} of {} requests differ (Σ server − client = {})",
+            tk.output_mismatched, tk.output_compared, tk.output_server_minus_client
+        );
+    }
+    out
+}

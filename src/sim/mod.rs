@@ -1,0 +1,460 @@
+//! The embedded OpenAI-compatible simulated server: the default benchmark target when no
+//! `--url` is given, and `infermeter sim serve` standalone.
+//!
+//! It honours `max_tokens`, `ignore_eos`/`min_tokens`, `stream`, `stream_options`
+//! (`include_usage`, `continuous_usage_stats`), limits concurrent sequences to
+//! `--max-num-seqs` (later requests queue, which shows in their TTFT), and emits tokens on
+//! absolute deadlines `start + TTFT + Σ ITL` so timer lateness never accumulates. `app()` is
+//! an axum `Router` factory, testable without a socket.
+//!
+//! Token accounting: a prompt's token count is its number of whitespace-separated words
+//! (infermeter's synthetic prompts are one token per word), and every emitted output token is
+//! a common word that is exactly one token in the `cl100k_base` and `o200k_base` encodings.
+
+pub mod dist;
+
+use crate::util::Rng;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+pub use dist::ValueDist;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+
+/// Words emitted as output tokens: each is a single token in cl100k_base and o200k_base.
+pub const OUTPUT_WORDS: [&str; 24] = [
+    " the", " of", " and", " to", " in", " is", " that", " for", " it", " as", " with", " was", " on", " be", " at",
+    " by", " this", " not", " are", " but", " from", " or", " have", " one",
+];
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub model: String,
+    /// Time to first token after a slot is granted, in ms.
+    pub ttft_ms: ValueDist,
+    /// Gap between consecutive tokens, in ms.
+    pub itl_ms: ValueDist,
+    /// Extra prefill time per prompt token, in µs (TTFT grows with the prompt).
+    pub prefill_us_per_token: f64,
+    /// Concurrent sequences; later requests wait for a slot.
+    pub max_num_seqs: usize,
+    /// Tokens carried by each streamed chunk (>1 mimics speculative decoding / stream intervals).
+    pub tokens_per_chunk: u32,
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            model: "infermeter-sim".into(),
+            ttft_ms: ValueDist::Fixed(50.0),
+            itl_ms: ValueDist::Fixed(10.0),
+            prefill_us_per_token: 0.0,
+            max_num_seqs: 256,
+            tokens_per_chunk: 1,
+            seed: 0,
+        }
+    }
+}
+
+struct AppState {
+    cfg: SimConfig,
+    model_json: String,
+    slots: Arc<Semaphore>,
+    counter: AtomicU64,
+}
+
+/// The router: `/v1/completions`, `/v1/chat/completions`, `/v1/models`, `/health`.
+pub fn app(cfg: SimConfig) -> Router {
+    let state = Arc::new(AppState {
+        model_json: serde_json::to_string(&cfg.model).unwrap_or_else(|_| "\"sim\"".into()),
+        slots: Arc::new(Semaphore::new(cfg.max_num_seqs.max(1))),
+        counter: AtomicU64::new(0),
+        cfg,
+    });
+    Router::new()
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/models", get(models))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(state)
+}
+
+/// Bind `addr` (use port 0 for any free port) and serve in the background.
+pub async fn spawn(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let router = app(cfg);
+    let handle = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((local, handle))
+}
+
+async fn models(State(st): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({"object": "list", "data": [{"id": st.cfg.model, "object": "model", "owned_by": "infermeter-sim"}]}))
+}
+
+async fn completions(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    generate(st, body, false).await
+}
+
+async fn chat(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
+    generate(st, body, true).await
+}
+
+fn error(status: StatusCode, msg: &str) -> Response {
+    let body = json!({"error": {"message": msg, "type": "BadRequestError", "code": status.as_u16()}});
+    (status, Json(body)).into_response()
+}
+
+fn words(s: &str) -> u32 {
+    s.split_whitespace().count() as u32
+}
+
+/// What one request asks for, read from its JSON body.
+struct Ask {
+    prompt_tokens: u32,
+    max_tokens: u32,
+    min_tokens: u32,
+    ignore_eos: bool,
+    stream: bool,
+    include_usage: bool,
+    continuous_usage: bool,
+}
+
+fn parse_ask(v: &Value, chat: bool) -> Result<Ask, String> {
+    let prompt_tokens = if chat {
+        let msgs = v
+            .get("messages")
+            .and_then(Value::as_array)
+            .ok_or("`messages` must be an array")?;
+        msgs.iter()
+            .map(|m| match m.get("content") {
+                Some(Value::String(s)) => words(s),
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .map(words)
+                    .sum(),
+                _ => 0,
+            })
+            .sum()
+    } else {
+        match v.get("prompt") {
+            Some(Value::String(s)) => words(s),
+            Some(Value::Array(a)) if a.iter().all(Value::is_number) => a.len() as u32,
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(words).sum(),
+            _ => return Err("`prompt` must be a string or an array".into()),
+        }
+    };
+    let get_u32 = |k: &str| v.get(k).and_then(Value::as_u64).map(|x| x.min(u32::MAX as u64) as u32);
+    let max_tokens = get_u32("max_tokens")
+        .or_else(|| get_u32("max_completion_tokens"))
+        .unwrap_or(if chat { 64 } else { 16 });
+    let so = v.get("stream_options");
+    Ok(Ask {
+        prompt_tokens,
+        max_tokens: max_tokens.max(1),
+        min_tokens: get_u32("min_tokens").unwrap_or(0),
+        ignore_eos: v.get("ignore_eos").and_then(Value::as_bool).unwrap_or(false),
+        stream: v.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        include_usage: so
+            .and_then(|s| s.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        continuous_usage: so
+            .and_then(|s| s.get("continuous_usage_stats"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    })
+}
+
+async fn generate(st: Arc<AppState>, body: Bytes, chat: bool) -> Response {
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")),
+    };
+    match v.get("model").and_then(Value::as_str) {
+        Some(m) if m == st.cfg.model => {}
+        None => {}
+        Some(m) => {
+            return error(StatusCode::NOT_FOUND, &format!("The model `{m}` does not exist."));
+        }
+    }
+    let ask = match parse_ask(&v, chat) {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    let n = st.counter.fetch_add(1, Ordering::Relaxed);
+    let mut rng = Rng::stream(st.cfg.seed, n);
+    let n_out = if ask.ignore_eos {
+        ask.max_tokens
+    } else {
+        // A "natural" end somewhere in the upper half of the budget.
+        let lo = (ask.max_tokens / 2).max(ask.min_tokens).max(1).min(ask.max_tokens);
+        lo + rng.below(u64::from(ask.max_tokens - lo + 1)) as u32
+    };
+    let finish = if n_out >= ask.max_tokens { "length" } else { "stop" };
+
+    // Token deadlines relative to the moment a slot is granted.
+    let ttft = st.cfg.ttft_ms.sample(&mut rng) + ask.prompt_tokens as f64 * st.cfg.prefill_us_per_token / 1000.0;
+    let mut offsets = Vec::with_capacity(n_out as usize);
+    let mut t = ttft;
+    for i in 0..n_out {
+        if i > 0 {
+            t += st.cfg.itl_ms.sample(&mut rng);
+        }
+        offsets.push(Duration::from_secs_f64(t.max(0.0) / 1000.0));
+    }
+    let id = format!("{}-{n}", if chat { "chatcmpl" } else { "cmpl" });
+    let gen = Gen {
+        id,
+        model_json: st.model_json.clone(),
+        chat,
+        prompt_tokens: ask.prompt_tokens,
+        finish,
+        include_usage: ask.include_usage,
+        continuous_usage: ask.continuous_usage,
+        k: st.cfg.tokens_per_chunk.max(1),
+    };
+
+    if !ask.stream {
+        let Ok(_permit) = st.slots.clone().acquire_owned().await else {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+        };
+        let start = Instant::now();
+        if let Some(last) = offsets.last() {
+            tokio::time::sleep_until(start + *last).await;
+        }
+        let text: String = (0..n_out)
+            .map(|i| OUTPUT_WORDS[i as usize % OUTPUT_WORDS.len()])
+            .collect();
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            gen.full_response(&text, n_out),
+        )
+            .into_response();
+    }
+
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let slots = st.slots.clone();
+    tokio::spawn(async move {
+        if chat && tx.send(Bytes::from(gen.role_chunk())).await.is_err() {
+            return;
+        }
+        let Ok(_permit) = slots.acquire_owned().await else {
+            return;
+        };
+        let start = Instant::now();
+        let mut i = 0u32;
+        while i < n_out {
+            let end = (i + gen.k).min(n_out);
+            tokio::time::sleep_until(start + offsets[end as usize - 1]).await;
+            let text: String = (i..end)
+                .map(|j| OUTPUT_WORDS[j as usize % OUTPUT_WORDS.len()])
+                .collect();
+            let last = end == n_out;
+            if tx.send(Bytes::from(gen.token_chunk(&text, end, last))).await.is_err() {
+                return; // client went away: free the slot
+            }
+            i = end;
+        }
+        if gen.include_usage {
+            let _ = tx.send(Bytes::from(gen.usage_chunk(n_out))).await;
+        }
+        let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "response build failed"))
+}
+
+/// Formats the chunks of one response (plain `format!`: the words need no JSON escaping).
+struct Gen {
+    id: String,
+    model_json: String,
+    chat: bool,
+    prompt_tokens: u32,
+    finish: &'static str,
+    include_usage: bool,
+    continuous_usage: bool,
+    k: u32,
+}
+
+impl Gen {
+    fn usage(&self, completion: u32) -> String {
+        format!(
+            r#"{{"prompt_tokens":{},"total_tokens":{},"completion_tokens":{}}}"#,
+            self.prompt_tokens,
+            self.prompt_tokens + completion,
+            completion
+        )
+    }
+
+    fn object(&self, stream: bool) -> &'static str {
+        match (self.chat, stream) {
+            (true, true) => "chat.completion.chunk",
+            (true, false) => "chat.completion",
+            (false, _) => "text_completion",
+        }
+    }
+
+    fn role_chunk(&self) -> String {
+        format!(
+            "data: {{\"id\":\"{}\",\"object\":\"{}\",\"created\":0,\"model\":{},\"choices\":[{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\"}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n",
+            self.id,
+            self.object(true),
+            self.model_json
+        )
+    }
+
+    fn token_chunk(&self, text: &str, emitted: u32, last: bool) -> String {
+        let finish = if last {
+            format!("\"{}\"", self.finish)
+        } else {
+            "null".into()
+        };
+        let choice = if self.chat {
+            format!("{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}},\"logprobs\":null,\"finish_reason\":{finish}}}")
+        } else {
+            format!("{{\"index\":0,\"text\":\"{text}\",\"logprobs\":null,\"finish_reason\":{finish}}}")
+        };
+        let usage = if self.include_usage && self.continuous_usage {
+            format!(",\"usage\":{}", self.usage(emitted))
+        } else {
+            String::new()
+        };
+        format!(
+            "data: {{\"id\":\"{}\",\"object\":\"{}\",\"created\":0,\"model\":{},\"choices\":[{choice}]{usage}}}\n\n",
+            self.id,
+            self.object(true),
+            self.model_json
+        )
+    }
+
+    fn usage_chunk(&self, completion: u32) -> String {
+        format!(
+            "data: {{\"id\":\"{}\",\"object\":\"{}\",\"created\":0,\"model\":{},\"choices\":[],\"usage\":{}}}\n\n",
+            self.id,
+            self.object(true),
+            self.model_json,
+            self.usage(completion)
+        )
+    }
+
+    fn full_response(&self, text: &str, completion: u32) -> String {
+        let choice = if self.chat {
+            format!("{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":\"{text}\"}},\"finish_reason\":\"{}\"}}", self.finish)
+        } else {
+            format!(
+                "{{\"index\":0,\"text\":\"{text}\",\"finish_reason\":\"{}\"}}",
+                self.finish
+            )
+        };
+        format!(
+            "{{\"id\":\"{}\",\"object\":\"{}\",\"created\":0,\"model\":{},\"choices\":[{choice}],\"usage\":{}}}",
+            self.id,
+            self.object(false),
+            self.model_json,
+            self.usage(completion)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Tokenizer;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    #[test]
+    fn output_words_are_single_tokens() {
+        for enc in ["cl100k_base", "o200k_base"] {
+            let tok = Tokenizer::load(enc).unwrap();
+            for w in OUTPUT_WORDS {
+                assert_eq!(tok.count(w), 1, "{enc}: {w:?}");
+            }
+            let text: String = (0..200).map(|i| OUTPUT_WORDS[i % OUTPUT_WORDS.len()]).collect();
+            assert_eq!(tok.count(&text), 200, "{enc}");
+        }
+    }
+
+    async fn call(router: Router, path: &str, body: Value) -> (StatusCode, String) {
+        let req = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let resp = router.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    fn fast() -> SimConfig {
+        SimConfig {
+            ttft_ms: ValueDist::Fixed(1.0),
+            itl_ms: ValueDist::Fixed(0.5),
+            ..SimConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn app_streams_chat_without_a_socket() {
+        let body = json!({"model": "infermeter-sim", "messages": [{"role": "user", "content": "a b c"}],
+            "max_tokens": 5, "stream": true, "ignore_eos": true, "stream_options": {"include_usage": true}});
+        let (status, text) = call(app(fast()), "/v1/chat/completions", body).await;
+        assert_eq!(status, StatusCode::OK);
+        let events = crate::client::sse::parse_all(text.as_bytes()).unwrap();
+        assert_eq!(events.len(), 1 + 5 + 1 + 1, "{text}"); // role, 5 tokens, usage, [DONE]
+        assert!(text.contains("\"role\":\"assistant\""));
+        assert!(text.contains("\"usage\":{\"prompt_tokens\":3,\"total_tokens\":8,\"completion_tokens\":5}"));
+        assert!(text.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[tokio::test]
+    async fn non_streaming_completion_and_wrong_model() {
+        let body = json!({"model": "infermeter-sim", "prompt": "x y", "max_tokens": 3, "ignore_eos": true});
+        let (status, text) = call(app(fast()), "/v1/completions", body).await;
+        assert_eq!(status, StatusCode::OK);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["choices"][0]["text"], " the of and");
+        assert_eq!(v["usage"]["completion_tokens"], 3);
+        let (status, text) = call(app(fast()), "/v1/completions", json!({"model": "nope", "prompt": "x"})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(text.contains("does not exist"));
+        let (status, _) = call(app(fast()), "/v1/completions", json!({"prompt": 5})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn continuous_usage_and_multi_token_chunks() {
+        let cfg = SimConfig {
+            tokens_per_chunk: 3,
+            ..fast()
+        };
+        let body = json!({"prompt": "p", "max_tokens": 7, "stream": true, "ignore_eos": true,
+            "stream_options": {"include_usage": true, "continuous_usage_stats": true}});
+        let (_, text) = call(app(cfg), "/v1/completions", body).await;
+        let events = crate::client::sse::parse_all(text.as_bytes()).unwrap();
+        assert_eq!(events.len(), 3 + 1 + 1); // chunks of 3,3,1 + usage + [DONE]
+        assert!(text.contains("\"text\":\" the of and\""));
+        assert!(text.contains("\"completion_tokens\":6}"));
+    }
+}

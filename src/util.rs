@@ -1,0 +1,192 @@
+//! Small shared helpers: a seedable PRNG with the distributions the workload and schedule
+//! need, duration parsing, and UTC timestamps — kept here so the rest of the crate does not
+//! depend on the exact behaviour of external crates across versions (same seed, same run).
+
+use std::time::Duration;
+
+/// xoshiro256** seeded through SplitMix64: fast, small, reproducible across platforms.
+#[derive(Clone, Debug)]
+pub struct Rng {
+    s: [u64; 4],
+}
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        Rng {
+            s: [next(), next(), next(), next()],
+        }
+    }
+
+    /// A generator for stream `stream` of a run seeded with `seed` (independent streams).
+    pub fn stream(seed: u64, stream: u64) -> Self {
+        Rng::new(seed ^ stream.wrapping_mul(0xD6E8_FEB8_6659_FD93).rotate_left(17))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
+        let t = self.s[1] << 17;
+        self.s[2] ^= self.s[0];
+        self.s[3] ^= self.s[1];
+        self.s[1] ^= self.s[2];
+        self.s[0] ^= self.s[3];
+        self.s[2] ^= t;
+        self.s[3] = self.s[3].rotate_left(45);
+        result
+    }
+
+    /// Uniform in [0, 1).
+    pub fn f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Uniform integer in [0, n). `n` must be > 0.
+    pub fn below(&mut self, n: u64) -> u64 {
+        // Lemire's multiply-shift; the tiny bias is irrelevant for workload generation.
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.f64(); // (0, 1]
+        let u2 = self.f64();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
+    /// Exponential with mean 1.
+    pub fn exp1(&mut self) -> f64 {
+        -(1.0 - self.f64()).ln()
+    }
+
+    /// Gamma(shape, scale=1) by Marsaglia–Tsang; shape < 1 uses the boost u^(1/shape).
+    pub fn gamma(&mut self, shape: f64) -> f64 {
+        if shape < 1.0 {
+            let u = 1.0 - self.f64();
+            return self.gamma(shape + 1.0) * u.powf(1.0 / shape);
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = 1.0 + c * x;
+            if v <= 0.0 {
+                continue;
+            }
+            let v = v * v * v;
+            let u = 1.0 - self.f64();
+            if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+}
+
+/// Parse "500ms", "10s", "2m", "1h", "1.5s" or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (t, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid duration '{s}' (expected e.g. 500ms, 30s, 2m)"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("invalid duration '{s}': must be a non-negative number"));
+    }
+    Ok(Duration::from_secs_f64(v * mult))
+}
+
+/// `YYYYMMDD-HHMMSS` and RFC 3339 strings for a UNIX time in seconds (UTC).
+pub fn utc_strings(unix_s: u64) -> (String, String) {
+    let days = (unix_s / 86_400) as i64;
+    let rem = unix_s % 86_400;
+    let (h, mi, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        format!("{y:04}{m:02}{d:02}-{h:02}{mi:02}{s:02}"),
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"),
+    )
+}
+
+pub fn unix_now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn utc_known_date() {
+        // 2026-11-23 13:30:06 UTC
+        let (a, b) = utc_strings(1_795_440_606);
+        assert_eq!(b, "2026-11-23T13:30:06Z");
+        assert_eq!(a, "20261123-133006");
+    }
+
+    #[test]
+    fn rng_distributions_have_right_moments() {
+        let mut r = Rng::new(7);
+        let n = 200_000;
+        let (mut se, mut sg, mut sn, mut sn2) = (0.0, 0.0, 0.0, 0.0);
+        for _ in 0..n {
+            se += r.exp1();
+            sg += r.gamma(0.5);
+            let x = r.normal();
+            sn += x;
+            sn2 += x * x;
+        }
+        let n = n as f64;
+        assert!((se / n - 1.0).abs() < 0.02, "exp mean {}", se / n);
+        assert!((sg / n - 0.5).abs() < 0.02, "gamma mean {}", sg / n);
+        assert!((sn / n).abs() < 0.02);
+        assert!((sn2 / n - 1.0).abs() < 0.02);
+    }
+
+    #[test]
+    fn rng_is_reproducible() {
+        let a: Vec<u64> = (0..5).map(|_| 0).scan(Rng::new(3), |r, _| Some(r.next_u64())).collect();
+        let b: Vec<u64> = (0..5).map(|_| 0).scan(Rng::new(3), |r, _| Some(r.next_u64())).collect();
+        assert_eq!(a, b);
+        assert_ne!(Rng::stream(3, 1).next_u64(), Rng::stream(3, 2).next_u64());
+    }
+}
