@@ -1,1 +1,8 @@
+//! The single integration-test binary (one link step on 2-core CI). Each module covers one
+//! feature end to end through the real `infermeter` binary or the library's public API.
 
+mod util;
+
+mod bad_input;
+mod bench_sim;
+mod replay;

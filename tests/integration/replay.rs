@@ -1,0 +1,1 @@
+//! Replays of real and documented SSE transcripts (filled in by the fixtures work).
