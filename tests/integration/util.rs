@@ -39,9 +39,6 @@ impl Run {
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.out.stderr).into_owned()
     }
-    pub fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.out.stdout).into_owned()
-    }
 }
 
 pub fn read_json(p: &Path) -> Value {

@@ -1,0 +1,44 @@
+//! `infermeter-perfmodel`: an analytic performance model of LLM inference.
+//!
+//! `infermeter` measures inference servers; this crate *predicts* them, so a
+//! measurement can be compared with what the hardware should do, a capacity
+//! plan can be made before renting GPUs, and a simulated vLLM-like engine can
+//! advance its clock. It is pure computation: no network and no I/O except
+//! [`ModelSpec::from_hf_config_path`] reading a `config.json`.
+//!
+//! - [`GpuSpec`], [`ModelSpec`], [`DType`]: presets and parsing
+//!   (`GpuSpec::preset("h100-sxm")`, `ModelSpec::preset("llama-3.1-8b")`,
+//!   `ModelSpec::from_hf_config_json`).
+//! - [`Deployment`]: model + GPU + dtypes + TP + calibration ([`Efficiency`])
+//!   + engine limits ([`EngineConfig`]).
+//! - [`memory`]: weights, KV cache, activations, fits, max concurrent
+//!   sequences, paged KV blocks.
+//! - [`roofline`]: [`Deployment::step_time_s`] for one engine iteration
+//!   ([`StepShape`]), prefill/decode helpers, arithmetic intensity, [`Bound`].
+//! - [`mod@plan`]: the `infermeter plan` report and its text rendering.
+//!
+//! ```
+//! use infermeter_perfmodel::{Deployment, StepShape};
+//! let d = Deployment::from_presets("llama-3.1-8b", "h100-sxm").unwrap();
+//! assert_eq!(d.kv_bytes_per_token(), 131072.0);
+//! let itl = d.step_time_s(&StepShape { prefill: &[], decode: &[1024] });
+//! assert!((itl * 1e3 - 6.48).abs() < 0.2);
+//! ```
+
+pub mod deployment;
+pub mod dtype;
+pub mod error;
+pub mod gpu;
+pub mod memory;
+pub mod model;
+pub mod plan;
+pub mod roofline;
+
+pub use deployment::{Deployment, Efficiency, EngineConfig, ACTIVATION_BYTES};
+pub use dtype::DType;
+pub use error::{Error, Result};
+pub use gpu::GpuSpec;
+pub use memory::MemoryBreakdown;
+pub use model::{ModelSpec, MoeSpec};
+pub use plan::{plan, render_text, PlanConfig, PlanReport};
+pub use roofline::{Bound, StepBreakdown, StepShape};
