@@ -3,7 +3,8 @@
 # PyPI wheel `xllamacpp`) on 127.0.0.1 for infermeter's test suite and CI.
 #
 #   scripts/real-server.sh install [MODEL|all]   install venv + model(s) into the cache, nothing else
-#   scripts/real-server.sh start PORT [MODEL]     start a server on 127.0.0.1:PORT, return once it answers
+#   scripts/real-server.sh start PORT [MODEL]     start a server on 127.0.0.1:PORT, return once it answers;
+#                                                 prints its base URL on stdout (logs go to stderr)
 #   scripts/real-server.sh stop PORT              stop it (idempotent)
 #   scripts/real-server.sh status PORT            exit 0 if a server started by this script answers on PORT
 #   scripts/real-server.sh model-path [MODEL]     print the absolute path of MODEL's .gguf (installs it)
@@ -264,6 +265,7 @@ do_start() {
     local cur; cur="$(cat "$RUN/$port.model" 2>/dev/null || true)"
     if [[ "$cur" == "$model" ]] && http_ok "$port"; then
       log "already running on $HOST:$port (model $model, pid $pid)"
+      echo "http://$HOST:$port"
       return 0
     fi
     die "a server (model '$cur', pid $pid) is already running on port $port; stop it first"
@@ -311,6 +313,7 @@ do_start() {
   done
   local ms=$(( $(now_ms) - t0 ))
   log "started $model on http://$HOST:$port (pid $pid, ready in ${ms} ms, log $logf)"
+  echo "http://$HOST:$port"
 }
 
 stop_pid() {

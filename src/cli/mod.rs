@@ -3,6 +3,7 @@
 //! as one line and an exit code: 2 for bad input, 1 for a run that failed.
 
 pub mod bench;
+pub mod plan_cmd;
 pub mod report_cmd;
 pub mod sim_cmd;
 
@@ -31,6 +32,8 @@ pub enum Command {
     },
     /// Rebuild summary.json (and requests.csv) of a run directory from its records.jsonl.
     Report(ReportArgs),
+    /// Memory, batch capacity, roofline and cost of a model on a GPU (no GPU needed).
+    Plan(PlanArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,6 +247,7 @@ pub fn main_entry() -> u8 {
                 command: SimCommand::Serve(args),
             } => sim_cmd::serve(args).await,
             Command::Report(args) => report_cmd::run(args),
+            Command::Plan(args) => plan_cmd::run(args),
         }
     });
     match result {
@@ -253,4 +257,61 @@ pub fn main_entry() -> u8 {
             e.code
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Model preset (see --list-presets).
+    #[arg(long)]
+    pub model_preset: Option<String>,
+    /// Hugging Face config.json of the model.
+    #[arg(long)]
+    pub model_config: Option<std::path::PathBuf>,
+    /// GPU preset (default h100-sxm unless a custom GPU is described).
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// Custom GPU: dense BF16 TFLOP/s.
+    #[arg(long)]
+    pub gpu_tflops: Option<f64>,
+    /// Custom GPU: memory bandwidth in GB/s.
+    #[arg(long)]
+    pub gpu_bandwidth: Option<f64>,
+    /// Custom GPU: memory in GB.
+    #[arg(long)]
+    pub gpu_memory: Option<f64>,
+    /// Weights format: bf16, fp16, fp8, int8, int4.
+    #[arg(long, default_value = "bf16")]
+    pub weights_dtype: String,
+    /// KV cache format (default: the weights format, 16-bit for integer weights).
+    #[arg(long)]
+    pub kv_dtype: Option<String>,
+    /// Tensor-parallel degree.
+    #[arg(long, default_value_t = 1)]
+    pub tp: u32,
+    #[arg(long, default_value_t = 0.9)]
+    pub gpu_memory_utilization: f64,
+    /// Tokens per sequence used to size the KV cache.
+    #[arg(long, default_value_t = 4096)]
+    pub context: u32,
+    /// Batch sizes of the decode table, e.g. 1,8,32,64.
+    #[arg(long)]
+    pub batch: Option<String>,
+    /// Prompt tokens of the request used for prefill and total time.
+    #[arg(long, default_value_t = 1024)]
+    pub input_tokens: u32,
+    /// Output tokens of that request.
+    #[arg(long, default_value_t = 256)]
+    pub output_tokens: u32,
+    /// $/hour of one GPU (default: the preset's price).
+    #[arg(long)]
+    pub gpu_cost_per_hour: Option<f64>,
+    /// Compare FP16 / INT8 / INT4 weights.
+    #[arg(long)]
+    pub compare_dtypes: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// List model and GPU presets.
+    #[arg(long)]
+    pub list_presets: bool,
 }

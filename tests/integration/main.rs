@@ -5,4 +5,5 @@ mod util;
 
 mod bad_input;
 mod bench_sim;
+mod plan;
 mod replay;
