@@ -162,6 +162,7 @@ EOF
   [[ "$sha" == "$SMOL_SHA256" ]] || die "sha256 mismatch for $got: $sha"
   mv -f "$got" "$dst"
   rm -rf "$tmp" "$dl"
+  rmdir "$RS/dl" 2>/dev/null || true
 }
 
 ensure_model() {

@@ -36,6 +36,8 @@ pub struct RunOutcome {
     pub wall_s: f64,
     /// Stopped early by Ctrl-C.
     pub interrupted: bool,
+    /// CPU time and runtime-probe lateness over the measured phase (client self-health).
+    pub runtime: crate::metrics::health::RuntimeSamples,
 }
 
 struct Ctx {
@@ -238,6 +240,24 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     }
 
     let phase_start = Instant::now();
+    let cpu_start = crate::metrics::health::process_cpu_s();
+    let probe_stop = Arc::new(AtomicBool::new(false));
+    let probe_flag = probe_stop.clone();
+    let probe = tokio::spawn(async move {
+        // Wakes every 10 ms on the request runtime; lateness shows runtime starvation.
+        let mut late = Vec::new();
+        let period = Duration::from_millis(10);
+        let mut next = tokio::time::Instant::now() + period;
+        loop {
+            tokio::time::sleep_until(next).await;
+            let now = tokio::time::Instant::now();
+            late.push(now.saturating_duration_since(next).as_secs_f64() * 1000.0);
+            next = now + period;
+            if probe_flag.load(Ordering::Relaxed) || late.len() >= 360_000 {
+                return late;
+            }
+        }
+    });
     let deadline = plan.duration.map(|d| phase_start + d);
     match plan.load {
         Load::Closed { concurrency } => {
@@ -253,6 +273,12 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         }
     }
     let wall_s = phase_start.elapsed().as_secs_f64();
+    let cpu_s = match (cpu_start, crate::metrics::health::process_cpu_s()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    probe_stop.store(true, Ordering::Relaxed);
+    let probe_lateness_ms = probe.await.unwrap_or_default();
     let interrupted = stop.load(Ordering::Relaxed);
     sigint.abort();
     if let Some(t) = ticker {
@@ -266,10 +292,18 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     if let Some(e) = io_error {
         anyhow::bail!("writing {} failed: {e}", plan.records_path.display());
     }
+    let runtime = crate::metrics::health::RuntimeSamples {
+        cpu_s,
+        wall_s,
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        probe_lateness_ms,
+        includes_embedded_server: false,
+    };
     Ok(RunOutcome {
         records,
         wall_s,
         interrupted,
+        runtime,
     })
 }
 

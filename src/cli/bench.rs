@@ -387,8 +387,9 @@ pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
         records_path: v.out.join("records.jsonl"),
         progress: !a.no_progress && !a.quiet,
     };
-    let outcome = runner::run(&plan).await?;
-    let summary = report::build_summary(run_info, &outcome.records, outcome.wall_s, outcome.interrupted);
+    let mut outcome = runner::run(&plan).await?;
+    outcome.runtime.includes_embedded_server = embedded;
+    let summary = report::build_summary(run_info, &outcome.records, &outcome.runtime, outcome.interrupted);
     let summary_path = v.out.join("summary.json");
     report::write_json(&summary_path, &summary)?;
     if a.csv {

@@ -15,8 +15,13 @@ pub fn run(a: ReportArgs) -> Result<u8, CliError> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let wall = records.iter().map(|r| r.end_abs_us()).max().unwrap_or(0) as f64 / 1e6;
-    let summary = report::build_summary(run, &records, wall, torn > 0);
+    // CPU time and probe samples are not in the records: the rebuilt client block has
+    // only the record-derived parts (rates, schedule lag).
+    let runtime = crate::metrics::health::RuntimeSamples {
+        wall_s: records.iter().map(|r| r.end_abs_us()).max().unwrap_or(0) as f64 / 1e6,
+        ..Default::default()
+    };
+    let summary = report::build_summary(run, &records, &runtime, torn > 0);
     report::write_json(&a.dir.join("summary.json"), &summary)?;
     report::write_csv(&a.dir.join("requests.csv"), &records)?;
     print!("{}", report::render_console(&summary));

@@ -21,6 +21,7 @@
 //! * schedule lag = `start − sched` (how late the client began a request against its plan)
 //! * client queue time = time waiting for a `--max-concurrency` slot
 
+pub mod health;
 pub mod stats;
 
 use crate::record::{kind, RequestRecord};

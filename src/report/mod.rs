@@ -1,6 +1,7 @@
 //! Outputs of a run: `summary.json` (versioned schema), the console summary, and the
 //! per-request CSV. Everything here renders already-computed metrics; nothing is measured.
 
+use crate::metrics::health::{client_health, ClientHealth, RuntimeSamples};
 use crate::metrics::{self, RunMetrics, Stats};
 use crate::record::RequestRecord;
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,8 @@ pub struct Summary {
     pub wall_s: f64,
     #[serde(flatten)]
     pub metrics: RunMetrics,
+    /// Client self-health: was the load generator itself a bottleneck?
+    pub client: ClientHealth,
     /// The convention behind each latency key, so no number is ambiguous.
     pub definitions: BTreeMap<String, String>,
 }
@@ -79,14 +82,17 @@ pub fn definitions() -> BTreeMap<String, String> {
     .collect()
 }
 
-pub fn build_summary(run: RunInfo, records: &[RequestRecord], wall_s: f64, partial: bool) -> Summary {
+pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeSamples, partial: bool) -> Summary {
+    let metrics = metrics::compute(records);
+    let client = client_health(records, run.request_rate, metrics.concurrency.peak, runtime);
     Summary {
         schema_version: SCHEMA_VERSION,
         tool: format!("infermeter {}", env!("CARGO_PKG_VERSION")),
         run,
         partial,
-        wall_s,
-        metrics: metrics::compute(records),
+        wall_s: runtime.wall_s,
+        metrics,
+        client,
         definitions: definitions(),
     }
 }
@@ -230,6 +236,42 @@ pub fn render_console(s: &Summary) -> String {
     }
     stat_row(&mut out, "per-user output tok/s", &m.per_user_output_tokens_per_s);
     stat_row(&mut out, "tokens per chunk", &m.tokens_per_chunk);
+    let c = &s.client;
+    let _ = writeln!(out);
+    let rates = match (c.offered_rate, c.achieved_rate) {
+        (Some(o), Some(a)) => format!("offered {o:.1} req/s, achieved {a:.1} req/s · "),
+        (None, Some(a)) => format!("achieved {a:.1} req/s · "),
+        _ => String::new(),
+    };
+    let cpu = c
+        .cpu_utilization
+        .map(|u| {
+            format!(
+                "CPU {:.2} s ({:.0}% of {} cores{}) · ",
+                c.cpu_s.unwrap_or(0.0),
+                u * 100.0,
+                c.cores,
+                if c.includes_embedded_server {
+                    ", incl. embedded server"
+                } else {
+                    ""
+                }
+            )
+        })
+        .unwrap_or_default();
+    let probe = if c.runtime_probe_lateness_ms.n > 0 {
+        format!("runtime probe p99 {:.2} ms · ", c.runtime_probe_lateness_ms.p99)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "client     {rates}{cpu}{probe}{}",
+        if c.saturated { "SATURATED" } else { "not saturated" }
+    );
+    if let Some(why) = &c.saturated_reason {
+        let _ = writeln!(out, "WARNING: the client may have distorted this measurement: {why}");
+    }
     let tk = &m.tokens;
     let _ = writeln!(out);
     let _ = writeln!(

@@ -1,0 +1,201 @@
+//! Client self-health: evidence, in every run, that the load generator was not the
+//! bottleneck — or a loud warning that it was.
+//!
+//! Inputs are the records plus two things measured beside them: the process CPU time over the
+//! measured phase, and the wake-up lateness of a probe task that sleeps 10 ms at a time on the
+//! same runtime as the request tasks (if request handling starves the runtime, the probe wakes
+//! late). Thresholds (documented in docs/metrics.md):
+//! * open-loop schedule lag p99 > 5 ms, or achieved rate < 99 % of the scheduled rate;
+//! * runtime probe lateness p99 > 10 ms;
+//! * CPU utilisation > 90 % of the cores available to the process.
+
+use super::Stats;
+use crate::record::RequestRecord;
+use serde::{Deserialize, Serialize};
+
+pub const LAG_P99_LIMIT_MS: f64 = 5.0;
+pub const RATE_RATIO_LIMIT: f64 = 0.99;
+pub const PROBE_P99_LIMIT_MS: f64 = 10.0;
+pub const CPU_LIMIT: f64 = 0.90;
+
+/// What the runner measured besides the records.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuntimeSamples {
+    /// Process CPU seconds (user + system) over the measured phase.
+    pub cpu_s: Option<f64>,
+    pub wall_s: f64,
+    pub cores: usize,
+    /// Probe wake-up lateness samples, ms.
+    pub probe_lateness_ms: Vec<f64>,
+    /// The embedded simulated server ran in this process (its CPU is included).
+    pub includes_embedded_server: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientHealth {
+    /// `--rate` for open loop; null for closed loop.
+    pub offered_rate: Option<f64>,
+    /// The rate the precomputed schedule implies: (n − 1) / (last − first intended send).
+    pub scheduled_rate: Option<f64>,
+    /// Measured: (n − 1) / (last − first actual start).
+    pub achieved_rate: Option<f64>,
+    pub schedule_lag_ms: Stats,
+    pub cpu_s: Option<f64>,
+    /// CPU seconds / (wall seconds × cores).
+    pub cpu_utilization: Option<f64>,
+    pub cores: usize,
+    pub includes_embedded_server: bool,
+    pub peak_in_flight: u64,
+    /// Runtime responsiveness: lateness of a 10 ms sleeper, ms.
+    pub runtime_probe_lateness_ms: Stats,
+    pub saturated: bool,
+    pub saturated_reason: Option<String>,
+}
+
+fn rate(mut ts: Vec<u64>) -> Option<f64> {
+    if ts.len() < 2 {
+        return None;
+    }
+    ts.sort_unstable();
+    let span = (ts[ts.len() - 1] - ts[0]) as f64 / 1e6;
+    (span > 0.0).then(|| (ts.len() - 1) as f64 / span)
+}
+
+pub fn client_health(
+    records: &[RequestRecord],
+    offered_rate: Option<f64>,
+    peak: u64,
+    rt: &RuntimeSamples,
+) -> ClientHealth {
+    let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
+    let lag = Stats::from_samples(
+        measured
+            .iter()
+            .map(|r| r.start_us.saturating_sub(r.sched_us) as f64 / 1000.0)
+            .collect(),
+    );
+    let open = offered_rate.is_some();
+    let scheduled_rate = if open {
+        rate(measured.iter().map(|r| r.sched_us).collect())
+    } else {
+        None
+    };
+    let achieved_rate = rate(measured.iter().map(|r| r.start_us).collect());
+    let cpu_utilization = rt
+        .cpu_s
+        .filter(|_| rt.wall_s > 0.0 && rt.cores > 0)
+        .map(|c| c / (rt.wall_s * rt.cores as f64));
+    let probe = Stats::from_samples(rt.probe_lateness_ms.clone());
+
+    let mut reasons = Vec::new();
+    if open && lag.n > 0 && lag.p99 > LAG_P99_LIMIT_MS {
+        reasons.push(format!("schedule lag p99 {:.2} ms > {LAG_P99_LIMIT_MS} ms", lag.p99));
+    }
+    if let (Some(s), Some(a)) = (scheduled_rate, achieved_rate) {
+        if a < RATE_RATIO_LIMIT * s {
+            reasons.push(format!("achieved {a:.1} req/s < 99% of scheduled {s:.1} req/s"));
+        }
+    }
+    if probe.n > 0 && probe.p99 > PROBE_P99_LIMIT_MS {
+        reasons.push(format!(
+            "runtime probe lateness p99 {:.2} ms > {PROBE_P99_LIMIT_MS} ms",
+            probe.p99
+        ));
+    }
+    if let Some(u) = cpu_utilization {
+        if u > CPU_LIMIT {
+            reasons.push(format!(
+                "CPU {:.0}% of {} cores > {:.0}%",
+                u * 100.0,
+                rt.cores,
+                CPU_LIMIT * 100.0
+            ));
+        }
+    }
+    ClientHealth {
+        offered_rate,
+        scheduled_rate,
+        achieved_rate,
+        schedule_lag_ms: lag,
+        cpu_s: rt.cpu_s,
+        cpu_utilization,
+        cores: rt.cores,
+        includes_embedded_server: rt.includes_embedded_server,
+        peak_in_flight: peak,
+        runtime_probe_lateness_ms: probe,
+        saturated: !reasons.is_empty(),
+        saturated_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+    }
+}
+
+/// Process CPU time (user + system), seconds.
+pub fn process_cpu_s() -> Option<f64> {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    (rc == 0).then(|| {
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(sched: u64, start: u64) -> RequestRecord {
+        RequestRecord {
+            sched_us: sched,
+            start_us: start,
+            send_us: start,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn healthy_open_loop() {
+        let recs: Vec<_> = (0..100).map(|i| rec(i * 10_000, i * 10_000 + 50)).collect();
+        let rt = RuntimeSamples {
+            cpu_s: Some(0.1),
+            wall_s: 1.0,
+            cores: 2,
+            probe_lateness_ms: vec![1.0; 50],
+            ..Default::default()
+        };
+        let h = client_health(&recs, Some(100.0), 4, &rt);
+        assert!(!h.saturated, "{:?}", h.saturated_reason);
+        assert!((h.achieved_rate.unwrap() - 100.0).abs() < 1e-6);
+        assert!((h.cpu_utilization.unwrap() - 0.05).abs() < 1e-9);
+    }
+
+    #[test]
+    fn starved_client_is_flagged() {
+        // The client fell behind: each request starts later than planned by a growing amount.
+        let recs: Vec<_> = (0..100).map(|i| rec(i * 1_000, i * 1_300)).collect();
+        let rt = RuntimeSamples {
+            cpu_s: Some(1.9),
+            wall_s: 1.0,
+            cores: 2,
+            probe_lateness_ms: vec![25.0; 10],
+            ..Default::default()
+        };
+        let h = client_health(&recs, Some(1000.0), 4, &rt);
+        assert!(h.saturated);
+        let why = h.saturated_reason.unwrap();
+        assert!(
+            why.contains("schedule lag") && why.contains("achieved") && why.contains("probe") && why.contains("CPU"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn cpu_time_is_readable_and_grows() {
+        let a = process_cpu_s().unwrap();
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_add(i * i);
+        }
+        std::hint::black_box(x);
+        assert!(process_cpu_s().unwrap() > a);
+    }
+}
