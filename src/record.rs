@@ -127,6 +127,9 @@ impl ErrorClass {
 fn is_false(b: &bool) -> bool {
     !*b
 }
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }
@@ -147,6 +150,11 @@ pub struct RequestRecord {
     /// Time spent opening a new connection (0 when a kept-alive one was reused), µs.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub connect_us: u64,
+    /// Times the request was re-sent because a kept-alive connection turned out to be closed
+    /// by the server before it answered (the request was not processed; `send_us` is the
+    /// send that counted).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub stale_connection_retries: u32,
     /// Immediately before the request was written, µs since run start.
     pub send_us: u64,
     /// Response headers arrived, µs since send.

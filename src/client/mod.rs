@@ -186,87 +186,101 @@ pub async fn execute(
     };
     let body = Bytes::from(openai::request_body(&cfg.body, &spec.prompt, spec.max_tokens));
 
-    // A kept-alive connection must be ready; otherwise open a new one.
-    if let Some(c) = conn.as_mut() {
-        if c.ready().await.is_err() {
-            *conn = None;
+    let build = || -> Result<Request<Full<Bytes>>, http::Error> {
+        let mut builder = Request::post(cfg.target.path.as_str())
+            .header(http::header::HOST, cfg.target.authority.as_str())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(
+                http::header::USER_AGENT,
+                concat!("infermeter/", env!("CARGO_PKG_VERSION")),
+            );
+        if cfg.body.stream {
+            builder = builder.header(http::header::ACCEPT, "text/event-stream");
         }
-    }
-    if conn.is_none() {
-        let t = Instant::now();
-        match connect(cfg).await {
-            Ok(c) => *conn = Some(c),
-            Err((class, msg)) => {
-                rec.connect_us = micros_between(t, Instant::now());
-                rec.send_us = micros_between(run_start, Instant::now());
-                rec.end_us = Some(0);
-                rec.error = Some(class);
-                rec.error_detail = Some(msg);
-                return;
+        let mut req = builder.body(Full::new(body.clone()))?;
+        for (k, v) in &cfg.headers {
+            req.headers_mut().insert(k.clone(), v.clone());
+        }
+        Ok(req)
+    };
+
+    // A kept-alive connection must be ready; otherwise open a new one. A server may close a
+    // kept-alive connection at any moment (llama.cpp's server closes after every stream while
+    // still advertising keep-alive); a request that fails on a *reused* connection before any
+    // response byte was never processed, so it is sent once more on a fresh connection, and
+    // the record keeps the time of the send that counted.
+    let mut attempt = 0;
+    let (resp, t_send, total_deadline) = loop {
+        attempt += 1;
+        let mut reused = false;
+        if let Some(c) = conn.as_mut() {
+            reused = c.ready().await.is_ok();
+            if !reused {
+                *conn = None;
             }
         }
-        rec.connect_us = micros_between(t, Instant::now());
-    }
-    let Some(sender) = conn.as_mut() else { return };
-
-    let mut builder = Request::post(cfg.target.path.as_str())
-        .header(http::header::HOST, cfg.target.authority.as_str())
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(
-            http::header::USER_AGENT,
-            concat!("infermeter/", env!("CARGO_PKG_VERSION")),
-        );
-    if cfg.body.stream {
-        builder = builder.header(http::header::ACCEPT, "text/event-stream");
-    }
-    let mut req = match builder.body(Full::new(body)) {
-        Ok(r) => r,
-        Err(e) => {
-            rec.error = Some(ErrorClass::ClientError);
-            rec.error_detail = Some(e.to_string());
-            return;
+        if conn.is_none() {
+            let t = Instant::now();
+            match connect(cfg).await {
+                Ok(c) => *conn = Some(c),
+                Err((class, msg)) => {
+                    rec.connect_us += micros_between(t, Instant::now());
+                    rec.send_us = micros_between(run_start, Instant::now());
+                    rec.end_us = Some(0);
+                    rec.error = Some(class);
+                    rec.error_detail = Some(msg);
+                    return;
+                }
+            }
+            rec.connect_us += micros_between(t, Instant::now());
+        }
+        let Some(sender) = conn.as_mut() else { return };
+        let req = match build() {
+            Ok(r) => r,
+            Err(e) => {
+                rec.error = Some(ErrorClass::ClientError);
+                rec.error_detail = Some(e.to_string());
+                return;
+            }
+        };
+        let t_send = Instant::now();
+        rec.send_us = micros_between(run_start, t_send);
+        let total_deadline = tokio::time::Instant::from_std(t_send + cfg.timeouts.total);
+        let hdr_deadline = tokio::time::Instant::from_std(t_send + cfg.timeouts.first_byte).min(total_deadline);
+        let fail = |rec: &mut RequestRecord, class: ErrorClass, msg: String| {
+            rec.error = Some(class);
+            rec.error_detail = Some(msg.chars().take(300).collect());
+            rec.end_us = Some(us32(t_send, Instant::now()));
+        };
+        match timeout_at(hdr_deadline, sender.send_request(req)).await {
+            Err(_) => {
+                let class = if hdr_deadline >= total_deadline {
+                    ErrorClass::TotalTimeout
+                } else {
+                    ErrorClass::FirstByteTimeout
+                };
+                *conn = None;
+                return fail(rec, class, "no response headers before the timeout".into());
+            }
+            Ok(Err(e)) => {
+                *conn = None;
+                if reused && attempt == 1 && (e.is_canceled() || e.is_incomplete_message()) {
+                    rec.stale_connection_retries += 1;
+                    continue;
+                }
+                return fail(
+                    rec,
+                    ErrorClass::ResetBeforeHeaders,
+                    format!("connection failed before headers: {e}"),
+                );
+            }
+            Ok(Ok(r)) => break (r, t_send, total_deadline),
         }
     };
-    for (k, v) in &cfg.headers {
-        req.headers_mut().insert(k.clone(), v.clone());
-    }
-
-    let t_send = Instant::now();
-    rec.send_us = micros_between(run_start, t_send);
-    let total_deadline = tokio::time::Instant::from_std(t_send + cfg.timeouts.total);
-    let hdr_deadline = tokio::time::Instant::from_std(t_send + cfg.timeouts.first_byte).min(total_deadline);
-
     let fail = |rec: &mut RequestRecord, class: ErrorClass, msg: String, at: Instant| {
         rec.error = Some(class);
         rec.error_detail = Some(msg.chars().take(300).collect());
         rec.end_us = Some(us32(t_send, at));
-    };
-
-    let resp = match timeout_at(hdr_deadline, sender.send_request(req)).await {
-        Err(_) => {
-            let class = if hdr_deadline >= total_deadline {
-                ErrorClass::TotalTimeout
-            } else {
-                ErrorClass::FirstByteTimeout
-            };
-            *conn = None;
-            return fail(
-                rec,
-                class,
-                "no response headers before the timeout".into(),
-                Instant::now(),
-            );
-        }
-        Ok(Err(e)) => {
-            *conn = None;
-            return fail(
-                rec,
-                ErrorClass::ResetBeforeHeaders,
-                format!("connection failed before headers: {e}"),
-                Instant::now(),
-            );
-        }
-        Ok(Ok(r)) => r,
     };
     let t_hdr = Instant::now();
     rec.hdr_us = Some(us32(t_send, t_hdr));

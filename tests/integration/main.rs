@@ -6,4 +6,5 @@ mod util;
 mod bad_input;
 mod bench_sim;
 mod plan;
+mod real_server;
 mod replay;
