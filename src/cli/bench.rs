@@ -25,6 +25,11 @@ pub struct Validated {
     pub requests: Option<u64>,
     pub duration: Option<std::time::Duration>,
     pub warmup: u64,
+    pub steady_skip_start_s: Option<f64>,
+    pub steady_cooldown: Option<String>,
+    pub slo: Option<crate::metrics::slo::Slo>,
+    pub gpu_cost_per_hour: Option<f64>,
+    pub gpus: f64,
     pub input: LengthDist,
     pub output: LengthDist,
     pub tokenizer_spec: String,
@@ -126,6 +131,49 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
     if let Some(u) = &a.url {
         parse_url(u)?;
     }
+    let (warmup, steady_skip_start_s) = if a.warmup.trim().bytes().all(|b| b.is_ascii_digit()) {
+        let n = a
+            .warmup
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| CliError::usage(format!("invalid --warmup '{}'", a.warmup)))?;
+        (n, None)
+    } else {
+        (0, Some(dur("warmup", &a.warmup)?.as_secs_f64()))
+    };
+    if let Some(c) = &a.cooldown {
+        if !c.trim().bytes().all(|b| b.is_ascii_digit()) {
+            dur("cooldown", c)?;
+        } else if c.trim().is_empty() {
+            return Err(CliError::usage(
+                "--cooldown needs a duration (5s) or a number of requests",
+            ));
+        }
+    }
+    let slo = a
+        .slo
+        .as_deref()
+        .map(crate::metrics::slo::Slo::parse)
+        .transpose()
+        .map_err(CliError::usage)?;
+    let gpu_cost_per_hour = match (a.gpu_cost_per_hour, &a.price_gpu) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::usage(
+                "give either --gpu-cost-per-hour or --price-gpu, not both",
+            ))
+        }
+        (Some(p), None) if p.is_finite() && p >= 0.0 => Some(p),
+        (Some(p), None) => return Err(CliError::usage(format!("invalid --gpu-cost-per-hour '{p}'"))),
+        (None, Some(g)) => Some(
+            infermeter_perfmodel::GpuSpec::preset(g)
+                .map_err(|e| CliError::usage(format!("--price-gpu: {e}")))?
+                .cost_per_hour,
+        ),
+        (None, None) => None,
+    };
+    if !(a.gpus.is_finite() && a.gpus > 0.0) {
+        return Err(CliError::usage(format!("invalid --gpus '{}': must be > 0", a.gpus)));
+    }
     let out = a.out.clone().unwrap_or_else(|| {
         let (stamp, _) = utc_strings(unix_now_s());
         PathBuf::from("results").join(format!("bench-{stamp}"))
@@ -139,7 +187,12 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
         load,
         requests,
         duration,
-        warmup: a.warmup,
+        warmup,
+        steady_skip_start_s,
+        steady_cooldown: a.cooldown.clone(),
+        slo,
+        gpu_cost_per_hour,
+        gpus: a.gpus,
         input: LengthDist::parse(&a.input_tokens).map_err(|e| CliError::usage(format!("--input-tokens: {e}")))?,
         output: LengthDist::parse(&a.output_tokens).map_err(|e| CliError::usage(format!("--output-tokens: {e}")))?,
         tokenizer_spec: a.tokenizer.clone(),
@@ -373,6 +426,11 @@ pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
         ignore_eos: v.ignore_eos,
         started_at,
         command: std::env::args().collect(),
+        slo: v.slo.clone(),
+        gpu_cost_per_hour: v.gpu_cost_per_hour,
+        gpus: v.gpu_cost_per_hour.map(|_| v.gpus),
+        steady_skip_start_s: v.steady_skip_start_s,
+        steady_cooldown: v.steady_cooldown.clone(),
     };
     report::write_json(&v.out.join("run.json"), &run_info)?;
 

@@ -132,9 +132,27 @@ pub struct BenchArgs {
     /// Stop sending new requests after this long (e.g. 60s, 5m).
     #[arg(long, short = 'd')]
     pub duration: Option<String>,
-    /// Requests sent before the measurement and excluded from metrics.
-    #[arg(long, default_value_t = 0)]
-    pub warmup: u64,
+    /// Warmup: a number of requests sent first and excluded from all metrics, or a duration
+    /// (e.g. 10s) excluded from the steady-state window only.
+    #[arg(long, default_value = "0")]
+    pub warmup: String,
+    /// Excluded from the end of the steady-state window: a duration (5s) or a number of
+    /// last-completed requests. Without --warmup/--cooldown durations the window is detected.
+    #[arg(long)]
+    pub cooldown: Option<String>,
+    /// Service-level objectives for goodput, e.g. ttft=200ms,tpot=50ms,e2e=10s,itl_p99=100ms,
+    /// or a preset: chat (TTFT < 200 ms), batch (TTFT < 1 s), realtime (TTFT < 50 ms).
+    #[arg(long)]
+    pub slo: Option<String>,
+    /// $/hour of one GPU, for cost per token.
+    #[arg(long)]
+    pub gpu_cost_per_hour: Option<f64>,
+    /// Price the run with this GPU preset's default $/hour (see `infermeter plan --list-presets`).
+    #[arg(long)]
+    pub price_gpu: Option<String>,
+    /// Number of GPUs serving the target.
+    #[arg(long, default_value_t = 1.0)]
+    pub gpus: f64,
 
     /// Input length distribution in tokens: N, uniform:LO,HI, normal:MEAN,STD, lognormal:MEAN,STD (each with optional ,MIN,MAX).
     #[arg(long, default_value = "512")]

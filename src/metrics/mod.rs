@@ -21,8 +21,11 @@
 //! * schedule lag = `start − sched` (how late the client began a request against its plan)
 //! * client queue time = time waiting for a `--max-concurrency` slot
 
+pub mod cost;
 pub mod health;
+pub mod slo;
 pub mod stats;
+pub mod steady;
 
 use crate::record::{kind, RequestRecord};
 use serde::{Deserialize, Serialize};

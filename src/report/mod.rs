@@ -1,7 +1,10 @@
 //! Outputs of a run: `summary.json` (versioned schema), the console summary, and the
 //! per-request CSV. Everything here renders already-computed metrics; nothing is measured.
 
+use crate::metrics::cost::{cost, Cost};
 use crate::metrics::health::{client_health, ClientHealth, RuntimeSamples};
+use crate::metrics::slo::{goodput, Goodput};
+use crate::metrics::steady::{steady_state, SteadyState, WindowSpec};
 use crate::metrics::{self, RunMetrics, Stats};
 use crate::record::RequestRecord;
 use serde::{Deserialize, Serialize};
@@ -43,6 +46,54 @@ pub struct RunInfo {
     pub ignore_eos: bool,
     pub started_at: String,
     pub command: Vec<String>,
+    /// Service-level objectives for goodput (`--slo`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub slo: Option<crate::metrics::slo::Slo>,
+    /// $/hour of one GPU and the number of GPUs, for cost per token.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gpu_cost_per_hour: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gpus: Option<f64>,
+    /// Manual steady-state window: seconds skipped at the start, and the cooldown as
+    /// seconds (`"5s"`) or completed requests (`"20"`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub steady_skip_start_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub steady_cooldown: Option<String>,
+}
+
+impl RunInfo {
+    pub fn window_spec(&self) -> WindowSpec {
+        let skip = self.steady_skip_start_s.unwrap_or(0.0);
+        match self.steady_cooldown.as_deref() {
+            Some(c) if c.bytes().all(|b| b.is_ascii_digit()) => WindowSpec::Requests {
+                skip_start_s: skip,
+                cooldown: c.parse().unwrap_or(0),
+            },
+            Some(c) => WindowSpec::Time {
+                skip_start_s: skip,
+                skip_end_s: crate::util::parse_duration(c).map(|d| d.as_secs_f64()).unwrap_or(0.0),
+            },
+            None if skip > 0.0 => WindowSpec::Time {
+                skip_start_s: skip,
+                skip_end_s: 0.0,
+            },
+            None => WindowSpec::Auto,
+        }
+    }
+}
+
+/// Latency measured from the *intended* send time (open loop): what a user arriving on
+/// schedule experienced, including any client-side delay (coordinated omission).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FromSchedule {
+    pub ttft: Stats,
+    pub e2e: Stats,
+    /// Fraction of requests that waited for a `--max-concurrency` slot.
+    pub queued_fraction: f64,
+    /// True when the cap made a meaningful share (> 10 %) of arrivals wait: the open loop
+    /// partly behaved as a closed loop, and latency from send understates user latency.
+    pub capped_to_closed_loop: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -58,6 +109,14 @@ pub struct Summary {
     pub metrics: RunMetrics,
     /// Client self-health: was the load generator itself a bottleneck?
     pub client: ClientHealth,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub goodput: Option<Goodput>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cost: Option<Cost>,
+    pub steady_state: SteadyState,
+    /// Open loop only: latency from the intended send time.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub latency_from_schedule_ms: Option<FromSchedule>,
     /// The convention behind each latency key, so no number is ambiguous.
     pub definitions: BTreeMap<String, String>,
 }
@@ -85,6 +144,44 @@ pub fn definitions() -> BTreeMap<String, String> {
 pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeSamples, partial: bool) -> Summary {
     let metrics = metrics::compute(records);
     let client = client_health(records, run.request_rate, metrics.concurrency.peak, runtime);
+    let good = run.slo.as_ref().map(|slo| goodput(records, slo, metrics.duration_s));
+    let price = run.gpu_cost_per_hour.map(|p| (p, run.gpus.unwrap_or(1.0)));
+    let cost_of = |m: &RunMetrics, g: Option<&Goodput>| {
+        price.map(|(p, n)| {
+            cost(
+                p,
+                n,
+                m.throughput.output_tokens_per_s,
+                m.throughput.total_tokens_per_s,
+                g.map(|g| g.output_tokens_per_s),
+            )
+        })
+    };
+    let run_cost = cost_of(&metrics, good.as_ref());
+    let mut steady = steady_state(records, run.window_spec());
+    if steady.detected {
+        let (ws, we) = (steady.window_start_s, steady.window_end_s);
+        if let Some(slo) = &run.slo {
+            let t0 = records
+                .iter()
+                .filter(|r| !r.warmup)
+                .map(|r| r.send_us)
+                .min()
+                .unwrap_or(0);
+            let inside: Vec<RequestRecord> = records
+                .iter()
+                .filter(|r| !r.warmup)
+                .filter(|r| {
+                    let t = r.send_us.saturating_sub(t0) as f64 / 1e6;
+                    t >= ws && t <= we
+                })
+                .cloned()
+                .collect();
+            steady.goodput = Some(goodput(&inside, slo, we - ws));
+        }
+        steady.cost = cost_of(&steady.metrics, steady.goodput.as_ref());
+    }
+    let from_schedule = (run.load_mode == "open").then(|| from_schedule(records));
     Summary {
         schema_version: SCHEMA_VERSION,
         tool: format!("infermeter {}", env!("CARGO_PKG_VERSION")),
@@ -93,7 +190,29 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
         wall_s: runtime.wall_s,
         metrics,
         client,
+        goodput: good,
+        cost: run_cost,
+        steady_state: steady,
+        latency_from_schedule_ms: from_schedule,
         definitions: definitions(),
+    }
+}
+
+fn from_schedule(records: &[RequestRecord]) -> FromSchedule {
+    let m: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
+    let (mut ttft, mut e2e) = (Vec::new(), Vec::new());
+    for r in m.iter().filter(|r| r.ok()) {
+        let delay = r.send_us.saturating_sub(r.sched_us) as f64 / 1000.0;
+        let rm = metrics::request_metrics(r);
+        ttft.extend(rm.ttft_ms.map(|t| t + delay));
+        e2e.extend(rm.e2e_ms.map(|t| t + delay));
+    }
+    let queued = m.iter().filter(|r| r.queue_us > 0).count() as f64 / m.len().max(1) as f64;
+    FromSchedule {
+        ttft: Stats::from_samples(ttft),
+        e2e: Stats::from_samples(e2e),
+        queued_fraction: queued,
+        capped_to_closed_loop: queued > 0.10,
     }
 }
 
@@ -236,8 +355,75 @@ pub fn render_console(s: &Summary) -> String {
     }
     stat_row(&mut out, "per-user output tok/s", &m.per_user_output_tokens_per_s);
     stat_row(&mut out, "tokens per chunk", &m.tokens_per_chunk);
-    let c = &s.client;
+    if let Some(fs) = &s.latency_from_schedule_ms {
+        stat_row(&mut out, "TTFT from intended send", &fs.ttft);
+        stat_row(&mut out, "E2E from intended send", &fs.e2e);
+        if fs.capped_to_closed_loop {
+            let _ = writeln!(
+                out,
+                "  note: {:.0}% of arrivals waited for --max-concurrency: the open loop partly became a closed loop",
+                fs.queued_fraction * 100.0
+            );
+        }
+    }
     let _ = writeln!(out);
+    let ss = &s.steady_state;
+    if ss.detected {
+        let _ = writeln!(
+            out,
+            "steady state ({}) {:.2}–{:.2} s: {} requests · output {:.1} tok/s · TTFT p50 {:.2} ms p99 {:.2} ms · TPOT p50 {:.2} ms",
+            ss.method,
+            ss.window_start_s,
+            ss.window_end_s,
+            ss.metrics.requests.total,
+            ss.metrics.throughput.output_tokens_per_s,
+            ss.metrics.latency_ms.ttft.p50,
+            ss.metrics.latency_ms.ttft.p99,
+            ss.metrics.latency_ms.tpot.p50
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "steady state: none ({})",
+            ss.reason.as_deref().unwrap_or("not found")
+        );
+    }
+    if let Some(g) = &s.goodput {
+        let v: Vec<String> = g.violations.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "goodput    {:.2} req/s · {:.1} output tok/s · SLO attainment {:.1}% ({} of {}){}{}",
+            g.requests_per_s,
+            g.output_tokens_per_s,
+            g.attainment * 100.0,
+            g.good,
+            m.requests.total,
+            if v.is_empty() {
+                String::new()
+            } else {
+                format!(" · violations: {}", v.join(", "))
+            },
+            if g.tpot_not_applicable > 0 {
+                format!(" · TPOT n/a for {} single-token requests", g.tpot_not_applicable)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if let Some(c) = &s.cost {
+        let f = |x: Option<f64>| x.map(|v| format!("${v:.4}")).unwrap_or_else(|| "n/a".into());
+        let _ = writeln!(
+            out,
+            "cost       {} per 1M output tokens · {} per 1M total tokens · {:.0} output tokens/$ (at ${:.2}/h × {} GPU){}",
+            f(c.per_million_output_tokens),
+            f(c.per_million_total_tokens),
+            c.output_tokens_per_dollar.unwrap_or(0.0),
+            c.gpu_cost_per_hour,
+            c.gpus,
+            c.per_million_good_output_tokens.map(|v| format!(" · ${v:.4} per 1M good tokens")).unwrap_or_default()
+        );
+    }
+    let c = &s.client;
     let rates = match (c.offered_rate, c.achieved_rate) {
         (Some(o), Some(a)) => format!("offered {o:.1} req/s, achieved {a:.1} req/s · "),
         (None, Some(a)) => format!("achieved {a:.1} req/s · "),

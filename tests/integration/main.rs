@@ -5,6 +5,7 @@ mod util;
 
 mod bad_input;
 mod bench_sim;
+mod goodput;
 mod plan;
 mod real_server;
 mod replay;

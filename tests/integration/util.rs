@@ -45,8 +45,13 @@ pub fn read_json(p: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).expect("json")
 }
 
+/// Benchmarks measure time on a 2-core machine: one at a time, so tests do not distort each
+/// other (the test harness runs tests on parallel threads).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// `infermeter bench ARGS --out TMP/run --no-progress`.
 pub fn bench(args: &[&str]) -> Run {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("tempdir");
     let out_dir = dir.path().join("run");
     let out = bin()

@@ -1,0 +1,330 @@
+//! The steady-state window: the part of a run between ramp-up and drain, where the load
+//! the server sees is stable — so its metrics describe the system, not the edges of the test.
+//!
+//! Automatic detection (documented in docs/metrics.md):
+//! 1. in-flight requests `n(t)` from the `[send, end]` intervals, sampled at 200 points over
+//!    the run window and smoothed with a centred moving average of 5 % of the run;
+//! 2. level `L` = median of the smoothed curve over the middle half of the run;
+//! 3. window = from the first to the last sample where the smoothed curve is ≥ 0.9 · L
+//!    (for `L < 1`, a near-idle run, the whole window);
+//! 4. rejected (no steady state) when the window covers < 20 % of the run, holds < 20
+//!    requests, or TTFT trends upward across it: the least-squares slope of TTFT against send
+//!    time, times the window length, exceeds the median TTFT (latency doubling = a queue
+//!    building up, i.e. overload).
+//!
+//! Manual windows come from `--warmup 10s` / `--cooldown 5s` (time) or `--cooldown N`
+//! (requests).
+
+use super::{compute, request_metrics, RunMetrics};
+use crate::record::RequestRecord;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SteadyState {
+    pub detected: bool,
+    /// `auto` or `manual`.
+    pub method: String,
+    /// Why no steady state was found (when `detected` is false).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// Window bounds in seconds from the first measured send.
+    pub window_start_s: f64,
+    pub window_end_s: f64,
+    /// Metrics over the window, same shape as the whole run's.
+    #[serde(flatten)]
+    pub metrics: RunMetrics,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub goodput: Option<super::slo::Goodput>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cost: Option<super::cost::Cost>,
+}
+
+/// How the window is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum WindowSpec {
+    #[default]
+    Auto,
+    /// Exclude the first `skip_start_s` and the last `skip_end_s` seconds.
+    Time { skip_start_s: f64, skip_end_s: f64 },
+    /// Exclude the last `n` completed requests (drain) and the first `skip_start_s` seconds.
+    Requests { skip_start_s: f64, cooldown: u64 },
+}
+
+fn measured(records: &[RequestRecord]) -> Vec<&RequestRecord> {
+    records.iter().filter(|r| !r.warmup).collect()
+}
+
+fn in_flight_at(intervals: &[(u64, u64)], t: u64) -> usize {
+    intervals.iter().filter(|(s, e)| *s <= t && t < *e).count()
+}
+
+/// Find the window (µs since run start) automatically; `Err(reason)` when there is none.
+pub fn detect(records: &[RequestRecord]) -> Result<(u64, u64), String> {
+    let m = measured(records);
+    let ivs: Vec<(u64, u64)> = m.iter().map(|r| (r.send_us, r.end_abs_us().max(r.send_us))).collect();
+    let t0 = ivs.iter().map(|x| x.0).min().ok_or("no requests")?;
+    let t1 = m.iter().filter_map(|r| r.last_token_abs_us()).max().unwrap_or(t0);
+    if t1 <= t0 {
+        return Err("run too short".into());
+    }
+    const N: usize = 200;
+    let span = (t1 - t0) as f64;
+    let at = |i: usize| t0 + (span * (i as f64 + 0.5) / N as f64) as u64;
+    let raw: Vec<f64> = (0..N).map(|i| in_flight_at(&ivs, at(i)) as f64).collect();
+    let half = (N / 40).max(1); // 5 % wide centred window
+    let smooth: Vec<f64> = (0..N)
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(half), (i + half + 1).min(N));
+            raw[a..b].iter().sum::<f64>() / (b - a) as f64
+        })
+        .collect();
+    let mut mid: Vec<f64> = smooth[N / 4..3 * N / 4].to_vec();
+    mid.sort_unstable_by(f64::total_cmp);
+    let level = mid[mid.len() / 2];
+    let (ws, we) = if level < 1.0 {
+        (t0, t1)
+    } else {
+        let first = smooth.iter().position(|&x| x >= 0.9 * level).unwrap_or(0);
+        let last = smooth.iter().rposition(|&x| x >= 0.9 * level).unwrap_or(N - 1);
+        (at(first), at(last))
+    };
+    if ((we - ws) as f64) < 0.2 * span {
+        return Err(format!(
+            "in-flight requests never plateau (level {level:.1} held for < 20% of the run)"
+        ));
+    }
+    let inside: Vec<(f64, f64)> = m
+        .iter()
+        .filter(|r| r.send_us >= ws && r.send_us <= we)
+        .filter_map(|r| request_metrics(r).ttft_ms.map(|t| (r.send_us as f64 / 1e6, t)))
+        .collect();
+    if inside.len() < 20 {
+        return Err(format!(
+            "only {} successful requests inside the plateau (need 20)",
+            inside.len()
+        ));
+    }
+    let n = inside.len() as f64;
+    let (mx, my) = (
+        inside.iter().map(|p| p.0).sum::<f64>() / n,
+        inside.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let sxx: f64 = inside.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = inside.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 }; // ms of TTFT per second of run
+    let mut ttfts: Vec<f64> = inside.iter().map(|p| p.1).collect();
+    ttfts.sort_unstable_by(f64::total_cmp);
+    let median = ttfts[ttfts.len() / 2];
+    let growth = slope * (we - ws) as f64 / 1e6;
+    if growth > median {
+        return Err(format!(
+            "TTFT rises by {growth:.0} ms across the plateau (median {median:.0} ms): a queue is building up, the server is overloaded"
+        ));
+    }
+    Ok((ws, we))
+}
+
+/// Metrics of the records over `[ws, we]` (µs since run start): latency from requests sent
+/// inside the window; throughput from output tokens whose events fall inside it, input tokens
+/// of requests sent inside it, and requests completed inside it, each divided by the window.
+pub fn window_metrics(records: &[RequestRecord], ws: u64, we: u64) -> RunMetrics {
+    let m = measured(records);
+    let subset: Vec<RequestRecord> = m
+        .iter()
+        .filter(|r| r.send_us >= ws && r.send_us <= we)
+        .map(|r| (*r).clone())
+        .collect();
+    let mut out = compute(&subset);
+    let win_s = we.saturating_sub(ws) as f64 / 1e6;
+    out.duration_s = win_s;
+    if win_s <= 0.0 {
+        return out;
+    }
+    let mut out_tok = 0u64;
+    let mut done = 0u64;
+    let mut busy_us = 0u64;
+    for r in m.iter() {
+        if r.ok() {
+            for e in &r.events {
+                let t = r.send_us + e.t_us() as u64;
+                if t >= ws && t <= we {
+                    out_tok += u64::from(e.tokens());
+                }
+            }
+            if let Some(t) = r.last_token_abs_us() {
+                done += u64::from(t >= ws && t <= we);
+            }
+        }
+        let (s, e) = (r.send_us.max(ws), r.end_abs_us().min(we));
+        busy_us += e.saturating_sub(s);
+    }
+    let in_tok: u64 = subset
+        .iter()
+        .filter(|r| r.ok())
+        .map(|r| u64::from(r.input_tokens.primary().unwrap_or(0)))
+        .sum();
+    out.throughput.output_tokens_per_s = out_tok as f64 / win_s;
+    out.throughput.input_tokens_per_s = in_tok as f64 / win_s;
+    out.throughput.total_tokens_per_s = (out_tok + in_tok) as f64 / win_s;
+    out.throughput.requests_per_s = done as f64 / win_s;
+    out.concurrency.mean = busy_us as f64 / 1e6 / win_s;
+    out
+}
+
+pub fn steady_state(records: &[RequestRecord], spec: WindowSpec) -> SteadyState {
+    let m = measured(records);
+    let t0 = m.iter().map(|r| r.send_us).min().unwrap_or(0);
+    let t1 = m.iter().filter_map(|r| r.last_token_abs_us()).max().unwrap_or(t0);
+    let manual = |ws: u64, we: u64| {
+        if we <= ws {
+            Err("the --warmup/--cooldown exclusions leave no window".to_string())
+        } else {
+            Ok((ws, we))
+        }
+    };
+    let (method, found) = match spec {
+        WindowSpec::Auto => ("auto", detect(records)),
+        WindowSpec::Time {
+            skip_start_s,
+            skip_end_s,
+        } => (
+            "manual",
+            manual(
+                t0 + (skip_start_s * 1e6) as u64,
+                t1.saturating_sub((skip_end_s * 1e6) as u64),
+            ),
+        ),
+        WindowSpec::Requests { skip_start_s, cooldown } => {
+            let mut ends: Vec<u64> = m.iter().map(|r| r.end_abs_us()).collect();
+            ends.sort_unstable();
+            let keep = ends.len().saturating_sub(cooldown as usize);
+            let we = if keep == 0 { t0 } else { ends[keep - 1] };
+            ("manual", manual(t0 + (skip_start_s * 1e6) as u64, we))
+        }
+    };
+    match found {
+        Ok((ws, we)) => SteadyState {
+            detected: true,
+            method: method.into(),
+            reason: None,
+            window_start_s: ws.saturating_sub(t0) as f64 / 1e6,
+            window_end_s: we.saturating_sub(t0) as f64 / 1e6,
+            metrics: window_metrics(records, ws, we),
+            goodput: None,
+            cost: None,
+        },
+        Err(reason) => SteadyState {
+            detected: false,
+            method: method.into(),
+            reason: Some(reason),
+            ..Default::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{TokenCount, TokenEvent};
+
+    fn rec(send: u64, ttft: u32, dur: u32) -> RequestRecord {
+        RequestRecord {
+            send_us: send,
+            sched_us: send,
+            start_us: send,
+            end_us: Some(dur),
+            events: vec![TokenEvent(ttft, 1, 1), TokenEvent(dur, 9, 1)],
+            output_tokens: TokenCount {
+                server: Some(10),
+                client: None,
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Closed loop with C workers of fixed request length over `secs`: ramp at start (workers
+    /// start staggered) and a drain at the end.
+    fn closed_loop(c: u64, secs: u64, ttft_growth: f64) -> Vec<RequestRecord> {
+        let dur = 500_000u64;
+        let mut v = Vec::new();
+        for w in 0..c {
+            let mut t = w * 2_000_000 / c; // 2 s ramp
+            let mut i = 0;
+            while t + dur < secs * 1_000_000 + w * 1_000_000 / c {
+                let ttft = 50_000.0 + ttft_growth * t as f64 / 1e6 * 1000.0;
+                v.push(rec(t, ttft as u32, dur as u32 + ttft as u32));
+                t += dur + ttft as u64;
+                i += 1;
+            }
+            let _ = i;
+        }
+        v
+    }
+
+    #[test]
+    fn detects_plateau_excluding_ramp() {
+        let recs = closed_loop(16, 30, 0.0);
+        let s = steady_state(&recs, WindowSpec::Auto);
+        assert!(s.detected, "{:?}", s.reason);
+        assert!(
+            s.window_start_s >= 1.0 && s.window_start_s <= 3.0,
+            "start {}",
+            s.window_start_s
+        );
+        assert!(s.window_end_s > 25.0, "end {}", s.window_end_s);
+        assert!(
+            (s.metrics.concurrency.mean - 16.0).abs() < 1.5,
+            "{}",
+            s.metrics.concurrency.mean
+        );
+    }
+
+    #[test]
+    fn rising_latency_means_no_steady_state() {
+        // TTFT grows by 100 ms every second: a queue building up.
+        let recs = closed_loop(8, 30, 100.0);
+        let s = steady_state(&recs, WindowSpec::Auto);
+        assert!(!s.detected);
+        assert!(s.reason.unwrap().contains("overloaded"));
+    }
+
+    #[test]
+    fn too_few_requests_has_no_steady_state() {
+        let recs = vec![rec(0, 10, 100), rec(50, 10, 100)];
+        assert!(!steady_state(&recs, WindowSpec::Auto).detected);
+    }
+
+    #[test]
+    fn manual_windows() {
+        let recs = closed_loop(4, 20, 0.0);
+        let s = steady_state(
+            &recs,
+            WindowSpec::Time {
+                skip_start_s: 5.0,
+                skip_end_s: 5.0,
+            },
+        );
+        assert!(s.detected && s.method == "manual");
+        assert_eq!(s.window_start_s, 5.0);
+        let total = recs.len() as u64;
+        let r = steady_state(
+            &recs,
+            WindowSpec::Requests {
+                skip_start_s: 0.0,
+                cooldown: 8,
+            },
+        );
+        assert!(r.detected);
+        assert!(r.metrics.requests.total < total);
+        assert!(
+            !steady_state(
+                &recs,
+                WindowSpec::Time {
+                    skip_start_s: 100.0,
+                    skip_end_s: 0.0
+                }
+            )
+            .detected
+        );
+    }
+}
