@@ -306,7 +306,24 @@ async fn preflight(cfg: &ClientConfig, wanted: Option<&str>) -> Result<String, C
     }
 }
 
+/// One finished benchmark: its summary, and the failure message when every request failed.
+pub struct StageOutcome {
+    pub summary: report::Summary,
+    pub out: PathBuf,
+    pub interrupted: bool,
+    pub all_failed: Option<String>,
+}
+
 pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
+    let st = run_stage(a).await?;
+    if let Some(msg) = st.all_failed {
+        return Err(CliError::failed(msg));
+    }
+    Ok(if st.interrupted { 130 } else { 0 })
+}
+
+/// Run one benchmark and write its outputs (the console summary unless `--quiet`).
+pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
     let v = validate(&a)?;
     let tokenizer = Tokenizer::load(&v.tokenizer_spec).map_err(CliError::usage)?;
     let workload =
@@ -464,6 +481,7 @@ pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
         );
     }
     let m = &summary.metrics;
+    let mut all_failed = None;
     if m.requests.total > 0 && m.requests.succeeded == 0 {
         let (class, n) = m
             .errors
@@ -476,12 +494,17 @@ pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
             .iter()
             .find_map(|r| r.error_detail.clone())
             .unwrap_or_default();
-        return Err(CliError::failed(format!(
+        all_failed = Some(format!(
             "all {} requests failed ({class}: {n}); first error: {detail}",
             m.requests.total
-        )));
+        ));
     }
-    Ok(if outcome.interrupted { 130 } else { 0 })
+    Ok(StageOutcome {
+        summary,
+        out: v.out.clone(),
+        interrupted: outcome.interrupted,
+        all_failed,
+    })
 }
 
 /// Raise the soft open-files limit toward `want` (never above the hard limit).

@@ -23,6 +23,7 @@
 
 pub mod cost;
 pub mod health;
+pub mod saturation;
 pub mod slo;
 pub mod stats;
 pub mod steady;
