@@ -90,7 +90,7 @@ pub struct SimFlags {
     /// Fixed mode: extra prefill time per prompt token, µs [default: 40].
     #[arg(long = "sim-prefill-us-per-token")]
     pub sim_prefill_us_per_token: Option<f64>,
-    /// Sequences served concurrently; more requests queue [default: 256 in fixed mode, 32 in engine mode].
+    /// Sequences served concurrently; more requests queue [default: 256 in fixed mode, 16 in engine mode].
     #[arg(long = "sim-max-num-seqs")]
     pub sim_max_num_seqs: Option<u32>,
     /// Tokens per streamed chunk.
@@ -111,7 +111,8 @@ pub struct SimFlags {
 /// `bench` finishes in seconds and still shows batching and queueing.
 pub const DEFAULT_BENCH_PRESET: &str = "qwen3-0.6b";
 pub const DEFAULT_BENCH_GPU: &str = "l4";
-pub const DEFAULT_BENCH_TIME_SCALE: f64 = 1.0;
+pub const DEFAULT_BENCH_TIME_SCALE: f64 = 0.75;
+pub const DEFAULT_BENCH_MAX_NUM_SEQS: u32 = 16;
 
 /// Flags of the simulated vLLM-like engine (`sim serve`, `sim run`).
 #[derive(Debug, Args, Clone)]

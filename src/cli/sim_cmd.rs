@@ -2,7 +2,7 @@
 //! simulated engine offline), plus the embedded bench target's configuration.
 
 use super::bench::{dur, load_from, requests_from};
-use super::{CliError, EngineFlags, SimFlags, SimRunArgs, SimServeArgs};
+use super::{CliError, EngineFlags, SimFlags, SimRunArgs, SimServeArgs, DEFAULT_BENCH_MAX_NUM_SEQS};
 use crate::report::{self, RunInfo};
 use crate::schedule::{Arrival, Load};
 use crate::sim::offline::{self, OfflinePlan};
@@ -100,7 +100,7 @@ pub fn from_bench_flags(f: &SimFlags, seed: u64) -> Result<SimConfig, CliError> 
     let spec = EngineSpec {
         model_preset: f.sim_model_preset.clone(),
         gpu: f.sim_gpu.clone(),
-        max_num_seqs: Some(f.sim_max_num_seqs.unwrap_or(32)),
+        max_num_seqs: Some(f.sim_max_num_seqs.unwrap_or(DEFAULT_BENCH_MAX_NUM_SEQS)),
         ..EngineSpec::default()
     };
     let built = spec.build().map_err(CliError::usage)?;
