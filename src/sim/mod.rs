@@ -631,4 +631,98 @@ mod tests {
         assert!(text.contains("\"text\":\" the of and\""));
         assert!(text.contains("\"completion_tokens\":6}"));
     }
+
+    fn engine_cfg(max_num_seqs: u32, time_scale: f64) -> SimConfig {
+        let built = timing::EngineSpec {
+            max_num_seqs: Some(max_num_seqs),
+            ..Default::default()
+        }
+        .build()
+        .unwrap();
+        SimConfig {
+            engine: Some(EngineMode { built, time_scale }),
+            ..SimConfig::default()
+        }
+    }
+
+    async fn scrape(router: &Router) -> String {
+        let req = Request::get("/metrics").body(Body::empty()).unwrap();
+        let resp = router.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    fn gauge(text: &str, name: &str) -> String {
+        let prefix = format!("{name}{{model_name=\"infermeter-sim\",engine=\"0\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn engine_metrics_show_running_and_waiting_and_disconnect_aborts() {
+        let router = app(engine_cfg(2, 1.0));
+        let mut bodies = Vec::new();
+        for _ in 0..3 {
+            let body = json!({"prompt": "a b c d", "max_tokens": 5000, "stream": true, "ignore_eos": true});
+            let req = Request::post("/v1/completions")
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            let resp = router.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            bodies.push(resp.into_body());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let text = scrape(&router).await;
+        assert_eq!(gauge(&text, "vllm:num_requests_running"), "2.0");
+        assert_eq!(gauge(&text, "vllm:num_requests_waiting"), "1.0");
+        assert!(gauge(&text, "vllm:generation_tokens_total").parse::<f64>().unwrap() > 2.0);
+        assert!(text.contains(
+            "vllm:inter_token_latency_seconds_bucket{model_name=\"infermeter-sim\",engine=\"0\",le=\"0.01\"}"
+        ));
+        drop(bodies); // clients go away: the engine aborts all three
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let text = scrape(&router).await;
+        assert_eq!(gauge(&text, "vllm:num_requests_running"), "0.0");
+        assert_eq!(gauge(&text, "vllm:num_requests_waiting"), "0.0");
+        assert!(
+            text.contains(
+                "vllm:request_success_total{model_name=\"infermeter-sim\",engine=\"0\",finished_reason=\"abort\"} 3.0"
+            ),
+            "{text}"
+        );
+        assert_eq!(gauge(&text, "vllm:kv_cache_usage_perc"), "0.0");
+    }
+
+    #[tokio::test]
+    async fn engine_mode_keeps_the_chunk_format_and_caches_prefixes() {
+        let router = app(engine_cfg(8, 0.05));
+        let prompt: String = (0..200).map(|i| format!("w{} ", i % 37)).collect();
+        for _ in 0..2 {
+            let body = json!({"model": "infermeter-sim", "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": 5, "stream": true, "ignore_eos": true, "stream_options": {"include_usage": true}});
+            let (status, text) = call(router.clone(), "/v1/chat/completions", body).await;
+            assert_eq!(status, StatusCode::OK);
+            let events = crate::client::sse::parse_all(text.as_bytes()).unwrap();
+            assert_eq!(events.len(), 1 + 5 + 1 + 1, "{text}"); // role, 5 tokens, usage, [DONE]
+            assert!(text.contains("\"usage\":{\"prompt_tokens\":200,\"total_tokens\":205,\"completion_tokens\":5}"));
+            assert!(text.contains("\"finish_reason\":\"length\""));
+            assert!(text.ends_with("data: [DONE]\n\n"));
+        }
+        let text = scrape(&router).await;
+        // 200 words = 12 full blocks; the second request hits all of them.
+        assert_eq!(gauge(&text, "vllm:prefix_cache_hits_total"), "192.0");
+        assert_eq!(gauge(&text, "vllm:prompt_tokens_total"), "400.0");
+        assert!(text.contains("finished_reason=\"length\"} 2.0"));
+        let body = json!({"prompt": "x y", "max_tokens": 3, "ignore_eos": true});
+        let (status, text) = call(router.clone(), "/v1/completions", body).await;
+        assert_eq!(status, StatusCode::OK);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["choices"][0]["text"], " the of and");
+        let (status, _) = call(router, "/v1/completions", json!({"prompt": "", "max_tokens": 3})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
 }

@@ -81,8 +81,10 @@ fn us(s: f64) -> u64 {
     (s.max(0.0) * 1e6).round() as u64
 }
 
+/// `t − from` in µs, computed on the rounded absolute times so that `send_us + rel` is
+/// exactly `us(t)` (back-to-back closed-loop requests then do not overlap by rounding).
 fn rel_us(t: f64, from: f64) -> u32 {
-    us(t - from).min(u64::from(u32::MAX)) as u32
+    us(t).saturating_sub(us(from)).min(u64::from(u32::MAX)) as u32
 }
 
 struct Driver<'a> {

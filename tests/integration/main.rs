@@ -6,3 +6,4 @@ mod util;
 mod bad_input;
 mod bench_sim;
 mod replay;
+mod sim_engine;
