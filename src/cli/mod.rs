@@ -37,7 +37,7 @@ pub enum Command {
 pub enum SimCommand {
     /// Serve the simulated engine over HTTP (engine mode with --model-preset/--model-config,
     /// fixed timing otherwise).
-    Serve(SimServeArgs),
+    Serve(Box<SimServeArgs>),
     /// Simulate a benchmark run offline (no HTTP, no waiting): same workload and load flags as
     /// `bench`, same records.jsonl and summary.json.
     Run(Box<SimRunArgs>),
@@ -365,7 +365,7 @@ pub fn main_entry() -> u8 {
             Command::Bench(args) => bench::run(*args).await,
             Command::Sim {
                 command: SimCommand::Serve(args),
-            } => sim_cmd::serve(args).await,
+            } => sim_cmd::serve(*args).await,
             Command::Sim {
                 command: SimCommand::Run(args),
             } => sim_cmd::run_offline(*args),
