@@ -117,7 +117,8 @@ pub const DEFAULT_BENCH_MAX_NUM_SEQS: u32 = 16;
 /// Flags of the simulated vLLM-like engine (`sim serve`, `sim run`).
 #[derive(Debug, Args, Clone)]
 pub struct EngineFlags {
-    /// Model preset (engine mode), e.g. llama-3.1-8b, qwen3-0.6b; see --list-presets.
+    /// Model preset, e.g. llama-3.1-8b, qwen3-0.6b (see --list-presets). `sim serve` runs the
+    /// engine only when this or --model-config is given; `sim run` defaults to llama-3.1-8b.
     #[arg(long)]
     pub model_preset: Option<String>,
     /// Hugging Face config.json describing the model (engine mode; overrides --model-preset).
