@@ -279,6 +279,7 @@ pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
 
     // The target: the user's server, or the embedded simulated one on 127.0.0.1:0.
     let embedded = v.url.is_none();
+    let mut sim_engine = None;
     let (url, host, port, url_path, default_model) = match &v.url {
         Some(u) => {
             let (h, p, path) = parse_url(u)?;
@@ -287,6 +288,10 @@ pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
         None => {
             let sim_cfg = sim_cmd::from_bench_flags(&a.sim, v.seed)?;
             let model = sim_cfg.model.clone();
+            sim_engine = sim_cfg
+                .engine
+                .as_ref()
+                .map(|e| format!("{}, time scale {}", e.built.describe(), e.time_scale));
             let (addr, _handle) = crate::sim::spawn(sim_cfg, SocketAddr::from(([127, 0, 0, 1], 0)))
                 .await
                 .map_err(|e| CliError::failed(format!("cannot start the embedded simulated server: {e}")))?;
@@ -391,6 +396,7 @@ pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
         ignore_eos: v.ignore_eos,
         started_at,
         command: std::env::args().collect(),
+        sim_engine,
     };
     report::write_json(&v.out.join("run.json"), &run_info)?;
 

@@ -245,6 +245,7 @@ pub fn run_offline(a: SimRunArgs) -> Result<u8, CliError> {
         ignore_eos: !a.no_ignore_eos,
         started_at,
         command: std::env::args().collect(),
+        sim_engine: Some(built.describe()),
     };
     report::write_json(&out.join("run.json"), &run_info)?;
     let plan = OfflinePlan {

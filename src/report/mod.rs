@@ -42,6 +42,10 @@ pub struct RunInfo {
     pub ignore_eos: bool,
     pub started_at: String,
     pub command: Vec<String>,
+    /// The simulated engine behind the target (deployment and engine limits), when the target
+    /// is infermeter's simulator in engine mode or an offline `sim run`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sim_engine: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -148,6 +152,9 @@ pub fn render_console(s: &Summary) -> String {
         r.target.clone()
     };
     let _ = writeln!(out, "infermeter bench · {target}");
+    if let Some(e) = &r.sim_engine {
+        let _ = writeln!(out, "simulated engine: {e}");
+    }
     let load = match r.load_mode.as_str() {
         "open" => format!(
             "open loop, {} arrivals at {:.2} req/s{}",

@@ -78,6 +78,31 @@ pub struct BuiltEngine {
     pub label: String,
 }
 
+impl BuiltEngine {
+    /// One line naming the deployment and every engine limit (for run.json and logs).
+    pub fn describe(&self) -> String {
+        let c = &self.config;
+        let d = &self.timer.deployment;
+        format!(
+            "{} (weights {}, KV {}): {} KV blocks of {}, max_num_seqs {}, max_num_batched_tokens {}, max_model_len {}, chunked prefill {}, prefix caching {}, {} batching",
+            self.label,
+            d.weights_dtype,
+            d.kv_dtype,
+            c.num_gpu_blocks,
+            c.block_size,
+            c.max_num_seqs,
+            c.max_num_batched_tokens,
+            c.max_model_len,
+            if c.enable_chunked_prefill { "on" } else { "off" },
+            if c.enable_prefix_caching { "on" } else { "off" },
+            match c.mode {
+                SchedulerMode::Continuous => "continuous",
+                SchedulerMode::Static => "static",
+            }
+        )
+    }
+}
+
 /// Parse `continuous|static`.
 pub fn parse_scheduler(s: &str) -> Result<SchedulerMode, String> {
     match s.trim().to_ascii_lowercase().as_str() {

@@ -166,3 +166,32 @@ fn sim_run_binary_writes_bench_outputs() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--gpu"));
 }
+
+/// The default bench target is the engine (recorded in run.json/summary.json); fixed-timing
+/// flags select the fixed mode, and mixing them with `--sim-mode engine` is a usage error.
+#[test]
+fn default_bench_target_is_the_engine() {
+    let run = crate::util::bench(&[
+        "--requests",
+        "12",
+        "--concurrency",
+        "4",
+        "--input-tokens",
+        "256",
+        "--output-tokens",
+        "16",
+        "--sim-time-scale",
+        "0.25",
+    ]);
+    run.ok();
+    let s = run.summary();
+    assert_eq!(s["requests"]["succeeded"], 12);
+    let engine = s["run"]["sim_engine"].as_str().expect("sim_engine in summary");
+    assert!(engine.starts_with("qwen3-0.6b@l4"), "{engine}");
+    assert!(run.stdout().contains("simulated engine: qwen3-0.6b@l4"));
+    let fixed = crate::util::bench(&["--requests", "4", "--sim-ttft-ms", "5", "--sim-itl-ms", "1"]);
+    fixed.ok();
+    assert!(fixed.summary()["run"].get("sim_engine").is_none());
+    let bad = crate::util::bench(&["--requests", "4", "--sim-mode", "engine", "--sim-itl-ms", "1"]);
+    assert_eq!(bad.out.status.code(), Some(2), "{}", bad.stderr());
+}
