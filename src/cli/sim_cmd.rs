@@ -306,5 +306,17 @@ pub fn run_offline(a: SimRunArgs) -> Result<u8, CliError> {
             summary_path.display()
         );
     }
+    let m = &summary.metrics;
+    if m.requests.total > 0 && m.requests.succeeded == 0 {
+        let detail = outcome
+            .records
+            .iter()
+            .find_map(|r| r.error_detail.clone())
+            .unwrap_or_default();
+        return Err(CliError::failed(format!(
+            "all {} requests were refused by the simulated engine; first error: {detail}",
+            m.requests.total
+        )));
+    }
     Ok(0)
 }

@@ -74,7 +74,7 @@ impl Default for EngineSpec {
 pub struct BuiltEngine {
     pub timer: PerfTimer,
     pub config: EngineConfig,
-    /// Short label, e.g. `llama-3.1-8b@h100-sxm`.
+    /// Short label, e.g. `llama-3.1-8b@h100-sxm` or `llama-3.1-70b@2xh100-sxm`.
     pub label: String,
 }
 
@@ -148,8 +148,8 @@ impl EngineSpec {
         let blocks = d.num_kv_blocks().min(u64::from(u32::MAX)) as u32;
         if blocks < 2 {
             return Err(format!(
-                "{} does not fit on {} x{} with {} weights: no room left for the KV cache",
-                d.model.name, d.gpu.name, d.tp, wd
+                "{} does not fit on {} x {} with {} weights: no room left for the KV cache (try --tp or --weights-dtype)",
+                d.model.name, d.tp, d.gpu.name, wd
             ));
         }
         let kv_tokens = (blocks - 1).saturating_mul(BLOCK_SIZE);
@@ -179,12 +179,11 @@ impl EngineSpec {
             config.max_num_batched_tokens = config.max_num_batched_tokens.max(max_model_len);
         }
         config.validate().map_err(|e| e.to_string())?;
-        let label = format!(
-            "{}@{}{}",
-            d.model.name,
-            d.gpu.name,
-            if d.tp > 1 { format!("x{}", d.tp) } else { String::new() }
-        );
+        let label = if d.tp > 1 {
+            format!("{}@{}x{}", d.model.name, d.tp, d.gpu.name)
+        } else {
+            format!("{}@{}", d.model.name, d.gpu.name)
+        };
         Ok(BuiltEngine {
             timer: PerfTimer { deployment: d },
             config,
