@@ -43,7 +43,7 @@ pub struct Validated {
     pub out: PathBuf,
 }
 
-fn dur(flag: &str, v: &str) -> Result<std::time::Duration, CliError> {
+pub fn dur(flag: &str, v: &str) -> Result<std::time::Duration, CliError> {
     let d = parse_duration(v).map_err(|e| CliError::usage(format!("--{flag}: {e}")))?;
     if d.is_zero() {
         return Err(CliError::usage(format!("--{flag} must be greater than 0")));
@@ -51,26 +51,32 @@ fn dur(flag: &str, v: &str) -> Result<std::time::Duration, CliError> {
     Ok(d)
 }
 
-/// Stage two of flag parsing: check every value and derive the typed configuration.
-pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
-    let api = if a.api == "chat" { Api::Chat } else { Api::Completions };
-    let arrival = match a.arrival.as_str() {
+/// The load (closed or open loop) from the shared load flags of `bench` and `sim run`.
+pub fn load_from(
+    rate: Option<f64>,
+    concurrency: Option<usize>,
+    arrival: &str,
+    burstiness: Option<f64>,
+    max_concurrency: Option<usize>,
+) -> Result<Load, CliError> {
+    let arrival_name = arrival;
+    let arrival = match arrival_name {
         "constant" => Arrival::Constant,
         "gamma" => {
-            let k = a.burstiness.unwrap_or(1.0);
+            let k = burstiness.unwrap_or(1.0);
             if !(k.is_finite() && k > 0.0) {
                 return Err(CliError::usage(format!("invalid --burstiness '{k}': must be > 0")));
             }
             Arrival::Gamma(k)
         }
         _ => {
-            if a.burstiness.is_some() {
+            if burstiness.is_some() {
                 return Err(CliError::usage("--burstiness needs --arrival gamma"));
             }
             Arrival::Poisson
         }
     };
-    let load = match (a.rate, a.concurrency) {
+    let load = match (rate, concurrency) {
         (Some(_), Some(_)) => {
             return Err(CliError::usage("give either --concurrency (closed loop) or --rate (open loop), not both; cap an open loop with --max-concurrency"))
         }
@@ -78,16 +84,16 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
             if !(r.is_finite() && r > 0.0) {
                 return Err(CliError::usage(format!("invalid --rate '{r}': must be > 0")));
             }
-            if a.max_concurrency == Some(0) {
+            if max_concurrency == Some(0) {
                 return Err(CliError::usage("--max-concurrency must be at least 1"));
             }
-            Load::Open { rate: r, arrival, max_concurrency: a.max_concurrency }
+            Load::Open { rate: r, arrival, max_concurrency }
         }
         (None, c) => {
-            if a.max_concurrency.is_some() {
+            if max_concurrency.is_some() {
                 return Err(CliError::usage("--max-concurrency applies to open loop (--rate); use --concurrency for closed loop"));
             }
-            if a.arrival != "poisson" || a.burstiness.is_some() {
+            if arrival_name != "poisson" || burstiness.is_some() {
                 return Err(CliError::usage("--arrival/--burstiness need --rate (open loop)"));
             }
             let c = c.unwrap_or(32);
@@ -97,13 +103,25 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
             Load::Closed { concurrency: c }
         }
     };
+    Ok(load)
+}
+
+/// The request count: `--requests`, or 320 when neither it nor `--duration` is given.
+pub fn requests_from(requests: Option<u64>, duration: Option<std::time::Duration>) -> Result<Option<u64>, CliError> {
+    match (requests, duration) {
+        (Some(0), _) => Err(CliError::usage("--requests must be at least 1")),
+        (Some(n), _) => Ok(Some(n)),
+        (None, Some(_)) => Ok(None),
+        (None, None) => Ok(Some(320)),
+    }
+}
+
+/// Stage two of flag parsing: check every value and derive the typed configuration.
+pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
+    let api = if a.api == "chat" { Api::Chat } else { Api::Completions };
+    let load = load_from(a.rate, a.concurrency, &a.arrival, a.burstiness, a.max_concurrency)?;
     let duration = a.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
-    let requests = match (a.requests, duration) {
-        (Some(0), _) => return Err(CliError::usage("--requests must be at least 1")),
-        (Some(n), _) => Some(n),
-        (None, Some(_)) => None,
-        (None, None) => Some(320),
-    };
+    let requests = requests_from(a.requests, duration)?;
     if let Some(t) = a.temperature {
         if !t.is_finite() || t < 0.0 {
             return Err(CliError::usage(format!("invalid --temperature '{t}'")));
@@ -331,6 +349,7 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
 
     // The target: the user's server, or the embedded simulated one on 127.0.0.1:0.
     let embedded = v.url.is_none();
+    let mut sim_engine = None;
     let (url, host, port, url_path, default_model) = match &v.url {
         Some(u) => {
             let (h, p, path) = parse_url(u)?;
@@ -339,6 +358,10 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
         None => {
             let sim_cfg = sim_cmd::from_bench_flags(&a.sim, v.seed)?;
             let model = sim_cfg.model.clone();
+            sim_engine = sim_cfg
+                .engine
+                .as_ref()
+                .map(|e| format!("{}, time scale {}", e.built.describe(), e.time_scale));
             let (addr, _handle) = crate::sim::spawn(sim_cfg, SocketAddr::from(([127, 0, 0, 1], 0)))
                 .await
                 .map_err(|e| CliError::failed(format!("cannot start the embedded simulated server: {e}")))?;
@@ -448,6 +471,7 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
         gpus: v.gpu_cost_per_hour.map(|_| v.gpus),
         steady_skip_start_s: v.steady_skip_start_s,
         steady_cooldown: v.steady_cooldown.clone(),
+        sim_engine,
     };
     report::write_json(&v.out.join("run.json"), &run_info)?;
 

@@ -33,13 +33,17 @@ pub enum Command {
     /// Rebuild summary.json (and requests.csv) of a run directory from its records.jsonl.
     Report(ReportArgs),
     /// Memory, batch capacity, roofline and cost of a model on a GPU (no GPU needed).
-    Plan(PlanArgs),
+    Plan(Box<PlanArgs>),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
-    /// Serve the simulated engine over HTTP.
-    Serve(SimServeArgs),
+    /// Serve the simulated engine over HTTP (engine mode with --model-preset/--model-config,
+    /// fixed timing otherwise).
+    Serve(Box<SimServeArgs>),
+    /// Simulate a benchmark run offline (no HTTP, no waiting): same workload and load flags as
+    /// `bench`, same records.jsonl and summary.json.
+    Run(Box<SimRunArgs>),
 }
 
 /// An error with the exit code it deserves.
@@ -75,21 +79,87 @@ pub struct SimFlags {
     /// Served model name.
     #[arg(long = "sim-model", default_value = "infermeter-sim")]
     pub sim_model: String,
-    /// Time to first token once a slot is free, ms (N, uniform:LO,HI, normal:MEAN,STD, lognormal:MEAN,STD, exp:MEAN).
-    #[arg(long = "sim-ttft-ms", default_value = "normal:30,3")]
-    pub sim_ttft_ms: String,
-    /// Gap between tokens, ms (same forms as --sim-ttft-ms).
-    #[arg(long = "sim-itl-ms", default_value = "normal:10,1")]
-    pub sim_itl_ms: String,
-    /// Extra prefill time per prompt token, µs.
-    #[arg(long = "sim-prefill-us-per-token", default_value_t = 40.0)]
-    pub sim_prefill_us_per_token: f64,
-    /// Sequences served concurrently; more requests queue.
-    #[arg(long = "sim-max-num-seqs", default_value_t = 256)]
-    pub sim_max_num_seqs: usize,
+    /// Embedded server mode: `engine` (simulated vLLM-like engine, the default) or `fixed`
+    /// (configured TTFT/ITL). Any --sim-ttft-ms/--sim-itl-ms/--sim-prefill-us-per-token
+    /// selects `fixed`.
+    #[arg(long = "sim-mode", value_parser = ["engine", "fixed"])]
+    pub sim_mode: Option<String>,
+    /// Fixed mode: time to first token once a slot is free, ms (N, uniform:LO,HI, normal:MEAN,STD, lognormal:MEAN,STD, exp:MEAN) [default: normal:30,3].
+    #[arg(long = "sim-ttft-ms")]
+    pub sim_ttft_ms: Option<String>,
+    /// Fixed mode: gap between tokens, ms (same forms as --sim-ttft-ms) [default: normal:10,1].
+    #[arg(long = "sim-itl-ms")]
+    pub sim_itl_ms: Option<String>,
+    /// Fixed mode: extra prefill time per prompt token, µs [default: 40].
+    #[arg(long = "sim-prefill-us-per-token")]
+    pub sim_prefill_us_per_token: Option<f64>,
+    /// Sequences served concurrently; more requests queue [default: 256 in fixed mode, 16 in engine mode].
+    #[arg(long = "sim-max-num-seqs")]
+    pub sim_max_num_seqs: Option<u32>,
     /// Tokens per streamed chunk.
     #[arg(long = "sim-tokens-per-chunk", default_value_t = 1)]
     pub sim_tokens_per_chunk: u32,
+    /// Engine mode: model preset (see `infermeter sim serve --list-presets`).
+    #[arg(long = "sim-model-preset", default_value = DEFAULT_BENCH_PRESET)]
+    pub sim_model_preset: String,
+    /// Engine mode: GPU preset.
+    #[arg(long = "sim-gpu", default_value = DEFAULT_BENCH_GPU)]
+    pub sim_gpu: String,
+    /// Engine mode: real seconds per simulated second (< 1 runs faster than real time).
+    #[arg(long = "sim-time-scale", default_value_t = DEFAULT_BENCH_TIME_SCALE)]
+    pub sim_time_scale: f64,
+}
+
+/// The embedded bench target's engine: a small model on a modest GPU, sped up, so the default
+/// `bench` finishes in seconds and still shows batching and queueing.
+pub const DEFAULT_BENCH_PRESET: &str = "qwen3-0.6b";
+pub const DEFAULT_BENCH_GPU: &str = "l4";
+pub const DEFAULT_BENCH_TIME_SCALE: f64 = 0.75;
+pub const DEFAULT_BENCH_MAX_NUM_SEQS: u32 = 16;
+
+/// Flags of the simulated vLLM-like engine (`sim serve`, `sim run`).
+#[derive(Debug, Args, Clone)]
+pub struct EngineFlags {
+    /// Model preset, e.g. llama-3.1-8b, qwen3-0.6b (see --list-presets). `sim serve` runs the
+    /// engine only when this or --model-config is given; `sim run` defaults to llama-3.1-8b.
+    #[arg(long)]
+    pub model_preset: Option<String>,
+    /// Hugging Face config.json describing the model (engine mode; overrides --model-preset).
+    #[arg(long)]
+    pub model_config: Option<std::path::PathBuf>,
+    /// GPU preset (engine mode), e.g. h100-sxm, a100-80gb, l4.
+    #[arg(long, default_value = "h100-sxm")]
+    pub gpu: String,
+    /// Tensor-parallel degree.
+    #[arg(long, default_value_t = 1)]
+    pub tp: u32,
+    /// Weight dtype: bf16, fp16, fp8, int8, int4.
+    #[arg(long, default_value = "bf16")]
+    pub weights_dtype: String,
+    /// KV-cache dtype: bf16, fp16, fp8.
+    #[arg(long, default_value = "bf16")]
+    pub kv_dtype: String,
+    /// Most sequences running at once [default: vLLM's for the GPU; 256 in fixed mode].
+    #[arg(long)]
+    pub max_num_seqs: Option<u32>,
+    /// Token budget per engine step [default: vLLM's for the GPU].
+    #[arg(long)]
+    pub max_num_batched_tokens: Option<u32>,
+    /// Longest prompt + output [default: the model's context, capped by the KV cache].
+    #[arg(long)]
+    pub max_model_len: Option<u32>,
+    /// Prefill each prompt in one step instead of chunks.
+    #[arg(long)]
+    pub no_chunked_prefill: bool,
+    /// Disable automatic prefix caching.
+    #[arg(long)]
+    pub no_prefix_caching: bool,
+    /// Batching: continuous (vLLM) or static (HF-style baseline).
+    #[arg(long, value_parser = ["continuous", "static"], default_value = "continuous")]
+    pub scheduler: String,
+    /// Print the model and GPU presets and exit.
+    #[arg(long)]
+    pub list_presets: bool,
 }
 
 #[derive(Debug, Args)]
@@ -219,20 +289,74 @@ pub struct SimServeArgs {
     pub host: String,
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
-    #[arg(long, default_value = "infermeter-sim")]
-    pub model: String,
+    /// Served model name [default: infermeter-sim, or the preset name in engine mode].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Fixed mode: time to first token, ms.
     #[arg(long, default_value = "normal:30,3")]
     pub ttft_ms: String,
+    /// Fixed mode: gap between tokens, ms.
     #[arg(long, default_value = "normal:10,1")]
     pub itl_ms: String,
+    /// Fixed mode: extra prefill time per prompt token, µs.
     #[arg(long, default_value_t = 40.0)]
     pub prefill_us_per_token: f64,
-    #[arg(long, default_value_t = 256)]
-    pub max_num_seqs: usize,
     #[arg(long, default_value_t = 1)]
     pub tokens_per_chunk: u32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Engine mode: real seconds per simulated second (< 1 runs faster than real time).
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    #[command(flatten)]
+    pub engine: EngineFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct SimRunArgs {
+    /// Closed loop: number of concurrent clients (default 32 when --rate is not given).
+    #[arg(long, short = 'c')]
+    pub concurrency: Option<usize>,
+    /// Open loop: request rate in requests/s.
+    #[arg(long, short = 'r')]
+    pub rate: Option<f64>,
+    /// Open-loop arrival process.
+    #[arg(long, value_parser = ["poisson", "constant", "gamma"], default_value = "poisson")]
+    pub arrival: String,
+    /// Gamma shape for --arrival gamma.
+    #[arg(long)]
+    pub burstiness: Option<f64>,
+    /// Open loop: cap on requests in flight.
+    #[arg(long)]
+    pub max_concurrency: Option<usize>,
+    /// Number of requests (default 320 unless --duration is given).
+    #[arg(long, short = 'n')]
+    pub requests: Option<u64>,
+    /// No request is sent after this much simulated time (e.g. 60s, 1h).
+    #[arg(long, short = 'd')]
+    pub duration: Option<String>,
+    /// Input length distribution in tokens (as for bench).
+    #[arg(long, default_value = "512")]
+    pub input_tokens: String,
+    /// Output length distribution in tokens (as for bench).
+    #[arg(long, default_value = "64")]
+    pub output_tokens: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Let requests stop "naturally" (somewhere in the upper half of max_tokens).
+    #[arg(long)]
+    pub no_ignore_eos: bool,
+    /// Output directory (default results/sim-<UTC time>).
+    #[arg(long, short = 'o')]
+    pub out: Option<std::path::PathBuf>,
+    /// Also write requests.csv.
+    #[arg(long)]
+    pub csv: bool,
+    /// Print only the summary.json path.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub engine: EngineFlags,
 }
 
 #[derive(Debug, Args)]
@@ -263,9 +387,12 @@ pub fn main_entry() -> u8 {
             Command::Bench(args) => bench::run(*args).await,
             Command::Sim {
                 command: SimCommand::Serve(args),
-            } => sim_cmd::serve(args).await,
+            } => sim_cmd::serve(*args).await,
+            Command::Sim {
+                command: SimCommand::Run(args),
+            } => sim_cmd::run_offline(*args),
             Command::Report(args) => report_cmd::run(args),
-            Command::Plan(args) => plan_cmd::run(args),
+            Command::Plan(args) => plan_cmd::run(*args),
         }
     });
     match result {

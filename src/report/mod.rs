@@ -60,6 +60,10 @@ pub struct RunInfo {
     pub steady_skip_start_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub steady_cooldown: Option<String>,
+    /// The simulated engine behind the target (deployment and engine limits), when the target
+    /// is infermeter's simulator in engine mode or an offline `sim run`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sim_engine: Option<String>,
 }
 
 impl RunInfo {
@@ -273,6 +277,9 @@ pub fn render_console(s: &Summary) -> String {
         r.target.clone()
     };
     let _ = writeln!(out, "infermeter bench · {target}");
+    if let Some(e) = &r.sim_engine {
+        let _ = writeln!(out, "simulated engine: {e}");
+    }
     let load = match r.load_mode.as_str() {
         "open" => format!(
             "open loop, {} arrivals at {:.2} req/s{}",

@@ -7,11 +7,21 @@
 //! absolute deadlines `start + TTFT + Σ ITL` so timer lateness never accumulates. `app()` is
 //! an axum `Router` factory, testable without a socket.
 //!
+//! Two modes. **Fixed timing** (`engine: None`): every request gets its own slot and
+//! configured TTFT/ITL. **Engine mode** (`engine: Some`, see [`online`]): a simulated vLLM-like
+//! engine (continuous batching, paged KV cache, prefix caching, preemption) priced by the
+//! roofline performance model decides when each token leaves, and `/metrics` exposes vLLM's
+//! Prometheus metrics. Both modes stream exactly the same chunk format.
+//!
 //! Token accounting: a prompt's token count is its number of whitespace-separated words
 //! (infermeter's synthetic prompts are one token per word), and every emitted output token is
 //! a common word that is exactly one token in the `cl100k_base` and `o200k_base` encodings.
 
 pub mod dist;
+pub mod offline;
+pub mod online;
+pub mod prom;
+pub mod timing;
 
 use crate::util::Rng;
 use axum::body::Body;
@@ -22,6 +32,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 pub use dist::ValueDist;
+use online::{EngineHandle, Ev};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +61,16 @@ pub struct SimConfig {
     /// Tokens carried by each streamed chunk (>1 mimics speculative decoding / stream intervals).
     pub tokens_per_chunk: u32,
     pub seed: u64,
+    /// Engine mode (`None` = fixed timing).
+    pub engine: Option<EngineMode>,
+}
+
+/// The simulated engine behind engine mode.
+#[derive(Debug, Clone)]
+pub struct EngineMode {
+    pub built: timing::BuiltEngine,
+    /// Real seconds per simulated second.
+    pub time_scale: f64,
 }
 
 impl Default for SimConfig {
@@ -62,6 +83,7 @@ impl Default for SimConfig {
             max_num_seqs: 256,
             tokens_per_chunk: 1,
             seed: 0,
+            engine: None,
         }
     }
 }
@@ -71,22 +93,45 @@ struct AppState {
     model_json: String,
     slots: Arc<Semaphore>,
     counter: AtomicU64,
+    engine: Option<EngineHandle>,
 }
 
-/// The router: `/v1/completions`, `/v1/chat/completions`, `/v1/models`, `/health`.
+/// The router: `/v1/completions`, `/v1/chat/completions`, `/v1/models`, `/health`, and in
+/// engine mode `/metrics`. Engine mode starts the engine task, so it needs a tokio runtime.
 pub fn app(cfg: SimConfig) -> Router {
+    let engine = cfg
+        .engine
+        .as_ref()
+        .map(|e| EngineHandle::start(e.built.clone(), e.time_scale));
+    let has_engine = engine.is_some();
     let state = Arc::new(AppState {
         model_json: serde_json::to_string(&cfg.model).unwrap_or_else(|_| "\"sim\"".into()),
         slots: Arc::new(Semaphore::new(cfg.max_num_seqs.max(1))),
         counter: AtomicU64::new(0),
+        engine,
         cfg,
     });
-    Router::new()
+    let mut r = Router::new()
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(models))
-        .route("/health", get(|| async { "ok" }))
-        .with_state(state)
+        .route("/health", get(|| async { "ok" }));
+    if has_engine {
+        r = r.route("/metrics", get(metrics));
+    }
+    r.with_state(state)
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    let text = match st.engine.as_ref().map(|e| e.prom.lock()) {
+        Some(Ok(p)) => p.render(&st.model_json),
+        _ => return error(StatusCode::NOT_FOUND, "no metrics in fixed-timing mode"),
+    };
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
 }
 
 /// Bind `addr` (use port 0 for any free port) and serve in the background.
@@ -205,17 +250,6 @@ async fn generate(st: Arc<AppState>, body: Bytes, chat: bool) -> Response {
         lo + rng.below(u64::from(ask.max_tokens - lo + 1)) as u32
     };
     let finish = if n_out >= ask.max_tokens { "length" } else { "stop" };
-
-    // Token deadlines relative to the moment a slot is granted.
-    let ttft = st.cfg.ttft_ms.sample(&mut rng) + ask.prompt_tokens as f64 * st.cfg.prefill_us_per_token / 1000.0;
-    let mut offsets = Vec::with_capacity(n_out as usize);
-    let mut t = ttft;
-    for i in 0..n_out {
-        if i > 0 {
-            t += st.cfg.itl_ms.sample(&mut rng);
-        }
-        offsets.push(Duration::from_secs_f64(t.max(0.0) / 1000.0));
-    }
     let id = format!("{}-{n}", if chat { "chatcmpl" } else { "cmpl" });
     let gen = Gen {
         id,
@@ -227,6 +261,20 @@ async fn generate(st: Arc<AppState>, body: Bytes, chat: bool) -> Response {
         continuous_usage: ask.continuous_usage,
         k: st.cfg.tokens_per_chunk.max(1),
     };
+    if st.engine.is_some() {
+        return generate_engine(st, &v, &ask, n_out, gen).await;
+    }
+
+    // Token deadlines relative to the moment a slot is granted.
+    let ttft = st.cfg.ttft_ms.sample(&mut rng) + ask.prompt_tokens as f64 * st.cfg.prefill_us_per_token / 1000.0;
+    let mut offsets = Vec::with_capacity(n_out as usize);
+    let mut t = ttft;
+    for i in 0..n_out {
+        if i > 0 {
+            t += st.cfg.itl_ms.sample(&mut rng);
+        }
+        offsets.push(Duration::from_secs_f64(t.max(0.0) / 1000.0));
+    }
 
     if !ask.stream {
         let Ok(_permit) = st.slots.clone().acquire_owned().await else {
@@ -275,6 +323,132 @@ async fn generate(st: Arc<AppState>, body: Bytes, chat: bool) -> Response {
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "response build failed"))
+}
+
+/// A token id per prompt word (FNV-1a of the word), so identical prompt prefixes give
+/// identical KV block hashes; a token-id array prompt is used as is.
+fn prompt_token_ids(v: &Value, chat: bool) -> Vec<u32> {
+    fn word_id(w: &str) -> u32 {
+        w.bytes()
+            .fold(0x811C_9DC5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+    }
+    let mut ids = Vec::new();
+    let mut push_text = |s: &str| ids.extend(s.split_whitespace().map(word_id));
+    if chat {
+        for m in v.get("messages").and_then(Value::as_array).into_iter().flatten() {
+            match m.get("content") {
+                Some(Value::String(s)) => push_text(s),
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .for_each(&mut push_text),
+                _ => {}
+            }
+        }
+    } else {
+        match v.get("prompt") {
+            Some(Value::String(s)) => push_text(s),
+            Some(Value::Array(a)) if a.iter().all(Value::is_number) => {
+                ids.extend(a.iter().map(|x| x.as_u64().unwrap_or(0) as u32));
+            }
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).for_each(&mut push_text),
+            _ => {}
+        }
+    }
+    ids
+}
+
+fn output_text(from: u32, to: u32) -> String {
+    (from..to)
+        .map(|j| OUTPUT_WORDS[j as usize % OUTPUT_WORDS.len()])
+        .collect()
+}
+
+/// Engine mode: submit to the engine task and stream its tokens as they are released.
+async fn generate_engine(st: Arc<AppState>, v: &Value, ask: &Ask, n_out: u32, mut gen: Gen) -> Response {
+    let Some(engine) = st.engine.as_ref() else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "no engine");
+    };
+    let mut req = infermeter_engine::Request::new(0, 0.0, ask.prompt_tokens, n_out);
+    req.ends_with_eos = n_out < ask.max_tokens;
+    if engine.prefix_caching && engine.block_size > 0 {
+        let mut hashes = infermeter_engine::block_hashes_from_tokens(&prompt_token_ids(v, gen.chat), engine.block_size);
+        hashes.truncate((ask.prompt_tokens / engine.block_size) as usize);
+        req = req.with_prefix(hashes);
+    }
+    let (mut rx, mut guard) = match engine.submit(req).await {
+        Ok(x) => x,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    if !ask.stream {
+        let mut n = 0u32;
+        loop {
+            match rx.recv().await {
+                Some(Ev::Token(last)) => {
+                    n += 1;
+                    if let Some(r) = last {
+                        gen.finish = r;
+                        break;
+                    }
+                }
+                Some(Ev::Aborted) | None => return error(StatusCode::INTERNAL_SERVER_ERROR, "request aborted"),
+            }
+        }
+        guard.done();
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            gen.full_response(&output_text(0, n), n),
+        )
+            .into_response();
+    }
+    let (tx, body_rx) = mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        let mut guard = guard; // dropped early (client gone) = abort in the engine
+        if gen.chat && tx.send(Bytes::from(gen.role_chunk())).await.is_err() {
+            return;
+        }
+        let (mut emitted, mut pending) = (0u32, 0u32);
+        loop {
+            let ev = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = tx.closed() => return,
+            };
+            match ev {
+                Some(Ev::Token(last)) => {
+                    pending += 1;
+                    if let Some(r) = last {
+                        gen.finish = r;
+                    }
+                    if pending >= gen.k || last.is_some() {
+                        let end = emitted + pending;
+                        let chunk = gen.token_chunk(&output_text(emitted, end), end, last.is_some());
+                        if tx.send(Bytes::from(chunk)).await.is_err() {
+                            return;
+                        }
+                        emitted = end;
+                        pending = 0;
+                        if last.is_some() {
+                            break;
+                        }
+                    }
+                }
+                Some(Ev::Aborted) | None => return,
+            }
+        }
+        guard.done();
+        if gen.include_usage {
+            let _ = tx.send(Bytes::from(gen.usage_chunk(emitted))).await;
+        }
+        let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+    });
+    let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
     });
     Response::builder()
@@ -456,5 +630,99 @@ mod tests {
         assert_eq!(events.len(), 3 + 1 + 1); // chunks of 3,3,1 + usage + [DONE]
         assert!(text.contains("\"text\":\" the of and\""));
         assert!(text.contains("\"completion_tokens\":6}"));
+    }
+
+    fn engine_cfg(max_num_seqs: u32, time_scale: f64) -> SimConfig {
+        let built = timing::EngineSpec {
+            max_num_seqs: Some(max_num_seqs),
+            ..Default::default()
+        }
+        .build()
+        .unwrap();
+        SimConfig {
+            engine: Some(EngineMode { built, time_scale }),
+            ..SimConfig::default()
+        }
+    }
+
+    async fn scrape(router: &Router) -> String {
+        let req = Request::get("/metrics").body(Body::empty()).unwrap();
+        let resp = router.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    fn gauge(text: &str, name: &str) -> String {
+        let prefix = format!("{name}{{model_name=\"infermeter-sim\",engine=\"0\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn engine_metrics_show_running_and_waiting_and_disconnect_aborts() {
+        let router = app(engine_cfg(2, 1.0));
+        let mut bodies = Vec::new();
+        for _ in 0..3 {
+            let body = json!({"prompt": "a b c d", "max_tokens": 5000, "stream": true, "ignore_eos": true});
+            let req = Request::post("/v1/completions")
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            let resp = router.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            bodies.push(resp.into_body());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let text = scrape(&router).await;
+        assert_eq!(gauge(&text, "vllm:num_requests_running"), "2.0");
+        assert_eq!(gauge(&text, "vllm:num_requests_waiting"), "1.0");
+        assert!(gauge(&text, "vllm:generation_tokens_total").parse::<f64>().unwrap() > 2.0);
+        assert!(text.contains(
+            "vllm:inter_token_latency_seconds_bucket{model_name=\"infermeter-sim\",engine=\"0\",le=\"0.01\"}"
+        ));
+        drop(bodies); // clients go away: the engine aborts all three
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let text = scrape(&router).await;
+        assert_eq!(gauge(&text, "vllm:num_requests_running"), "0.0");
+        assert_eq!(gauge(&text, "vllm:num_requests_waiting"), "0.0");
+        assert!(
+            text.contains(
+                "vllm:request_success_total{model_name=\"infermeter-sim\",engine=\"0\",finished_reason=\"abort\"} 3.0"
+            ),
+            "{text}"
+        );
+        assert_eq!(gauge(&text, "vllm:kv_cache_usage_perc"), "0.0");
+    }
+
+    #[tokio::test]
+    async fn engine_mode_keeps_the_chunk_format_and_caches_prefixes() {
+        let router = app(engine_cfg(8, 0.05));
+        let prompt: String = (0..200).map(|i| format!("w{} ", i % 37)).collect();
+        for _ in 0..2 {
+            let body = json!({"model": "infermeter-sim", "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": 5, "stream": true, "ignore_eos": true, "stream_options": {"include_usage": true}});
+            let (status, text) = call(router.clone(), "/v1/chat/completions", body).await;
+            assert_eq!(status, StatusCode::OK);
+            let events = crate::client::sse::parse_all(text.as_bytes()).unwrap();
+            assert_eq!(events.len(), 1 + 5 + 1 + 1, "{text}"); // role, 5 tokens, usage, [DONE]
+            assert!(text.contains("\"usage\":{\"prompt_tokens\":200,\"total_tokens\":205,\"completion_tokens\":5}"));
+            assert!(text.contains("\"finish_reason\":\"length\""));
+            assert!(text.ends_with("data: [DONE]\n\n"));
+        }
+        let text = scrape(&router).await;
+        // 200 words = 12 full blocks; the second request hits all of them.
+        assert_eq!(gauge(&text, "vllm:prefix_cache_hits_total"), "192.0");
+        assert_eq!(gauge(&text, "vllm:prompt_tokens_total"), "400.0");
+        assert!(text.contains("finished_reason=\"length\"} 2.0"));
+        let body = json!({"prompt": "x y", "max_tokens": 3, "ignore_eos": true});
+        let (status, text) = call(router.clone(), "/v1/completions", body).await;
+        assert_eq!(status, StatusCode::OK);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["choices"][0]["text"], " the of and");
+        let (status, _) = call(router, "/v1/completions", json!({"prompt": "", "max_tokens": 3})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
     }
 }

@@ -9,3 +9,4 @@ mod goodput;
 mod plan;
 mod real_server;
 mod replay;
+mod sim_engine;

@@ -36,6 +36,9 @@ impl Run {
             .map(|l| serde_json::from_str(l).expect("record line"))
             .collect()
     }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.out.stderr).into_owned()
     }

@@ -1,0 +1,287 @@
+//! `/metrics` of the simulated server in Prometheus text format, with vLLM V1's metric names,
+//! labels (`model_name`, `engine`) and histogram buckets, so dashboards and autoscalers built
+//! for vLLM can scrape the simulator unchanged.
+//!
+//! The engine task owns a [`PromState`] behind a mutex: it copies the engine's counters and
+//! gauges after every step and observes one histogram sample per request event. Durations are
+//! in real (scaled) seconds, i.e. what a client of the simulated server measures.
+
+use infermeter_engine::EngineStats;
+use std::fmt::Write as _;
+
+/// vLLM's TTFT buckets.
+pub const TTFT_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
+    160.0, 640.0, 2560.0,
+];
+/// vLLM's inter-token latency / TPOT buckets.
+pub const ITL_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
+];
+/// vLLM's request-phase latency buckets (e2e, queue, inference, prefill, decode).
+pub const REQUEST_BUCKETS: &[f64] = &[
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0,
+    1920.0, 7680.0,
+];
+
+/// A cumulative Prometheus histogram.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    buckets: &'static [f64],
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    pub fn new(buckets: &'static [f64]) -> Self {
+        Histogram {
+            buckets,
+            counts: vec![0; buckets.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, v: f64) {
+        let v = if v.is_finite() { v.max(0.0) } else { 0.0 };
+        if let Some(i) = self.buckets.iter().position(|&b| v <= b) {
+            self.counts[i] += 1;
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+/// Everything `/metrics` shows.
+#[derive(Debug, Clone)]
+pub struct PromState {
+    pub stats: EngineStats,
+    pub block_size: u32,
+    pub num_gpu_blocks: u32,
+    pub prefix_caching: bool,
+    pub ttft: Histogram,
+    pub itl: Histogram,
+    pub tpot: Histogram,
+    pub e2e: Histogram,
+    pub queue: Histogram,
+    pub inference: Histogram,
+    pub prefill: Histogram,
+    pub decode: Histogram,
+}
+
+impl PromState {
+    pub fn new(stats: EngineStats, block_size: u32, num_gpu_blocks: u32, prefix_caching: bool) -> Self {
+        PromState {
+            stats,
+            block_size,
+            num_gpu_blocks,
+            prefix_caching,
+            ttft: Histogram::new(TTFT_BUCKETS),
+            itl: Histogram::new(ITL_BUCKETS),
+            tpot: Histogram::new(ITL_BUCKETS),
+            e2e: Histogram::new(REQUEST_BUCKETS),
+            queue: Histogram::new(REQUEST_BUCKETS),
+            inference: Histogram::new(REQUEST_BUCKETS),
+            prefill: Histogram::new(REQUEST_BUCKETS),
+            decode: Histogram::new(REQUEST_BUCKETS),
+        }
+    }
+
+    /// The text exposition (format 0.0.4). `model_json` is the model name as a JSON string
+    /// (quoted and escaped), which is also a valid Prometheus label value for plain names.
+    pub fn render(&self, model_json: &str) -> String {
+        let labels = format!("model_name={model_json},engine=\"0\"");
+        let mut s = String::with_capacity(16 * 1024);
+        let st = &self.stats;
+        let gauge = |s: &mut String, name: &str, help: &str, v: f64| {
+            let _ = write!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{{labels}}} {}\n",
+                num(v)
+            );
+        };
+        gauge(
+            &mut s,
+            "vllm:num_requests_running",
+            "Number of requests in model execution batches.",
+            f64::from(st.num_running),
+        );
+        gauge(
+            &mut s,
+            "vllm:num_requests_waiting",
+            "Number of requests waiting to be processed.",
+            f64::from(st.num_waiting + st.num_pending),
+        );
+        gauge(
+            &mut s,
+            "vllm:kv_cache_usage_perc",
+            "KV-cache usage. 1 means 100 percent usage.",
+            st.kv_cache_usage,
+        );
+        let _ = write!(
+            s,
+            "# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n# TYPE vllm:cache_config_info gauge\n\
+             vllm:cache_config_info{{block_size=\"{}\",enable_prefix_caching=\"{}\",engine=\"0\",num_gpu_blocks=\"{}\"}} 1.0\n",
+            self.block_size,
+            if self.prefix_caching { "True" } else { "False" },
+            self.num_gpu_blocks
+        );
+        let counter = |s: &mut String, name: &str, help: &str, v: u64| {
+            let _ = write!(
+                s,
+                "# HELP {name}_total {help}\n# TYPE {name}_total counter\n{name}_total{{{labels}}} {}\n",
+                num(v as f64)
+            );
+        };
+        counter(
+            &mut s,
+            "vllm:num_preemptions",
+            "Cumulative number of preemption from the engine.",
+            st.num_preemptions,
+        );
+        counter(
+            &mut s,
+            "vllm:prompt_tokens",
+            "Number of prefill tokens processed.",
+            st.prompt_tokens,
+        );
+        counter(
+            &mut s,
+            "vllm:generation_tokens",
+            "Number of generation tokens processed.",
+            st.generation_tokens,
+        );
+        counter(
+            &mut s,
+            "vllm:prefix_cache_queries",
+            "Prefix cache queries, in terms of number of queried tokens.",
+            st.prefix_cache_queries,
+        );
+        counter(
+            &mut s,
+            "vllm:prefix_cache_hits",
+            "Prefix cache hits, in terms of number of cached tokens.",
+            st.prefix_cache_hits,
+        );
+        let _ = writeln!(
+            s,
+            "# HELP vllm:request_success_total Count of successfully processed requests.\n# TYPE vllm:request_success_total counter"
+        );
+        for (reason, v) in [
+            ("stop", st.finished_stop),
+            ("length", st.finished_length),
+            ("abort", st.finished_abort),
+        ] {
+            let _ = writeln!(
+                s,
+                "vllm:request_success_total{{{labels},finished_reason=\"{reason}\"}} {}",
+                num(v as f64)
+            );
+        }
+        for (name, help, h) in [
+            (
+                "vllm:time_to_first_token_seconds",
+                "Histogram of time to first token in seconds.",
+                &self.ttft,
+            ),
+            (
+                "vllm:inter_token_latency_seconds",
+                "Histogram of inter-token latency in seconds.",
+                &self.itl,
+            ),
+            (
+                "vllm:request_time_per_output_token_seconds",
+                "Histogram of time_per_output_token_seconds per request.",
+                &self.tpot,
+            ),
+            (
+                "vllm:e2e_request_latency_seconds",
+                "Histogram of e2e request latency in seconds.",
+                &self.e2e,
+            ),
+            (
+                "vllm:request_queue_time_seconds",
+                "Histogram of time spent in WAITING phase for request.",
+                &self.queue,
+            ),
+            (
+                "vllm:request_inference_time_seconds",
+                "Histogram of time spent in RUNNING phase for request.",
+                &self.inference,
+            ),
+            (
+                "vllm:request_prefill_time_seconds",
+                "Histogram of time spent in PREFILL phase for request.",
+                &self.prefill,
+            ),
+            (
+                "vllm:request_decode_time_seconds",
+                "Histogram of time spent in DECODE phase for request.",
+                &self.decode,
+            ),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} histogram");
+            let mut cum = 0u64;
+            for (b, c) in h.buckets.iter().zip(&h.counts) {
+                cum += c;
+                let _ = writeln!(s, "{name}_bucket{{{labels},le=\"{}\"}} {}", num(*b), num(cum as f64));
+            }
+            let _ = writeln!(s, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", num(h.count as f64));
+            let _ = writeln!(s, "{name}_count{{{labels}}} {}", num(h.count as f64));
+            let _ = writeln!(s, "{name}_sum{{{labels}}} {}", h.sum);
+        }
+        s
+    }
+}
+
+/// Python-style float text (`2.0`, `0.25`), as prometheus_client prints.
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_vllm_names_and_cumulative_buckets() {
+        let stats = EngineStats {
+            num_running: 2,
+            num_waiting: 1,
+            ..Default::default()
+        };
+        let mut p = PromState::new(stats, 16, 1000, true);
+        p.ttft.observe(0.03);
+        p.ttft.observe(0.5);
+        p.ttft.observe(5000.0);
+        let text = p.render("\"m\"");
+        assert!(
+            text.contains("vllm:num_requests_running{model_name=\"m\",engine=\"0\"} 2.0\n"),
+            "{text}"
+        );
+        assert!(text.contains("vllm:num_requests_waiting{model_name=\"m\",engine=\"0\"} 1.0\n"));
+        assert!(
+            text.contains("vllm:time_to_first_token_seconds_bucket{model_name=\"m\",engine=\"0\",le=\"0.04\"} 1.0\n")
+        );
+        assert!(
+            text.contains("vllm:time_to_first_token_seconds_bucket{model_name=\"m\",engine=\"0\",le=\"0.5\"} 2.0\n")
+        );
+        assert!(
+            text.contains("vllm:time_to_first_token_seconds_bucket{model_name=\"m\",engine=\"0\",le=\"+Inf\"} 3.0\n")
+        );
+        assert!(text.contains("vllm:time_to_first_token_seconds_count{model_name=\"m\",engine=\"0\"} 3.0\n"));
+        assert!(
+            text.contains("vllm:request_success_total{model_name=\"m\",engine=\"0\",finished_reason=\"abort\"} 0.0\n")
+        );
+        assert!(text.contains("# TYPE vllm:prompt_tokens_total counter\n"));
+    }
+}
