@@ -494,7 +494,8 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
     if a.csv {
         report::write_csv(&v.out.join("requests.csv"), &outcome.records)?;
     }
-    if a.quiet {
+    if a.silent {
+    } else if a.quiet {
         println!("{}", summary_path.display());
     } else {
         print!("{}", report::render_console(&summary));

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod plan_cmd;
 pub mod report_cmd;
 pub mod sim_cmd;
+pub mod sweep_cmd;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -34,6 +35,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Memory, batch capacity, roofline and cost of a model on a GPU (no GPU needed).
     Plan(Box<PlanArgs>),
+    /// Stages of benchmarks over request rates or concurrency levels: saturation point,
+    /// operating point and the highest rate meeting an SLO.
+    Sweep(Box<SweepArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,7 +166,7 @@ pub struct EngineFlags {
     pub list_presets: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct BenchArgs {
     /// Base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000). Without it, an
     /// embedded simulated server is started on 127.0.0.1.
@@ -277,6 +281,9 @@ pub struct BenchArgs {
     /// Print only the summary.json path.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Print nothing (used for the stages of a sweep).
+    #[arg(long, hide = true)]
+    pub silent: bool,
 
     #[command(flatten)]
     pub sim: SimFlags,
@@ -355,6 +362,9 @@ pub struct SimRunArgs {
     /// Print only the summary.json path.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Print nothing (used for the stages of a sweep).
+    #[arg(long, hide = true)]
+    pub silent: bool,
     #[command(flatten)]
     pub engine: EngineFlags,
 }
@@ -393,6 +403,7 @@ pub fn main_entry() -> u8 {
             } => sim_cmd::run_offline(*args),
             Command::Report(args) => report_cmd::run(args),
             Command::Plan(args) => plan_cmd::run(*args),
+            Command::Sweep(args) => sweep_cmd::run(*args).await,
         }
     });
     match result {
@@ -459,4 +470,36 @@ pub struct PlanArgs {
     /// List model and GPU presets.
     #[arg(long)]
     pub list_presets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Every bench flag applies to each stage (--url, workload, --requests/--duration, --slo...).
+    #[command(flatten)]
+    pub bench: BenchArgs,
+    /// Open-loop stages at these request rates, e.g. 5,10,20,40.
+    #[arg(long)]
+    pub rates: Option<String>,
+    /// Closed-loop stages at these concurrency levels, e.g. 1,4,16,64.
+    #[arg(long)]
+    pub concurrencies: Option<String>,
+    /// Automatic mode (no --rates/--concurrencies): a closed-loop probe for the maximum
+    /// request throughput, then this many rate stages up to 1.2x of it.
+    #[arg(long, default_value_t = 6)]
+    pub stages: usize,
+    /// Concurrency of the automatic mode's closed-loop probe.
+    #[arg(long, default_value_t = 64)]
+    pub probe_concurrency: usize,
+    /// Recommended operating point as a fraction of the saturation load (0.5-0.7).
+    #[arg(long, default_value_t = 0.6)]
+    pub operating_fraction: f64,
+    /// SLO attainment the max-goodput search must reach (needs --slo).
+    #[arg(long, default_value_t = 0.9)]
+    pub attainment_target: f64,
+    /// Repeated trials per load in the max-goodput search.
+    #[arg(long, default_value_t = 2)]
+    pub trials: usize,
+    /// Bisection steps of the max-goodput search (0 = only the stages).
+    #[arg(long, default_value_t = 3)]
+    pub search_steps: usize,
 }

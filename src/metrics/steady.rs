@@ -8,9 +8,10 @@
 //! 3. window = from the first to the last sample where the smoothed curve is ≥ 0.9 · L
 //!    (for `L < 1`, a near-idle run, the whole window);
 //! 4. rejected (no steady state) when the window covers < 20 % of the run, holds < 20
-//!    requests, or TTFT trends upward across it: the least-squares slope of TTFT against send
-//!    time, times the window length, exceeds the median TTFT (latency doubling = a queue
-//!    building up, i.e. overload).
+//!    requests, or TTFT trends upward across it: the median TTFT of requests sent in the last
+//!    third of the window exceeds twice that of the first third (a queue building up, i.e.
+//!    overload). Medians of thirds, not a regression slope, so that a few queueing bursts in
+//!    a short stage do not read as a trend.
 //!
 //! Manual windows come from `--warmup 10s` / `--cooldown 5s` (time) or `--cooldown N`
 //! (requests).
@@ -104,21 +105,19 @@ pub fn detect(records: &[RequestRecord]) -> Result<(u64, u64), String> {
             inside.len()
         ));
     }
-    let n = inside.len() as f64;
-    let (mx, my) = (
-        inside.iter().map(|p| p.0).sum::<f64>() / n,
-        inside.iter().map(|p| p.1).sum::<f64>() / n,
-    );
-    let sxx: f64 = inside.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = inside.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 }; // ms of TTFT per second of run
-    let mut ttfts: Vec<f64> = inside.iter().map(|p| p.1).collect();
-    ttfts.sort_unstable_by(f64::total_cmp);
-    let median = ttfts[ttfts.len() / 2];
-    let growth = slope * (we - ws) as f64 / 1e6;
-    if growth > median {
+    // Robust trend test: median TTFT of the last third of the plateau vs the first third.
+    let mut by_time = inside;
+    by_time.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let third = by_time.len() / 3;
+    let median = |v: &[(f64, f64)]| {
+        let mut t: Vec<f64> = v.iter().map(|p| p.1).collect();
+        t.sort_unstable_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    let (first, last) = (median(&by_time[..third]), median(&by_time[by_time.len() - third..]));
+    if last > 2.0 * first {
         return Err(format!(
-            "TTFT rises by {growth:.0} ms across the plateau (median {median:.0} ms): a queue is building up, the server is overloaded"
+            "median TTFT rises from {first:.0} ms to {last:.0} ms across the plateau: a queue is building up, the server is overloaded"
         ));
     }
     Ok((ws, we))

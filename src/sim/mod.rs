@@ -140,6 +140,12 @@ pub async fn spawn(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<(SocketA
     let local = listener.local_addr()?;
     let router = app(cfg);
     let handle = tokio::spawn(async move {
+        // Without TCP_NODELAY, Nagle's algorithm holds each small SSE chunk until the client's
+        // delayed ACK (up to ~40 ms): tokens would arrive late and in bursts.
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let _ = axum::serve(listener, router).await;
     });
     Ok((local, handle))

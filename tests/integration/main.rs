@@ -10,3 +10,4 @@ mod plan;
 mod real_server;
 mod replay;
 mod sim_engine;
+mod sweep;

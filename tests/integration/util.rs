@@ -52,6 +52,11 @@ pub fn read_json(p: &Path) -> Value {
 /// other (the test harness runs tests on parallel threads).
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Hold the one-benchmark-at-a-time lock (for tests that run other timed commands).
+pub fn lock() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// `infermeter bench ARGS --out TMP/run --no-progress`.
 pub fn bench(args: &[&str]) -> Run {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
