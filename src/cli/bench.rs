@@ -465,7 +465,7 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
         tokenizer: tokenizer.name().to_string(),
         ignore_eos: v.ignore_eos,
         started_at,
-        command: std::env::args().collect(),
+        command: redacted_command(std::env::args()),
         slo: v.slo.clone(),
         gpu_cost_per_hour: v.gpu_cost_per_hour,
         gpus: v.gpu_cost_per_hour.map(|_| v.gpus),
@@ -532,6 +532,29 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
     })
 }
 
+/// The command line for `run.json`, with `--header` values replaced: headers often carry
+/// credentials, and nothing secret may reach an output file.
+pub fn redacted_command(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut redact_next = false;
+    for a in args {
+        if redact_next {
+            let name = a.split_once(':').map(|(k, _)| k.trim()).unwrap_or("header");
+            out.push(format!("{name}: <redacted>"));
+            redact_next = false;
+        } else if a == "--header" || a == "-H" {
+            redact_next = true;
+            out.push(a);
+        } else if let Some(v) = a.strip_prefix("--header=") {
+            let name = v.split_once(':').map(|(k, _)| k.trim()).unwrap_or("header");
+            out.push(format!("--header={name}: <redacted>"));
+        } else {
+            out.push(a);
+        }
+    }
+    out
+}
+
 /// Raise the soft open-files limit toward `want` (never above the hard limit).
 fn raise_nofile(want: u64) {
     if let Ok((soft, hard)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
@@ -561,6 +584,23 @@ mod tests {
         );
         assert_eq!(paths(Api::Completions, "/generate", None).0, "/generate");
         assert_eq!(paths(Api::Completions, "", Some("/x")).0, "/x");
+    }
+
+    #[test]
+    fn header_values_are_redacted() {
+        let args = [
+            "infermeter",
+            "bench",
+            "-H",
+            "Authorization: Bearer sk-1",
+            "--header=X-Key: abc",
+            "--model",
+            "m",
+        ];
+        let r = redacted_command(args.iter().map(|s| s.to_string()));
+        let joined = r.join(" ");
+        assert!(!joined.contains("sk-1") && !joined.contains("abc"), "{joined}");
+        assert!(joined.contains("Authorization: <redacted>") && joined.contains("--model m"));
     }
 
     #[test]

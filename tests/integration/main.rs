@@ -8,6 +8,7 @@ mod bench_sim;
 mod goodput;
 mod plan;
 mod real_server;
+mod reliability;
 mod replay;
 mod sim_engine;
 mod sweep;
