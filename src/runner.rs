@@ -298,6 +298,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         probe_lateness_ms,
         includes_embedded_server: false,
+        peak_rss_bytes: crate::metrics::health::peak_rss_bytes(),
     };
     Ok(RunOutcome {
         records,

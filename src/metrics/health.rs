@@ -29,6 +29,8 @@ pub struct RuntimeSamples {
     pub probe_lateness_ms: Vec<f64>,
     /// The embedded simulated server ran in this process (its CPU is included).
     pub includes_embedded_server: bool,
+    /// Peak resident set size of the process, bytes.
+    pub peak_rss_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -46,6 +48,8 @@ pub struct ClientHealth {
     pub cores: usize,
     pub includes_embedded_server: bool,
     pub peak_in_flight: u64,
+    /// Peak resident set size of the infermeter process (includes the embedded server).
+    pub peak_rss_bytes: Option<u64>,
     /// Runtime responsiveness: lateness of a 10 ms sleeper, ms.
     pub runtime_probe_lateness_ms: Stats,
     pub saturated: bool,
@@ -122,10 +126,19 @@ pub fn client_health(
         cores: rt.cores,
         includes_embedded_server: rt.includes_embedded_server,
         peak_in_flight: peak,
+        peak_rss_bytes: rt.peak_rss_bytes,
         runtime_probe_lateness_ms: probe,
         saturated: !reasons.is_empty(),
         saturated_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
     }
+}
+
+/// Peak resident set size of this process, bytes (`ru_maxrss` is in KiB on Linux).
+pub fn peak_rss_bytes() -> Option<u64> {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    (rc == 0 && ru.ru_maxrss > 0).then(|| ru.ru_maxrss as u64 * 1024)
 }
 
 /// Process CPU time (user + system), seconds.
