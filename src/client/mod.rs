@@ -441,6 +441,8 @@ fn finish_record(cfg: &ClientConfig, rec: &mut RequestRecord, st: StreamState, m
         rec.error = Some(ErrorClass::EmptyOutput);
         rec.error_detail = Some("no token-bearing event".into());
     }
+    // Records are kept until the end of the run: drop the growth slack (Vec doubling).
+    events.shrink_to_fit();
     rec.events = events;
 }
 

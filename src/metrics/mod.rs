@@ -186,7 +186,13 @@ pub struct RunMetrics {
 
 /// Compute every run-level metric from the records (warmup records are excluded).
 pub fn compute(records: &[RequestRecord]) -> RunMetrics {
-    let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
+    let all: Vec<&RequestRecord> = records.iter().collect();
+    compute_refs(&all)
+}
+
+/// `compute` over borrowed records (subsets are never cloned: records hold every token event).
+pub fn compute_refs(records: &[&RequestRecord]) -> RunMetrics {
+    let measured: Vec<&RequestRecord> = records.iter().copied().filter(|r| !r.warmup).collect();
     let mut out = RunMetrics {
         requests: RequestCounts {
             total: measured.len() as u64,
@@ -213,7 +219,6 @@ pub fn compute(records: &[RequestRecord]) -> RunMetrics {
     let (mut ttft, mut ttfo, mut e2e, mut tpot, mut norm, mut pu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut lag, mut queue) = (Vec::new(), Vec::new());
-    let (mut itl, mut icl, mut tpc) = (Vec::new(), Vec::new(), Vec::new());
     let mut tok = TokenTotals::default();
     for r in &measured {
         let m = request_metrics(r);
@@ -228,8 +233,6 @@ pub fn compute(records: &[RequestRecord]) -> RunMetrics {
         tpot.extend(m.tpot_ms);
         norm.extend(m.normalized_ms_per_token);
         pu.extend(m.output_tokens_per_s);
-        push_gap_samples(r, &mut itl, &mut icl, &mut tpc);
-
         let osl = r.output_tokens.primary().unwrap_or(0);
         tok.output += u64::from(osl);
         tok.input += u64::from(r.input_tokens.primary().unwrap_or(0));
@@ -259,16 +262,34 @@ pub fn compute(records: &[RequestRecord]) -> RunMetrics {
         ttfo: Stats::from_samples(ttfo),
         e2e: Stats::from_samples(e2e),
         tpot: Stats::from_samples(tpot),
-        itl: Stats::from_samples(itl),
-        icl: Stats::from_samples(icl),
+        itl: pooled(&measured, |r, v| {
+            for w in r.events.windows(2) {
+                let k = w[1].tokens().max(1);
+                let per = (w[1].t_us() - w[0].t_us()) as f32 / 1000.0 / k as f32;
+                v.extend(std::iter::repeat_n(per, k as usize));
+            }
+        }),
+        icl: pooled(&measured, |r, v| {
+            v.extend(r.events.windows(2).map(|w| (w[1].t_us() - w[0].t_us()) as f32 / 1000.0))
+        }),
         normalized: Stats::from_samples(norm),
         schedule_lag: Stats::from_samples(lag),
         client_queue: Stats::from_samples(queue),
     };
     out.per_user_output_tokens_per_s = Stats::from_samples(pu);
-    out.tokens_per_chunk = Stats::from_samples(tpc);
+    out.tokens_per_chunk = pooled(&measured, |r, v| v.extend(r.events.iter().map(|e| e.tokens() as f32)));
     out.concurrency = concurrency(&measured, window_s);
     out
+}
+
+/// Statistics of one pooled per-event distribution over the successful requests, gathered
+/// one distribution at a time (as `f32`) to bound the end-of-run memory peak.
+fn pooled(records: &[&RequestRecord], gather: impl Fn(&RequestRecord, &mut Vec<f32>)) -> Stats {
+    let mut v = Vec::new();
+    for r in records.iter().filter(|r| r.ok()) {
+        gather(r, &mut v);
+    }
+    Stats::from_samples_f32(v)
 }
 
 /// Mean in-flight requests over the window (Little's law) and the peak by sweep line.

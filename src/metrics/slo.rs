@@ -114,14 +114,14 @@ pub fn violations_of(r: &RequestRecord, slo: &Slo) -> (Vec<&'static str>, bool) 
 }
 
 /// Goodput over the measured records, with window `window_s`.
-pub fn goodput(records: &[RequestRecord], slo: &Slo, window_s: f64) -> Goodput {
+pub fn goodput<'a>(records: impl IntoIterator<Item = &'a RequestRecord>, slo: &Slo, window_s: f64) -> Goodput {
     let mut g = Goodput {
         slo: slo.clone(),
         ..Default::default()
     };
     let mut total = 0u64;
     let mut good_tokens = 0u64;
-    for r in records.iter().filter(|r| !r.warmup) {
+    for r in records.into_iter().filter(|r| !r.warmup) {
         total += 1;
         let (v, na) = violations_of(r, slo);
         g.tpot_not_applicable += u64::from(na);

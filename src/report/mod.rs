@@ -172,16 +172,11 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
                 .map(|r| r.send_us)
                 .min()
                 .unwrap_or(0);
-            let inside: Vec<RequestRecord> = records
-                .iter()
-                .filter(|r| !r.warmup)
-                .filter(|r| {
-                    let t = r.send_us.saturating_sub(t0) as f64 / 1e6;
-                    t >= ws && t <= we
-                })
-                .cloned()
-                .collect();
-            steady.goodput = Some(goodput(&inside, slo, we - ws));
+            let inside = records.iter().filter(|r| !r.warmup).filter(|r| {
+                let t = r.send_us.saturating_sub(t0) as f64 / 1e6;
+                t >= ws && t <= we
+            });
+            steady.goodput = Some(goodput(inside, slo, we - ws));
         }
         steady.cost = cost_of(&steady.metrics, steady.goodput.as_ref());
     }
