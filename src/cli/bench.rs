@@ -395,6 +395,11 @@ pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
     if a.csv {
         report::write_csv(&v.out.join("requests.csv"), &outcome.records)?;
     }
+    let html_path = if a.no_html {
+        None
+    } else {
+        Some(report::html::write_report(&v.out, Some((&summary, &outcome.records)))?)
+    };
     if a.quiet {
         println!("{}", summary_path.display());
     } else {
@@ -404,6 +409,9 @@ pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
             plan.records_path.display(),
             summary_path.display()
         );
+        if let Some(p) = &html_path {
+            println!("report:  {}", p.display());
+        }
     }
     let m = &summary.metrics;
     if m.requests.total > 0 && m.requests.succeeded == 0 {

@@ -3,6 +3,7 @@
 //! as one line and an exit code: 2 for bad input, 1 for a run that failed.
 
 pub mod bench;
+pub mod compare_cmd;
 pub mod plan_cmd;
 pub mod report_cmd;
 pub mod sim_cmd;
@@ -34,6 +35,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Memory, batch capacity, roofline and cost of a model on a GPU (no GPU needed).
     Plan(PlanArgs),
+    /// Compare runs side by side against the first; gate regressions with --fail-if (exit 3).
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +192,9 @@ pub struct BenchArgs {
     /// Print only the summary.json path.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Do not write report.html.
+    #[arg(long)]
+    pub no_html: bool,
 
     #[command(flatten)]
     pub sim: SimFlags,
@@ -219,8 +225,11 @@ pub struct SimServeArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A run directory containing records.jsonl (and run.json).
+    /// A run directory containing records.jsonl (and run.json), or only a sweep.json.
     pub dir: std::path::PathBuf,
+    /// Do not write report.html.
+    #[arg(long)]
+    pub no_html: bool,
 }
 
 /// Parse and run; returns the process exit code.
@@ -248,6 +257,7 @@ pub fn main_entry() -> u8 {
             } => sim_cmd::serve(args).await,
             Command::Report(args) => report_cmd::run(args),
             Command::Plan(args) => plan_cmd::run(args),
+            Command::Compare(args) => compare_cmd::run(args),
         }
     });
     match result {
@@ -314,4 +324,28 @@ pub struct PlanArgs {
     /// List model and GPU presets.
     #[arg(long)]
     pub list_presets: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 ok; 2 bad input (e.g. a malformed gate); 3 a --fail-if gate was violated.")]
+pub struct CompareArgs {
+    /// Run directories (records.jsonl, else summary.json); the first is the baseline.
+    #[arg(required = true, num_args = 2.., value_name = "RUN")]
+    pub runs: Vec<std::path::PathBuf>,
+    /// Also write an HTML overlay report (all runs' CDFs on shared axes) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
+    /// Regression gate 'METRIC >|< CHANGE', e.g. 'ttft.p99 > +10%' or 'output_tps < -5%'
+    /// (repeatable): exit 3 when any run after the first crosses it.
+    #[arg(long = "fail-if", value_name = "GATE")]
+    pub fail_if: Vec<String>,
+    /// Print the comparison (and gate results) as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Bootstrap resamples for the confidence intervals.
+    #[arg(long, default_value_t = 1000)]
+    pub resamples: usize,
+    /// Seed of the bootstrap resampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
