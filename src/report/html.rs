@@ -348,13 +348,25 @@ fn kpi(out: &mut String, value: &str, label: &str) {
 /// The whole report for a run directory: the run (when a summary is given) and the sweep
 /// (when `sweep` is given).
 pub fn render_report(run: Option<(&Summary, &[RequestRecord])>, sweep: Option<&Value>) -> String {
+    match run {
+        Some((s, records)) => {
+            let raw = serde_json::to_value(s).unwrap_or(Value::Null);
+            render_report_with(Some((s, &raw, records)), sweep)
+        }
+        None => render_report_with(None, sweep),
+    }
+}
+
+/// As [`render_report`], with the run's `summary.json` as a JSON value too: its optional
+/// `goodput`, `cost` and `steady_state` keys are read from there.
+pub fn render_report_with(run: Option<(&Summary, &Value, &[RequestRecord])>, sweep: Option<&Value>) -> String {
     let mut body = String::new();
     let title = match run {
-        Some((s, _)) => format!("infermeter report · {} · {}", s.run.model, s.run.target),
+        Some((s, _, _)) => format!("infermeter report · {} · {}", s.run.model, s.run.target),
         None => "infermeter sweep report".to_string(),
     };
     let _ = write!(body, "<header><h1>{}</h1>", escape_html(&title));
-    if let Some((s, _)) = run {
+    if let Some((s, _, _)) = run {
         let r = &s.run;
         let load = match r.load_mode.as_str() {
             "open" => format!(
@@ -383,8 +395,8 @@ pub fn render_report(run: Option<(&Summary, &[RequestRecord])>, sweep: Option<&V
         body.push_str("</nav>");
     }
     body.push_str("</header>");
-    if let Some((s, records)) = run {
-        render_run(&mut body, s, records);
+    if let Some((s, raw, records)) = run {
+        render_run(&mut body, s, raw, records);
     }
     if let Some(sw) = sweep {
         render_sweep(&mut body, sw);
@@ -392,8 +404,7 @@ pub fn render_report(run: Option<(&Summary, &[RequestRecord])>, sweep: Option<&V
     page(&title, &body)
 }
 
-fn render_run(out: &mut String, s: &Summary, records: &[RequestRecord]) {
-    let raw = serde_json::to_value(s).unwrap_or(Value::Null);
+fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestRecord]) {
     let m = &s.metrics;
     let l = &m.latency_ms;
     let defs = &s.definitions;
@@ -501,7 +512,7 @@ fn render_run(out: &mut String, s: &Summary, records: &[RequestRecord]) {
 
     // Time series
     let tl = timeline(records);
-    let band = steady_band(&raw);
+    let band = steady_band(raw);
     let bands: Vec<Band> = band.into_iter().collect();
     out.push_str("<section id=\"timeline\"><h2>Over the run</h2>");
     if !bands.is_empty() {
@@ -538,7 +549,7 @@ fn render_run(out: &mut String, s: &Summary, records: &[RequestRecord]) {
 
     // Optional analyses another component may add to summary.json.
     for (key, title) in [("goodput", "Goodput"), ("steady_state", "Steady state"), ("cost", "Cost")] {
-        if let Some(v) = optional(&raw, key) {
+        if let Some(v) = optional(raw, key) {
             let mut rows = Vec::new();
             flatten("", v, &mut rows);
             let _ = write!(out, "<section id=\"{key}\"><h2>{title}</h2>{}</section>", kv_table(&rows));
@@ -1052,6 +1063,38 @@ mod tests {
         assert_eq!(pts[0].label, "saturation");
         assert!(parse_sweep(&serde_json::json!({"stages": [{"summary": {}}]})).is_err());
         assert!(parse_sweep(&serde_json::json!({})).is_err());
+    }
+
+    #[test]
+    fn optional_sections_and_steady_state_band() {
+        use crate::record::{TokenCount, TokenEvent};
+        let records: Vec<RequestRecord> = (0..20u64)
+            .map(|i| RequestRecord {
+                id: i,
+                send_us: i * 500_000,
+                start_us: i * 500_000,
+                sched_us: i * 500_000,
+                end_us: Some(300_000),
+                events: vec![TokenEvent(100_000, 1, 1), TokenEvent(200_000, 2, 1), TokenEvent(300_000, 1, 1)],
+                output_tokens: TokenCount { server: Some(4), client: Some(4) },
+                max_tokens: 4,
+                status: 200,
+                ..Default::default()
+            })
+            .collect();
+        let s = crate::report::build_summary(Default::default(), &records, &Default::default(), false);
+        let mut raw = serde_json::to_value(&s).unwrap();
+        raw["steady_state"] = serde_json::json!({"window_start_s": 2.0, "window_end_s": 8.0});
+        raw["goodput"] = serde_json::json!({"requests_per_s": 1.5, "slo": {"ttft_ms": "<b>200</b>"}});
+        raw["cost"] = serde_json::json!({"usd_per_million_output_tokens": 0.42});
+        let html = render_report_with(Some((&s, &raw, &records)), None);
+        assert_eq!(html.matches("class=\"band\"").count(), 4, "one band per time series");
+        for id in ["id=\"goodput\"", "id=\"cost\"", "id=\"steady_state\"", "usd_per_million_output_tokens", "&lt;b&gt;200"] {
+            assert!(html.contains(id), "{id}");
+        }
+        assert!(!html.contains("<b>200"));
+        let plain = render_report(Some((&s, &records)), None);
+        assert!(!plain.contains("class=\"band\"") && !plain.contains("id=\"goodput\""));
     }
 
     #[test]

@@ -5,6 +5,8 @@ mod util;
 
 mod bad_input;
 mod bench_sim;
+mod compare;
+mod html;
 mod plan;
 mod real_server;
 mod replay;
