@@ -75,6 +75,8 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12p
 .cmd{white-space:pre-wrap;word-break:break-all;background:#fff;border:1px solid var(--bd);padding:8px;border-radius:6px}
 dl.gloss dt{font-weight:600;margin-top:6px}
 dl.gloss dd{margin:0 0 0 16px;color:var(--mut)}
+.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:0 28px;align-items:start}
+.cols table{width:100%}
 footer{margin-top:30px;color:var(--mut);font-size:12px}
 "#;
 
@@ -529,7 +531,7 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     c.x_zero = true;
     c.bands = bands.clone();
     c.series.push(Series::new("output tokens/s", Kind::Step, step_edges(&tl.output_tps, tl.bucket_s)));
-    figure(out, &c, &format!("tokens received per {} s bucket (by token arrival time)", tl.bucket_s));
+    figure(out, &c, &format!("tokens received per {} s bucket, by token arrival time (the last bucket may be partial)", tl.bucket_s));
     let mut c = Chart::new("ts-ttft", "TTFT of each request by its send time", x, "TTFT (ms)");
     c.x_zero = true;
     c.bands = bands.clone();
@@ -538,11 +540,11 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     let mut c = Chart::new("ts-errors", "Errors over time", x, "failed requests");
     c.x_zero = true;
     c.bands = bands;
-    let n_err: f64 = tl.errors.iter().map(|e| e.1).sum();
+    let n_err = m.requests.failed;
     c.series.push(Series::new("failed", Kind::Bars { width: tl.bucket_s * 0.9 }, tl.errors.clone()).tips(tl.error_tips.clone()).color(1));
     if tl.errors.is_empty() {
         // Keep the axes: an empty error chart is itself the result.
-        c.series.push(Series::new("no errors", Kind::Line, vec![(0.0, 0.0), (m.duration_s.max(tl.bucket_s), 0.0)]).color(2));
+        c.series = vec![Series::new("no errors", Kind::Line, vec![(0.0, 0.0), (m.duration_s.max(tl.bucket_s), 0.0)]).color(2)];
     }
     figure(out, &c, &format!("{n_err} failed requests, by end time, per {} s bucket", tl.bucket_s));
     out.push_str("</div></section>");
@@ -558,7 +560,7 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
 
     // Client self-health
     let c = &s.client;
-    out.push_str("<section id=\"client\"><h2>Client self-health</h2>");
+    out.push_str("<div class=\"cols\"><section id=\"client\"><h2>Client self-health</h2>");
     if c.saturated {
         let _ = write!(
             out,
@@ -595,10 +597,10 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
         ("output count: server vs client tokenizer".to_string(), format!("{} of {} requests differ (Σ server − client = {})", tk.output_mismatched, tk.output_compared, tk.output_server_minus_client)),
         ("Σ event tokens − Σ OSL".to_string(), tk.event_sum_minus_osl.to_string()),
     ];
-    let _ = write!(out, "<section id=\"tokens\"><h2>Token accounting</h2>{}</section>", kv_table(&rows));
+    let _ = write!(out, "<section id=\"tokens\"><h2>Token accounting</h2>{}</section></div>", kv_table(&rows));
 
     // Errors and finish reasons
-    out.push_str("<section id=\"errors\"><h2>Errors and finish reasons</h2>");
+    out.push_str("<div class=\"cols\"><section id=\"errors\"><h2>Errors and finish reasons</h2>");
     if m.errors.is_empty() {
         out.push_str("<p>No failed requests.</p>");
     } else {
@@ -647,7 +649,7 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     rows.push(("schema_version".into(), s.schema_version.to_string()));
     let _ = write!(
         out,
-        "<section id=\"config\"><h2>Run configuration</h2>{}<h3 style=\"margin-top:10px\">Command line</h3><div class=\"cmd mono\">{}</div></section>",
+        "<section id=\"config\"><h2>Run configuration</h2>{}<h3 style=\"margin-top:10px\">Command line</h3><div class=\"cmd mono\">{}</div></section></div>",
         kv_table(&rows),
         escape_html(&shell_join(&s.run.command))
     );
@@ -829,10 +831,10 @@ fn render_sweep(out: &mut String, v: &Value) {
     let mut c = Chart::new(
         "sweep-latency-vs-tps",
         "Throughput vs latency (upper-left is better)",
+        "latency (ms, log scale)",
         "output tokens/s",
-        "latency (ms)",
     );
-    c.x_zero = true;
+    c.x_log = true;
     let tip = |s: &SweepStage, what: &str, y: f64| {
         format!(
             "{} {}: {what} {y:.2} ms at {:.1} tok/s",
@@ -848,15 +850,13 @@ fn render_sweep(out: &mut String, v: &Value) {
     ] {
         let (pts, tips): (Vec<_>, Vec<_>) = stages
             .iter()
-            .filter_map(|s| Some(((s.output_tps?, get(s)?), tip(s, name, get(s)?))))
+            .filter_map(|s| Some(((get(s)?, s.output_tps?), tip(s, name, get(s)?))))
             .unzip();
-        let mut series = Series::new(name, Kind::Line, pts.clone());
-        series.tips = tips.clone();
-        c.series.push(series);
+        c.series.push(Series::new(name, Kind::Line, pts).tips(tips));
     }
     for p in &points {
         if let Some(s) = nearest(&stages, p) {
-            if let (Some(x), Some(y)) = (p.output_tps.or(s.output_tps), s.ttft_p99) {
+            if let (Some(x), Some(y)) = (s.ttft_p99, p.output_tps.or(s.output_tps)) {
                 c.markers.push(Marker {
                     x,
                     y,
@@ -866,7 +866,7 @@ fn render_sweep(out: &mut String, v: &Value) {
             }
         }
     }
-    figure(out, &c, "each point is one stage; x: achieved output throughput, y: latency; lower and further right is better (upper-left = better when the axes are swapped: latency left, throughput up)");
+    figure(out, &c, "one point per stage, in order of offered load: achieved output throughput against latency; markers sit on the TTFT p99 curve");
 
     let mut c = Chart::new("sweep-goodput", "Goodput and throughput vs offered load", load_label, "requests/s");
     c.x_zero = true;

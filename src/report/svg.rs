@@ -101,8 +101,10 @@ pub struct Chart {
     pub bands: Vec<Band>,
     /// Include y = 0 in the y range (default for most charts).
     pub y_zero: bool,
-    /// Include x = 0 in the x range.
+    /// Include x = 0 in the x range (ignored on a log axis).
     pub x_zero: bool,
+    /// Logarithmic x axis (non-positive x values are not drawn).
+    pub x_log: bool,
     /// Fixed y range (e.g. 0..1 for CDFs and attainment).
     pub y_range: Option<(f64, f64)>,
 }
@@ -165,9 +167,9 @@ pub fn fmt_num(v: f64) -> String {
     if v == 0.0 {
         "0".into()
     } else if a >= 1e6 {
-        format!("{:.2}M", v / 1e6)
+        format!("{}M", trim(format!("{:.2}", v / 1e6)))
     } else if a >= 1e4 {
-        format!("{:.1}k", v / 1e3)
+        format!("{}k", trim(format!("{:.1}", v / 1e3)))
     } else if a >= 100.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
@@ -193,14 +195,16 @@ fn color_of(s: &Series, i: usize) -> &'static str {
 
 /// Render one chart as a standalone `<svg>` element (scales to its container's width).
 pub fn render(c: &Chart) -> String {
+    let log = c.x_log;
+    let tx = move |x: f64| if log { if x > 0.0 { x.log10() } else { f64::NAN } } else { x };
     let mut xs: Vec<f64> = Vec::new();
     let mut ys: Vec<f64> = Vec::new();
     for s in &c.series {
         for &(x, y) in &s.points {
-            if x.is_finite() && y.is_finite() {
-                xs.push(x);
+            if tx(x).is_finite() && y.is_finite() {
+                xs.push(tx(x));
                 ys.push(y);
-                if let Kind::Bars { width } = s.kind {
+                if let (Kind::Bars { width }, false) = (s.kind, log) {
                     xs.push(x - width / 2.0);
                     xs.push(x + width / 2.0);
                 }
@@ -208,8 +212,8 @@ pub fn render(c: &Chart) -> String {
         }
     }
     for m in &c.markers {
-        if m.x.is_finite() && m.y.is_finite() {
-            xs.push(m.x);
+        if tx(m.x).is_finite() && m.y.is_finite() {
+            xs.push(tx(m.x));
             ys.push(m.y);
         }
     }
@@ -233,12 +237,12 @@ pub fn render(c: &Chart) -> String {
     let fold = |v: &[f64], f: fn(f64, f64) -> f64, init: f64| v.iter().copied().fold(init, f);
     let (mut x0, mut x1) = (fold(&xs, f64::min, f64::INFINITY), fold(&xs, f64::max, f64::NEG_INFINITY));
     for b in &c.bands {
-        if b.x0.is_finite() && b.x1.is_finite() {
-            x0 = x0.min(b.x0);
-            x1 = x1.max(b.x1);
+        if tx(b.x0).is_finite() && tx(b.x1).is_finite() {
+            x0 = x0.min(tx(b.x0));
+            x1 = x1.max(tx(b.x1));
         }
     }
-    if c.x_zero {
+    if c.x_zero && !log {
         x0 = x0.min(0.0);
     }
     let (mut y0, mut y1) = (fold(&ys, f64::min, f64::INFINITY), fold(&ys, f64::max, f64::NEG_INFINITY));
@@ -246,7 +250,23 @@ pub fn render(c: &Chart) -> String {
         y0 = y0.min(0.0);
         y1 = y1.max(0.0);
     }
-    let (x0, x1, xt) = ticks(x0, x1, 7);
+    // x ticks as (position on the axis scale, value shown)
+    let (x0, x1, xt): (f64, f64, Vec<(f64, f64)>) = if log {
+        let (a, b) = (x0.floor(), x1.ceil().max(x0.floor() + 1.0));
+        let mut t = Vec::new();
+        for d in (a as i32)..=(b as i32) {
+            for m in [1.0, 2.0, 5.0] {
+                let v = m * 10f64.powi(d);
+                if v.log10() <= b + 1e-9 {
+                    t.push((v.log10(), v));
+                }
+            }
+        }
+        (a, b, t)
+    } else {
+        let (a, b, t) = ticks(x0, x1, 7);
+        (a, b, t.into_iter().map(|v| (v, v)).collect())
+    };
     let (y0, y1, yt) = match c.y_range {
         Some((a, b)) => {
             let step = nice_step(b - a, 5);
@@ -257,12 +277,13 @@ pub fn render(c: &Chart) -> String {
     };
     let pw = W - ML - MR;
     let ph = H - MT - MB;
-    let sx = move |x: f64| ML + (x - x0) / (x1 - x0) * pw;
+    let sx = move |x: f64| ML + (tx(x) - x0) / (x1 - x0) * pw;
+    let sxt = move |t: f64| ML + (t - x0) / (x1 - x0) * pw;
     let sy = move |y: f64| MT + ph - (y - y0) / (y1 - y0) * ph;
 
     // bands, grid and ticks
     for b in &c.bands {
-        let (a, z) = (sx(b.x0.max(x0)), sx(b.x1.min(x1)));
+        let (a, z) = (sx(b.x0).max(ML), sx(b.x1).min(ML + pw));
         if z > a {
             let _ = write!(
                 out,
@@ -283,8 +304,8 @@ pub fn render(c: &Chart) -> String {
     for &t in &yt {
         let _ = write!(out, r#"<line x1="{ML}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/>"#, ML + pw, y = sy(t));
     }
-    for &t in &xt {
-        let _ = write!(out, r#"<line y1="{MT}" y2="{:.1}" x1="{x:.1}" x2="{x:.1}"/>"#, MT + ph, x = sx(t));
+    for &(t, _) in &xt {
+        let _ = write!(out, r#"<line y1="{MT}" y2="{:.1}" x1="{x:.1}" x2="{x:.1}"/>"#, MT + ph, x = sxt(t));
     }
     out.push_str("</g>");
     out.push_str(r##"<g class="axis" font-size="11" fill="#444">"##);
@@ -297,13 +318,13 @@ pub fn render(c: &Chart) -> String {
             fmt_num(t)
         );
     }
-    for &t in &xt {
+    for &(t, v) in &xt {
         let _ = write!(
             out,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            sx(t),
+            sxt(t),
             MT + ph + 16.0,
-            fmt_num(t)
+            fmt_num(v)
         );
     }
     let _ = write!(
@@ -332,7 +353,7 @@ pub fn render(c: &Chart) -> String {
             .points
             .iter()
             .enumerate()
-            .filter(|(_, (x, y))| x.is_finite() && y.is_finite())
+            .filter(|(_, (x, y))| tx(*x).is_finite() && y.is_finite())
             .map(|(k, &(x, y))| (k, x, y))
             .collect();
         let tip = |k: usize, x: f64, y: f64| match s.tips.get(k) {
@@ -409,7 +430,7 @@ pub fn render(c: &Chart) -> String {
         out.push_str("</g>");
     }
     for m in &c.markers {
-        if !(m.x.is_finite() && m.y.is_finite()) {
+        if !(tx(m.x).is_finite() && m.y.is_finite()) {
             continue;
         }
         let (px, py) = (sx(m.x), sy(m.y));
@@ -519,6 +540,7 @@ mod tests {
         assert_eq!(fmt_num(2500.0), "2500");
         assert_eq!(fmt_num(0.25), "0.25");
         assert_eq!(fmt_num(12_345.0), "12.3k");
+        assert_eq!(fmt_num(20_000.0), "20k");
     }
 
     #[test]
@@ -537,6 +559,12 @@ mod tests {
         assert!(s.contains(r#"id="x&lt;1&gt;""#));
         assert!(s.contains(r#"class="band""#));
         assert!(!render(&Chart::new("e", "empty", "x", "y")).contains("class=\"pt\""));
+        let mut c = Chart::new("log", "log", "x", "y");
+        c.x_log = true;
+        c.series.push(Series::new("s", Kind::Points, vec![(3.0, 1.0), (4000.0, 2.0), (0.0, 3.0)]));
+        let s = render(&c);
+        assert_eq!(s.matches(r#"<circle class="pt""#).count(), 2, "x = 0 is not drawn on a log axis");
+        assert!(s.contains(">1000<") && s.contains(">10k<"), "{s}");
     }
 
     #[test]
