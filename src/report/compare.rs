@@ -320,8 +320,13 @@ pub fn compare(runs: &[RunData], resamples: usize, seed: u64) -> Comparison {
         for r in runs.iter().skip(1) {
             let v = r.metrics.throughput.output_tokens_per_s;
             if b > 0.0 && v > 0.0 {
+                let lower = if v < b {
+                    format!(", {}× lower", ratio(b / v))
+                } else {
+                    String::new()
+                };
                 ratios.push(format!(
-                    "{} output throughput is {}× {} ({} vs {} tok/s)",
+                    "{} output throughput is {}× {} ({} vs {} tok/s{lower})",
                     r.label,
                     ratio(v / b),
                     base.label,
@@ -713,6 +718,8 @@ mod tests {
         let res = evaluate_gates(&[fast.clone(), slow.clone()], &g);
         assert!(res.iter().all(|r| r.violated), "{res:?}");
         assert!(res[0].message.contains("+300.0%"), "{}", res[0].message);
+        let c = compare(&[fast.clone(), slow.clone()], 100, 0);
+        assert_eq!(c.ratios, vec!["slow output throughput is 0.09× fast (250 vs 2,800 tok/s, 11.2× lower)"]);
         let res = evaluate_gates(&[slow.clone(), fast.clone()], &g);
         assert!(res.iter().all(|r| !r.violated), "{res:?}");
         let c = compare(&[slow, fast], 100, 0);

@@ -70,7 +70,9 @@ thead th{background:#eef1f5;font-weight:600}
 abbr{text-decoration:underline dotted;cursor:help}
 .warn{background:#fff3cd;border-left:5px solid #d62728;padding:8px 12px;margin:8px 0;border-radius:4px}
 .okay{background:#e8f5e9;border-left:5px solid #2ca02c;padding:8px 12px;margin:8px 0;border-radius:4px}
-.sig{color:#d62728;font-weight:600}
+.sig{font-weight:600}
+.worse{color:#d62728}
+.better{color:#2a8a2a}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 .cmd{white-space:pre-wrap;word-break:break-all;background:#fff;border:1px solid var(--bd);padding:8px;border-radius:6px}
 dl.gloss dt{font-weight:600;margin-top:6px}
@@ -1005,7 +1007,16 @@ pub fn render_compare(c: &Comparison, runs: &[RunData]) -> String {
                     (Some(d), None) => format!("{d:+.2}"),
                     _ => String::new(),
                 };
-                let class = if cell.significant == Some(true) { " class=\"sig\" title=\"outside run-to-run noise: the 95% bootstrap CIs do not overlap\"" } else { "" };
+                let worse = match (cell.delta, matches!(row.metric.as_str(), "output_tps" | "request_rate")) {
+                    (Some(d), true) => d < 0.0,
+                    (Some(d), false) => d > 0.0,
+                    _ => false,
+                };
+                let class = match (cell.significant, worse) {
+                    (Some(true), true) => " class=\"sig worse\" title=\"worse, outside run-to-run noise: the 95% bootstrap CIs do not overlap\"",
+                    (Some(true), false) => " class=\"sig better\" title=\"better, outside run-to-run noise: the 95% bootstrap CIs do not overlap\"",
+                    _ => "",
+                };
                 let _ = write!(out, "<td{class}>{}{}</td>", escape_html(&d), if cell.significant == Some(true) { " *" } else { "" });
             }
         }
