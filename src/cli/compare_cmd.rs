@@ -46,9 +46,8 @@ pub fn load_run(dir: &Path) -> Result<RunData, CliError> {
             .map_err(|e| CliError::usage(format!("{}: {e}", records_path.display())))?;
         (metrics::compute(&records), Some(records))
     } else if let Some(s) = summary {
-        let m = serde_json::from_value(s).map_err(|e| {
-            CliError::usage(format!("{}: unreadable summary.json: {e}", dir.display()))
-        })?;
+        let m = serde_json::from_value(s)
+            .map_err(|e| CliError::usage(format!("{}: unreadable summary.json: {e}", dir.display())))?;
         (m, None)
     } else {
         return Err(CliError::usage(format!(
@@ -83,7 +82,10 @@ pub fn run(a: CompareArgs) -> Result<u8, CliError> {
     let results = compare::evaluate_gates(&runs, &gates);
     if a.json {
         let v = serde_json::json!({ "comparison": cmp, "gates": results });
-        println!("{}", serde_json::to_string_pretty(&v).map_err(|e| CliError::failed(e.to_string()))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(|e| CliError::failed(e.to_string()))?
+        );
     } else {
         print!("{}", compare::render_text(&cmp));
     }

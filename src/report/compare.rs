@@ -20,9 +20,12 @@ use crate::util::Rng;
 use serde::Serialize;
 use std::fmt::Write as _;
 
-/// Upper bound on samples copied over all resamples of one metric (bounds the run time on
-/// very large runs: the number of resamples is reduced, never below `MIN_RESAMPLES`).
-const MAX_WORK: usize = 60_000_000;
+/// Bounds on the work of one interval on very large runs: at most `MAX_SAMPLES` pooled
+/// samples (a seeded random subset of whole requests beyond that, which widens the interval:
+/// conservative), and the number of resamples reduced so that at most `MAX_WORK` samples are
+/// copied in all, never below `MIN_RESAMPLES`.
+const MAX_SAMPLES: usize = 2_000_000;
+const MAX_WORK: usize = 200_000_000;
 const MIN_RESAMPLES: usize = 100;
 
 /// The metrics of the comparison table, in order.
@@ -97,14 +100,26 @@ pub fn bootstrap_ci(
     seed: u64,
     level: f64,
 ) -> Option<(f64, f64)> {
-    let groups: Vec<&Vec<f64>> = groups.iter().filter(|g| !g.is_empty()).collect();
+    let mut groups: Vec<&Vec<f64>> = groups.iter().filter(|g| !g.is_empty()).collect();
+    let mut rng = Rng::new(seed);
+    let mut total: usize = groups.iter().map(|g| g.len()).sum();
+    if total > MAX_SAMPLES {
+        // Seeded partial Fisher–Yates shuffle: keep a random subset of whole groups.
+        let mut kept = 0;
+        total = 0;
+        while kept < groups.len() && total < MAX_SAMPLES {
+            let j = kept + rng.below((groups.len() - kept) as u64) as usize;
+            groups.swap(kept, j);
+            total += groups[kept].len();
+            kept += 1;
+        }
+        groups.truncate(kept);
+    }
     let n = groups.len();
     if n < 2 || resamples == 0 {
         return None;
     }
-    let total: usize = groups.iter().map(|g| g.len()).sum();
     let resamples = resamples.min((MAX_WORK / total.max(1)).max(MIN_RESAMPLES));
-    let mut rng = Rng::new(seed);
     let mut buf: Vec<f64> = Vec::with_capacity(total * 2);
     let mut est = Vec::with_capacity(resamples);
     for _ in 0..resamples {
@@ -424,7 +439,13 @@ pub fn render_text(c: &Comparison) -> String {
         );
     }
     let _ = writeln!(out);
-    let w = c.runs.iter().map(|r| r.label.chars().count()).max().unwrap_or(0).clamp(12, 28);
+    let w = c
+        .runs
+        .iter()
+        .map(|r| r.label.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(12, 28);
     let _ = write!(out, "{:<22}", "metric");
     for (i, r) in c.runs.iter().enumerate() {
         let _ = write!(out, " {:>w$}", r.label);
@@ -492,7 +513,9 @@ pub struct Gate {
 /// Parse a gate. Errors are one line naming what is wrong.
 pub fn parse_gate(s: &str) -> Result<Gate, String> {
     let bad = |why: &str| {
-        format!("invalid --fail-if '{s}': {why} (expected METRIC >|< CHANGE, e.g. 'ttft.p99 > +10%' or 'output_tps < -5%')")
+        format!(
+            "invalid --fail-if '{s}': {why} (expected METRIC >|< CHANGE, e.g. 'ttft.p99 > +10%' or 'output_tps < -5%')"
+        )
     };
     let (pos, op) = match (s.find('>'), s.find('<')) {
         (Some(i), None) => (i, Op::Greater),
@@ -653,6 +676,12 @@ mod tests {
         let big = bootstrap_ci(&noisy(2, 5000, 50.0), Statistic::Mean, 300, 7, 0.95).unwrap();
         assert!(big.1 - big.0 < a.1 - a.0);
         assert!(bootstrap_ci(&[vec![1.0]], Statistic::Mean, 100, 0, 0.95).is_none());
+        // A huge pooled distribution stays fast (subset of requests, fewer resamples).
+        let huge: Vec<Vec<f64>> = (0..20_000).map(|i| vec![f64::from(i % 97); 200]).collect();
+        let t = std::time::Instant::now();
+        let ci = bootstrap_ci(&huge, Statistic::Percentile(50.0), 1000, 1, 0.95).unwrap();
+        assert!(ci.0 <= 48.0 && ci.1 >= 48.0, "{ci:?}");
+        assert!(t.elapsed().as_secs() < 30);
     }
 
     #[test]
@@ -669,12 +698,18 @@ mod tests {
     #[test]
     fn gates_parse() {
         let g = parse_gate("ttft.p99 > +10%").unwrap();
-        assert_eq!((g.metric.as_str(), g.op, g.change), ("ttft.p99", Op::Greater, Change::Relative(0.1)));
+        assert_eq!(
+            (g.metric.as_str(), g.op, g.change),
+            ("ttft.p99", Op::Greater, Change::Relative(0.1))
+        );
         assert_eq!(parse_gate("output_tps<-5%").unwrap().change, Change::Relative(-0.05));
         assert_eq!(parse_gate("itl.mean > 2ms").unwrap().change, Change::Absolute(2.0));
         assert_eq!(parse_gate("e2e.p50 > +0.5s").unwrap().change, Change::Absolute(500.0));
         assert_eq!(parse_gate("error_rate > +1pp").unwrap().change, Change::Absolute(0.01));
-        assert_eq!(parse_gate("output_tps < -100tok/s").unwrap().change, Change::Absolute(-100.0));
+        assert_eq!(
+            parse_gate("output_tps < -100tok/s").unwrap().change,
+            Change::Absolute(-100.0)
+        );
         for bad in [
             "ttft.p99",
             "ttft.p98 > 10%",
@@ -714,16 +749,25 @@ mod tests {
     fn gates_evaluate_against_the_baseline() {
         let fast = run("fast", 5.0, 2800.0);
         let slow = run("slow", 20.0, 250.0);
-        let g = [parse_gate("itl.p50 > +10%").unwrap(), parse_gate("output_tps < -5%").unwrap()];
+        let g = [
+            parse_gate("itl.p50 > +10%").unwrap(),
+            parse_gate("output_tps < -5%").unwrap(),
+        ];
         let res = evaluate_gates(&[fast.clone(), slow.clone()], &g);
         assert!(res.iter().all(|r| r.violated), "{res:?}");
         assert!(res[0].message.contains("+300.0%"), "{}", res[0].message);
         let c = compare(&[fast.clone(), slow.clone()], 100, 0);
-        assert_eq!(c.ratios, vec!["slow output throughput is 0.09× fast (250 vs 2,800 tok/s, 11.2× lower)"]);
+        assert_eq!(
+            c.ratios,
+            vec!["slow output throughput is 0.09× fast (250 vs 2,800 tok/s, 11.2× lower)"]
+        );
         let res = evaluate_gates(&[slow.clone(), fast.clone()], &g);
         assert!(res.iter().all(|r| !r.violated), "{res:?}");
         let c = compare(&[slow, fast], 100, 0);
-        assert_eq!(c.ratios, vec!["fast output throughput is 11.2× slow (2,800 vs 250 tok/s)"]);
+        assert_eq!(
+            c.ratios,
+            vec!["fast output throughput is 11.2× slow (2,800 vs 250 tok/s)"]
+        );
         let itl = c.rows.iter().find(|r| r.metric == "itl.p50").unwrap();
         assert_eq!(itl.cells[1].delta, Some(-15.0));
         assert_eq!(itl.cells[1].delta_pct, Some(-75.0));

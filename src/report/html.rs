@@ -148,7 +148,10 @@ fn scalar(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => match n.as_f64() {
-            Some(x) if n.is_f64() => format!("{x:.4}").trim_end_matches('0').trim_end_matches('.').to_string(),
+            Some(x) if n.is_f64() => format!("{x:.4}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string(),
             _ => n.to_string(),
         },
         other => other.to_string(),
@@ -267,7 +270,12 @@ pub fn timeline(records: &[RequestRecord]) -> Timeline {
             let at = (i as f64 + 0.5) * bucket_s;
             errors.push((at, n as f64));
             let classes: Vec<String> = err_classes[i].iter().map(|(k, v)| format!("{k} {v}")).collect();
-            error_tips.push(format!("{:.1}–{:.1} s: {n} failed ({})", i as f64 * bucket_s, (i + 1) as f64 * bucket_s, classes.join(", ")));
+            error_tips.push(format!(
+                "{:.1}–{:.1} s: {n} failed ({})",
+                i as f64 * bucket_s,
+                (i + 1) as f64 * bucket_s,
+                classes.join(", ")
+            ));
         }
     }
     Timeline {
@@ -377,7 +385,9 @@ pub fn render_report_with(run: Option<(&Summary, &Value, &[RequestRecord])>, swe
                 "open loop, {} arrivals at {} req/s{}",
                 r.arrival.as_deref().unwrap_or("?"),
                 r.request_rate.map(f2).unwrap_or_default(),
-                r.max_concurrency.map(|c| format!(", max concurrency {c}")).unwrap_or_default()
+                r.max_concurrency
+                    .map(|c| format!(", max concurrency {c}"))
+                    .unwrap_or_default()
             ),
             _ => format!("closed loop, concurrency {}", r.concurrency.unwrap_or(0)),
         };
@@ -390,7 +400,11 @@ pub fn render_report_with(run: Option<(&Summary, &Value, &[RequestRecord])>, swe
             escape_html(&r.input_tokens),
             escape_html(&r.output_tokens),
             escape_html(&r.started_at),
-            if r.embedded_sim { " · embedded simulated server" } else { "" }
+            if r.embedded_sim {
+                " · embedded simulated server"
+            } else {
+                ""
+            }
         );
         body.push_str("<nav><a href=\"#summary\">summary</a><a href=\"#distributions\">distributions</a><a href=\"#timeline\">over time</a><a href=\"#client\">client health</a><a href=\"#tokens\">tokens</a><a href=\"#errors\">errors</a><a href=\"#config\">configuration</a><a href=\"#glossary\">glossary</a>");
         if sweep.is_some() {
@@ -443,22 +457,72 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     );
     out.push_str("</div>");
     let rows = [
-        MetricRow { label: "TTFT", def_key: "ttft", stats: &l.ttft, unit: "ms" },
-        MetricRow { label: "TTFO (first content)", def_key: "ttfo", stats: &l.ttfo, unit: "ms" },
-        MetricRow { label: "E2E", def_key: "e2e", stats: &l.e2e, unit: "ms" },
-        MetricRow { label: "TPOT (per request)", def_key: "tpot", stats: &l.tpot, unit: "ms" },
-        MetricRow { label: "ITL (per token, chunk-aware)", def_key: "itl", stats: &l.itl, unit: "ms" },
-        MetricRow { label: "ICL (per chunk)", def_key: "icl", stats: &l.icl, unit: "ms" },
-        MetricRow { label: "E2E / OSL", def_key: "normalized", stats: &l.normalized, unit: "ms/token" },
-        MetricRow { label: "schedule lag", def_key: "schedule_lag", stats: &l.schedule_lag, unit: "ms" },
-        MetricRow { label: "client queue", def_key: "client_queue", stats: &l.client_queue, unit: "ms" },
+        MetricRow {
+            label: "TTFT",
+            def_key: "ttft",
+            stats: &l.ttft,
+            unit: "ms",
+        },
+        MetricRow {
+            label: "TTFO (first content)",
+            def_key: "ttfo",
+            stats: &l.ttfo,
+            unit: "ms",
+        },
+        MetricRow {
+            label: "E2E",
+            def_key: "e2e",
+            stats: &l.e2e,
+            unit: "ms",
+        },
+        MetricRow {
+            label: "TPOT (per request)",
+            def_key: "tpot",
+            stats: &l.tpot,
+            unit: "ms",
+        },
+        MetricRow {
+            label: "ITL (per token, chunk-aware)",
+            def_key: "itl",
+            stats: &l.itl,
+            unit: "ms",
+        },
+        MetricRow {
+            label: "ICL (per chunk)",
+            def_key: "icl",
+            stats: &l.icl,
+            unit: "ms",
+        },
+        MetricRow {
+            label: "E2E / OSL",
+            def_key: "normalized",
+            stats: &l.normalized,
+            unit: "ms/token",
+        },
+        MetricRow {
+            label: "schedule lag",
+            def_key: "schedule_lag",
+            stats: &l.schedule_lag,
+            unit: "ms",
+        },
+        MetricRow {
+            label: "client queue",
+            def_key: "client_queue",
+            stats: &l.client_queue,
+            unit: "ms",
+        },
         MetricRow {
             label: "per-user output tok/s",
             def_key: "per_user_output_tokens_per_s",
             stats: &m.per_user_output_tokens_per_s,
             unit: "tok/s",
         },
-        MetricRow { label: "tokens per chunk", def_key: "tokens_per_chunk", stats: &m.tokens_per_chunk, unit: "tokens" },
+        MetricRow {
+            label: "tokens per chunk",
+            def_key: "tokens_per_chunk",
+            stats: &m.tokens_per_chunk,
+            unit: "tokens",
+        },
     ];
     stat_table(out, &rows, defs);
     let t = &m.throughput;
@@ -483,22 +547,52 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     }
     out.push_str("<section id=\"distributions\"><h2>Latency distributions</h2><div class=\"grid\">");
     for (id, name, vals, note) in [
-        ("cdf-ttft", "TTFT", per_req.iter().filter_map(|m| m.ttft_ms).collect::<Vec<_>>(), "time to first token-bearing event"),
-        ("cdf-tpot", "TPOT", per_req.iter().filter_map(|m| m.tpot_ms).collect(), "per request: (last − first token time) / (OSL − tokens in first event)"),
-        ("cdf-e2e", "E2E", per_req.iter().filter_map(|m| m.e2e_ms).collect(), "send to last token-bearing event"),
+        (
+            "cdf-ttft",
+            "TTFT",
+            per_req.iter().filter_map(|m| m.ttft_ms).collect::<Vec<_>>(),
+            "time to first token-bearing event",
+        ),
+        (
+            "cdf-tpot",
+            "TPOT",
+            per_req.iter().filter_map(|m| m.tpot_ms).collect(),
+            "per request: (last − first token time) / (OSL − tokens in first event)",
+        ),
+        (
+            "cdf-e2e",
+            "E2E",
+            per_req.iter().filter_map(|m| m.e2e_ms).collect(),
+            "send to last token-bearing event",
+        ),
     ] {
-        let mut c = Chart::new(id, &format!("{name} CDF"), &format!("{name} (ms)"), "fraction of requests ≤ x");
+        let mut c = Chart::new(
+            id,
+            &format!("{name} CDF"),
+            &format!("{name} (ms)"),
+            "fraction of requests ≤ x",
+        );
         c.y_range = Some((0.0, 1.0));
         c.series.push(svg::cdf_series(name, &vals, "ms", 500));
-        figure(out, &c, &format!("{note}; n = {}; dots mark p50/p90/p99/p99.9", vals.len()));
+        figure(
+            out,
+            &c,
+            &format!("{note}; n = {}; dots mark p50/p90/p99/p99.9", vals.len()),
+        );
     }
     let (bars, w) = svg::histogram(&itl, 40);
     let tips = bars
         .iter()
         .map(|&(x, n)| format!("{:.2}–{:.2} ms: {n} tokens", x - w / 2.0, x + w / 2.0))
         .collect();
-    let mut c = Chart::new("hist-itl", "ITL per token (chunk-aware) histogram", "inter-token latency (ms)", "tokens");
-    c.series.push(Series::new("ITL", Kind::Bars { width: w }, bars).tips(tips));
+    let mut c = Chart::new(
+        "hist-itl",
+        "ITL per token (chunk-aware) histogram",
+        "inter-token latency (ms)",
+        "tokens",
+    );
+    c.series
+        .push(Series::new("ITL", Kind::Bars { width: w }, bars).tips(tips));
     figure(out, &c, &format!("an event with k tokens after a gap g gives k samples of g/k; n = {}; values above p99.9 fold into the last bin", itl.len()));
     let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
     for &k in &tpc {
@@ -507,11 +601,25 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     let total = tpc.len().max(1) as f64;
     let (pts, tips): (Vec<_>, Vec<_>) = counts
         .iter()
-        .map(|(&k, &n)| ((k as f64, n as f64), format!("{k} tokens/chunk: {n} chunks ({:.1}%)", n as f64 / total * 100.0)))
+        .map(|(&k, &n)| {
+            (
+                (k as f64, n as f64),
+                format!("{k} tokens/chunk: {n} chunks ({:.1}%)", n as f64 / total * 100.0),
+            )
+        })
         .unzip();
     let mut c = Chart::new("hist-tpc", "Tokens per chunk", "tokens in a streamed event", "events");
-    c.series.push(Series::new("chunks", Kind::Bars { width: 0.8 }, pts).tips(tips));
-    figure(out, &c, &format!("{} token-bearing events; mean {:.2} tokens", tpc.len(), m.tokens_per_chunk.mean));
+    c.series
+        .push(Series::new("chunks", Kind::Bars { width: 0.8 }, pts).tips(tips));
+    figure(
+        out,
+        &c,
+        &format!(
+            "{} token-bearing events; mean {:.2} tokens",
+            tpc.len(),
+            m.tokens_per_chunk.mean
+        ),
+    );
     out.push_str("</div></section>");
 
     // Time series
@@ -520,43 +628,89 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     let bands: Vec<Band> = band.into_iter().collect();
     out.push_str("<section id=\"timeline\"><h2>Over the run</h2>");
     if !bands.is_empty() {
-        out.push_str("<p class=\"note\">The shaded band is the steady-state window from <code>summary.steady_state</code>.</p>");
+        out.push_str(
+            "<p class=\"note\">The shaded band is the steady-state window from <code>summary.steady_state</code>.</p>",
+        );
     }
     out.push_str("<div class=\"grid\">");
     let x = "seconds since the first send";
     let mut c = Chart::new("ts-inflight", "Requests in flight", x, "requests");
     c.x_zero = true;
     c.bands = bands.clone();
-    c.series.push(Series::new("in flight", Kind::Step, tl.in_flight.clone()));
-    figure(out, &c, &format!("from send to end of response; peak {}", m.concurrency.peak));
+    c.series
+        .push(Series::new("in flight", Kind::Step, tl.in_flight.clone()));
+    figure(
+        out,
+        &c,
+        &format!("from send to end of response; peak {}", m.concurrency.peak),
+    );
     let mut c = Chart::new("ts-tps", "Output tokens/s", x, "tokens/s");
     c.x_zero = true;
     c.bands = bands.clone();
-    c.series.push(Series::new("output tokens/s", Kind::Step, step_edges(&tl.output_tps, tl.bucket_s)));
-    figure(out, &c, &format!("tokens received per {} s bucket, by token arrival time (the last bucket may be partial)", tl.bucket_s));
+    c.series.push(Series::new(
+        "output tokens/s",
+        Kind::Step,
+        step_edges(&tl.output_tps, tl.bucket_s),
+    ));
+    figure(
+        out,
+        &c,
+        &format!(
+            "tokens received per {} s bucket, by token arrival time (the last bucket may be partial)",
+            tl.bucket_s
+        ),
+    );
     let mut c = Chart::new("ts-ttft", "TTFT of each request by its send time", x, "TTFT (ms)");
     c.x_zero = true;
     c.bands = bands.clone();
-    c.series.push(Series::new("TTFT", Kind::Points, tl.ttft.clone()).tips(tl.ttft_tips.clone()));
+    c.series
+        .push(Series::new("TTFT", Kind::Points, tl.ttft.clone()).tips(tl.ttft_tips.clone()));
     figure(out, &c, "one dot per successful request (hover for its id)");
     let mut c = Chart::new("ts-errors", "Errors over time", x, "failed requests");
     c.x_zero = true;
     c.bands = bands;
     let n_err = m.requests.failed;
-    c.series.push(Series::new("failed", Kind::Bars { width: tl.bucket_s * 0.9 }, tl.errors.clone()).tips(tl.error_tips.clone()).color(1));
+    c.series.push(
+        Series::new(
+            "failed",
+            Kind::Bars {
+                width: tl.bucket_s * 0.9,
+            },
+            tl.errors.clone(),
+        )
+        .tips(tl.error_tips.clone())
+        .color(1),
+    );
     if tl.errors.is_empty() {
         // Keep the axes: an empty error chart is itself the result.
-        c.series = vec![Series::new("no errors", Kind::Line, vec![(0.0, 0.0), (m.duration_s.max(tl.bucket_s), 0.0)]).color(2)];
+        c.series = vec![Series::new(
+            "no errors",
+            Kind::Line,
+            vec![(0.0, 0.0), (m.duration_s.max(tl.bucket_s), 0.0)],
+        )
+        .color(2)];
     }
-    figure(out, &c, &format!("{n_err} failed requests, by end time, per {} s bucket", tl.bucket_s));
+    figure(
+        out,
+        &c,
+        &format!("{n_err} failed requests, by end time, per {} s bucket", tl.bucket_s),
+    );
     out.push_str("</div></section>");
 
     // Optional analyses another component may add to summary.json.
-    for (key, title) in [("goodput", "Goodput"), ("steady_state", "Steady state"), ("cost", "Cost")] {
+    for (key, title) in [
+        ("goodput", "Goodput"),
+        ("steady_state", "Steady state"),
+        ("cost", "Cost"),
+    ] {
         if let Some(v) = optional(raw, key) {
             let mut rows = Vec::new();
             flatten("", v, &mut rows);
-            let _ = write!(out, "<section id=\"{key}\"><h2>{title}</h2>{}</section>", kv_table(&rows));
+            let _ = write!(
+                out,
+                "<section id=\"{key}\"><h2>{title}</h2>{}</section>",
+                kv_table(&rows)
+            );
         }
     }
 
@@ -577,14 +731,48 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
         ("offered rate".to_string(), opt(c.offered_rate, "req/s")),
         ("scheduled rate".to_string(), opt(c.scheduled_rate, "req/s")),
         ("achieved rate".to_string(), opt(c.achieved_rate, "req/s")),
-        ("schedule lag p50 / p99 / max".to_string(), format!("{} / {} / {} ms", f2(c.schedule_lag_ms.p50), f2(c.schedule_lag_ms.p99), f2(c.schedule_lag_ms.max))),
-        ("CPU".to_string(), match (c.cpu_s, c.cpu_utilization) {
-            (Some(s), Some(u)) => format!("{s:.2} s, {:.0}% of {} cores{}", u * 100.0, c.cores, if c.includes_embedded_server { " (includes the embedded server)" } else { "" }),
-            _ => "n/a (not recorded, e.g. rebuilt by infermeter report)".into(),
-        }),
-        ("runtime probe lateness p99".to_string(), if c.runtime_probe_lateness_ms.n > 0 { format!("{} ms", f2(c.runtime_probe_lateness_ms.p99)) } else { "n/a".into() }),
+        (
+            "schedule lag p50 / p99 / max".to_string(),
+            format!(
+                "{} / {} / {} ms",
+                f2(c.schedule_lag_ms.p50),
+                f2(c.schedule_lag_ms.p99),
+                f2(c.schedule_lag_ms.max)
+            ),
+        ),
+        (
+            "CPU".to_string(),
+            match (c.cpu_s, c.cpu_utilization) {
+                (Some(s), Some(u)) => format!(
+                    "{s:.2} s, {:.0}% of {} cores{}",
+                    u * 100.0,
+                    c.cores,
+                    if c.includes_embedded_server {
+                        " (includes the embedded server)"
+                    } else {
+                        ""
+                    }
+                ),
+                _ => "n/a (not recorded, e.g. rebuilt by infermeter report)".into(),
+            },
+        ),
+        (
+            "runtime probe lateness p99".to_string(),
+            if c.runtime_probe_lateness_ms.n > 0 {
+                format!("{} ms", f2(c.runtime_probe_lateness_ms.p99))
+            } else {
+                "n/a".into()
+            },
+        ),
         ("peak in flight".to_string(), c.peak_in_flight.to_string()),
-        ("verdict".to_string(), if c.saturated { "SATURATED".into() } else { "not saturated".into() }),
+        (
+            "verdict".to_string(),
+            if c.saturated {
+                "SATURATED".into()
+            } else {
+                "not saturated".into()
+            },
+        ),
     ];
     out.push_str(&kv_table(&rows));
     out.push_str("</section>");
@@ -592,14 +780,33 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     // Token accounting
     let tk = &m.tokens;
     let rows = vec![
-        ("input tokens".to_string(), format!("{} ({} of {} requests server-reported)", tk.input, tk.input_from_server, m.requests.succeeded)),
-        ("output tokens".to_string(), format!("{} ({} server-reported)", tk.output, tk.output_from_server)),
+        (
+            "input tokens".to_string(),
+            format!(
+                "{} ({} of {} requests server-reported)",
+                tk.input, tk.input_from_server, m.requests.succeeded
+            ),
+        ),
+        (
+            "output tokens".to_string(),
+            format!("{} ({} server-reported)", tk.output, tk.output_from_server),
+        ),
         ("cached tokens".to_string(), tk.cached.to_string()),
         ("reasoning tokens".to_string(), tk.reasoning.to_string()),
-        ("output count: server vs client tokenizer".to_string(), format!("{} of {} requests differ (Σ server − client = {})", tk.output_mismatched, tk.output_compared, tk.output_server_minus_client)),
+        (
+            "output count: server vs client tokenizer".to_string(),
+            format!(
+                "{} of {} requests differ (Σ server − client = {})",
+                tk.output_mismatched, tk.output_compared, tk.output_server_minus_client
+            ),
+        ),
         ("Σ event tokens − Σ OSL".to_string(), tk.event_sum_minus_osl.to_string()),
     ];
-    let _ = write!(out, "<section id=\"tokens\"><h2>Token accounting</h2>{}</section></div>", kv_table(&rows));
+    let _ = write!(
+        out,
+        "<section id=\"tokens\"><h2>Token accounting</h2>{}</section></div>",
+        kv_table(&rows)
+    );
 
     // Errors and finish reasons
     out.push_str("<div class=\"cols\"><section id=\"errors\"><h2>Errors and finish reasons</h2>");
@@ -615,7 +822,7 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
             }
         }
         let mut details: Vec<_> = details.into_iter().collect();
-        details.sort_by(|a, b| b.1.cmp(&a.1));
+        details.sort_by_key(|d| std::cmp::Reverse(d.1));
         out.push_str("<h3 style=\"margin-top:10px\">Most frequent error details</h3><table><thead><tr><th>class</th><th class=\"l\">detail</th><th>requests</th></tr></thead><tbody>");
         for ((class, detail), n) in details.into_iter().take(10) {
             let short: String = detail.chars().take(300).collect();
@@ -630,10 +837,15 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     }
     let mut finish: BTreeMap<&str, u64> = BTreeMap::new();
     for r in records.iter().filter(|r| !r.warmup && r.ok()) {
-        *finish.entry(r.finish_reason.as_deref().unwrap_or("(none)")).or_insert(0) += 1;
+        *finish
+            .entry(r.finish_reason.as_deref().unwrap_or("(none)"))
+            .or_insert(0) += 1;
     }
     if !finish.is_empty() {
-        let rows: Vec<_> = finish.iter().map(|(k, v)| (format!("finish_reason {k}"), v.to_string())).collect();
+        let rows: Vec<_> = finish
+            .iter()
+            .map(|(k, v)| (format!("finish_reason {k}"), v.to_string()))
+            .collect();
         out.push_str(&kv_table(&rows));
     }
     out.push_str("</section>");
@@ -723,7 +935,9 @@ pub struct SweepPoint {
 }
 
 fn num(v: &Value, keys: &[&str]) -> Option<f64> {
-    keys.iter().find_map(|k| v.pointer(k).and_then(Value::as_f64)).filter(|x| x.is_finite())
+    keys.iter()
+        .find_map(|k| v.pointer(k).and_then(Value::as_f64))
+        .filter(|x| x.is_finite())
 }
 
 /// Read the goodput rate and SLO attainment from a `goodput` value: a number (goodput in
@@ -813,7 +1027,10 @@ fn nearest<'a>(stages: &'a [SweepStage], p: &SweepPoint) -> Option<&'a SweepStag
         (_, _, Some(a), Some(b)) => (a - b).abs(),
         _ => f64::INFINITY,
     };
-    stages.iter().filter(|s| dist(s).is_finite()).min_by(|a, b| dist(a).total_cmp(&dist(b)))
+    stages
+        .iter()
+        .filter(|s| dist(s).is_finite())
+        .min_by(|a, b| dist(a).total_cmp(&dist(b)))
 }
 
 fn render_sweep(out: &mut String, v: &Value) {
@@ -846,7 +1063,10 @@ fn render_sweep(out: &mut String, v: &Value) {
         )
     };
     for (name, get) in [
-        ("TTFT p50", (|s: &SweepStage| s.ttft_p50) as fn(&SweepStage) -> Option<f64>),
+        (
+            "TTFT p50",
+            (|s: &SweepStage| s.ttft_p50) as fn(&SweepStage) -> Option<f64>,
+        ),
         ("TTFT p99", |s: &SweepStage| s.ttft_p99),
         ("TPOT p50", |s: &SweepStage| s.tpot_p50),
     ] {
@@ -870,18 +1090,30 @@ fn render_sweep(out: &mut String, v: &Value) {
     }
     figure(out, &c, "one point per stage, in order of offered load: achieved output throughput against latency; markers sit on the TTFT p99 curve");
 
-    let mut c = Chart::new("sweep-goodput", "Goodput and throughput vs offered load", load_label, "requests/s");
+    let mut c = Chart::new(
+        "sweep-goodput",
+        "Goodput and throughput vs offered load",
+        load_label,
+        "requests/s",
+    );
     c.x_zero = true;
     let series_of = |get: fn(&SweepStage) -> Option<f64>, what: &str| -> (Vec<(f64, f64)>, Vec<String>) {
         stages
             .iter()
-            .filter_map(|s| Some(((s.load()?, get(s)?), format!("{what} {:.2} at load {}", get(s)?, f2(s.load()?)))))
+            .filter_map(|s| {
+                Some((
+                    (s.load()?, get(s)?),
+                    format!("{what} {:.2} at load {}", get(s)?, f2(s.load()?)),
+                ))
+            })
             .unzip()
     };
     let (pts, tips) = series_of(|s| s.request_rate, "throughput req/s");
-    c.series.push(Series::new("achieved req/s", Kind::Line, pts).tips(tips).dashed());
+    c.series
+        .push(Series::new("achieved req/s", Kind::Line, pts).tips(tips).dashed());
     let (pts, tips) = series_of(|s| s.goodput, "goodput req/s");
-    c.series.push(Series::new("goodput req/s", Kind::Line, pts).tips(tips).color(2));
+    c.series
+        .push(Series::new("goodput req/s", Kind::Line, pts).tips(tips).color(2));
     for p in &points {
         if let Some(s) = nearest(&stages, p) {
             if let (Some(x), Some(y)) = (p.rate.or(s.load()), s.goodput.or(s.request_rate)) {
@@ -896,13 +1128,20 @@ fn render_sweep(out: &mut String, v: &Value) {
     }
     figure(out, &c, "goodput: requests per second that met every SLO");
 
-    let mut c = Chart::new("sweep-attainment", "SLO attainment vs offered load", load_label, "fraction of requests");
+    let mut c = Chart::new(
+        "sweep-attainment",
+        "SLO attainment vs offered load",
+        load_label,
+        "fraction of requests",
+    );
     c.x_zero = true;
     c.y_range = Some((0.0, 1.0));
     let (pts, tips) = series_of(|s| s.attainment, "attainment");
-    c.series.push(Series::new("SLO attainment", Kind::Line, pts).tips(tips).color(2));
+    c.series
+        .push(Series::new("SLO attainment", Kind::Line, pts).tips(tips).color(2));
     let (pts, tips) = series_of(|s| s.error_rate, "error rate");
-    c.series.push(Series::new("error rate", Kind::Line, pts).tips(tips).color(1).dashed());
+    c.series
+        .push(Series::new("error rate", Kind::Line, pts).tips(tips).color(1).dashed());
     for p in &points {
         if let Some(s) = nearest(&stages, p) {
             if let (Some(x), Some(y)) = (p.rate.or(s.load()), s.attainment) {
@@ -992,14 +1231,28 @@ pub fn render_compare(c: &Comparison, runs: &[RunData]) -> String {
     }
     out.push_str("</tr></thead><tbody>");
     for row in &c.rows {
-        let unit = if row.unit.is_empty() { String::new() } else { format!(" ({})", row.unit) };
+        let unit = if row.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", row.unit)
+        };
         let _ = write!(out, "<tr><td>{}{}</td>", escape_html(&row.metric), escape_html(&unit));
         for (i, cell) in row.cells.iter().enumerate() {
             let ci = cell
                 .ci
-                .map(|[a, b]| format!(" title=\"95% CI {} – {}\"", compare::fmt_value(&row.metric, Some(a)), compare::fmt_value(&row.metric, Some(b))))
+                .map(|[a, b]| {
+                    format!(
+                        " title=\"95% CI {} – {}\"",
+                        compare::fmt_value(&row.metric, Some(a)),
+                        compare::fmt_value(&row.metric, Some(b))
+                    )
+                })
                 .unwrap_or_default();
-            let _ = write!(out, "<td{ci}>{}</td>", escape_html(&compare::fmt_value(&row.metric, cell.value)));
+            let _ = write!(
+                out,
+                "<td{ci}>{}</td>",
+                escape_html(&compare::fmt_value(&row.metric, cell.value))
+            );
             if i > 0 {
                 let d = match (cell.delta, cell.delta_pct) {
                     (Some(d), Some(p)) if row.metric == "error_rate" => format!("{:+.2}pp ({p:+.1}%)", d * 100.0),
@@ -1017,7 +1270,12 @@ pub fn render_compare(c: &Comparison, runs: &[RunData]) -> String {
                     (Some(true), false) => " class=\"sig better\" title=\"better, outside run-to-run noise: the 95% bootstrap CIs do not overlap\"",
                     _ => "",
                 };
-                let _ = write!(out, "<td{class}>{}{}</td>", escape_html(&d), if cell.significant == Some(true) { " *" } else { "" });
+                let _ = write!(
+                    out,
+                    "<td{class}>{}{}</td>",
+                    escape_html(&d),
+                    if cell.significant == Some(true) { " *" } else { "" }
+                );
             }
         }
         out.push_str("</tr>");
@@ -1027,8 +1285,18 @@ pub fn render_compare(c: &Comparison, runs: &[RunData]) -> String {
         let _ = write!(out, "<p><b>{}</b></p>", escape_html(r));
     }
     out.push_str("</section><section id=\"overlay\"><h2>Distributions</h2><div class=\"grid\">");
-    for (dist, name) in [("ttft", "TTFT"), ("tpot", "TPOT"), ("e2e", "E2E"), ("itl", "ITL per token")] {
-        let mut ch = Chart::new(&format!("cdf-{dist}"), &format!("{name} CDF"), &format!("{name} (ms)"), "fraction ≤ x");
+    for (dist, name) in [
+        ("ttft", "TTFT"),
+        ("tpot", "TPOT"),
+        ("e2e", "E2E"),
+        ("itl", "ITL per token"),
+    ] {
+        let mut ch = Chart::new(
+            &format!("cdf-{dist}"),
+            &format!("{name} CDF"),
+            &format!("{name} (ms)"),
+            "fraction ≤ x",
+        );
         ch.y_range = Some((0.0, 1.0));
         for (i, r) in runs.iter().enumerate() {
             let Some(recs) = r.records.as_deref() else { continue };
@@ -1086,8 +1354,15 @@ mod tests {
                 start_us: i * 500_000,
                 sched_us: i * 500_000,
                 end_us: Some(300_000),
-                events: vec![TokenEvent(100_000, 1, 1), TokenEvent(200_000, 2, 1), TokenEvent(300_000, 1, 1)],
-                output_tokens: TokenCount { server: Some(4), client: Some(4) },
+                events: vec![
+                    TokenEvent(100_000, 1, 1),
+                    TokenEvent(200_000, 2, 1),
+                    TokenEvent(300_000, 1, 1),
+                ],
+                output_tokens: TokenCount {
+                    server: Some(4),
+                    client: Some(4),
+                },
                 max_tokens: 4,
                 status: 200,
                 ..Default::default()
@@ -1100,7 +1375,13 @@ mod tests {
         raw["cost"] = serde_json::json!({"usd_per_million_output_tokens": 0.42});
         let html = render_report_with(Some((&s, &raw, &records)), None);
         assert_eq!(html.matches("class=\"band\"").count(), 4, "one band per time series");
-        for id in ["id=\"goodput\"", "id=\"cost\"", "id=\"steady_state\"", "usd_per_million_output_tokens", "&lt;b&gt;200"] {
+        for id in [
+            "id=\"goodput\"",
+            "id=\"cost\"",
+            "id=\"steady_state\"",
+            "usd_per_million_output_tokens",
+            "&lt;b&gt;200",
+        ] {
             assert!(html.contains(id), "{id}");
         }
         assert!(!html.contains("<b>200"));
@@ -1110,6 +1391,9 @@ mod tests {
 
     #[test]
     fn shell_join_quotes() {
-        assert_eq!(shell_join(&["a".into(), "b c".into(), "it's".into()]), "a 'b c' 'it'\\''s'");
+        assert_eq!(
+            shell_join(&["a".into(), "b c".into(), "it's".into()]),
+            "a 'b c' 'it'\\''s'"
+        );
     }
 }

@@ -196,7 +196,17 @@ fn color_of(s: &Series, i: usize) -> &'static str {
 /// Render one chart as a standalone `<svg>` element (scales to its container's width).
 pub fn render(c: &Chart) -> String {
     let log = c.x_log;
-    let tx = move |x: f64| if log { if x > 0.0 { x.log10() } else { f64::NAN } } else { x };
+    let tx = move |x: f64| {
+        if log {
+            if x > 0.0 {
+                x.log10()
+            } else {
+                f64::NAN
+            }
+        } else {
+            x
+        }
+    };
     let mut xs: Vec<f64> = Vec::new();
     let mut ys: Vec<f64> = Vec::new();
     for s in &c.series {
@@ -235,7 +245,10 @@ pub fn render(c: &Chart) -> String {
         return out;
     }
     let fold = |v: &[f64], f: fn(f64, f64) -> f64, init: f64| v.iter().copied().fold(init, f);
-    let (mut x0, mut x1) = (fold(&xs, f64::min, f64::INFINITY), fold(&xs, f64::max, f64::NEG_INFINITY));
+    let (mut x0, mut x1) = (
+        fold(&xs, f64::min, f64::INFINITY),
+        fold(&xs, f64::max, f64::NEG_INFINITY),
+    );
     for b in &c.bands {
         if tx(b.x0).is_finite() && tx(b.x1).is_finite() {
             x0 = x0.min(tx(b.x0));
@@ -245,7 +258,10 @@ pub fn render(c: &Chart) -> String {
     if c.x_zero && !log {
         x0 = x0.min(0.0);
     }
-    let (mut y0, mut y1) = (fold(&ys, f64::min, f64::INFINITY), fold(&ys, f64::max, f64::NEG_INFINITY));
+    let (mut y0, mut y1) = (
+        fold(&ys, f64::min, f64::INFINITY),
+        fold(&ys, f64::max, f64::NEG_INFINITY),
+    );
     if c.y_zero {
         y0 = y0.min(0.0);
         y1 = y1.max(0.0);
@@ -302,10 +318,20 @@ pub fn render(c: &Chart) -> String {
     }
     out.push_str(r##"<g class="grid" stroke="#e3e3e3" stroke-width="1">"##);
     for &t in &yt {
-        let _ = write!(out, r#"<line x1="{ML}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/>"#, ML + pw, y = sy(t));
+        let _ = write!(
+            out,
+            r#"<line x1="{ML}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/>"#,
+            ML + pw,
+            y = sy(t)
+        );
     }
     for &(t, _) in &xt {
-        let _ = write!(out, r#"<line y1="{MT}" y2="{:.1}" x1="{x:.1}" x2="{x:.1}"/>"#, MT + ph, x = sxt(t));
+        let _ = write!(
+            out,
+            r#"<line y1="{MT}" y2="{:.1}" x1="{x:.1}" x2="{x:.1}"/>"#,
+            MT + ph,
+            x = sxt(t)
+        );
     }
     out.push_str("</g>");
     out.push_str(r##"<g class="axis" font-size="11" fill="#444">"##);
@@ -546,8 +572,10 @@ mod tests {
     #[test]
     fn chart_has_points_tooltips_and_escapes() {
         let mut c = Chart::new("x<1>", "a & b", "x", "y");
-        c.series.push(Series::new("<s>", Kind::Points, vec![(1.0, 2.0), (2.0, 3.0)]));
-        c.series.push(Series::new("s2", Kind::Line, vec![(1.0, 1.0), (2.0, f64::NAN)]));
+        c.series
+            .push(Series::new("<s>", Kind::Points, vec![(1.0, 2.0), (2.0, 3.0)]));
+        c.series
+            .push(Series::new("s2", Kind::Line, vec![(1.0, 1.0), (2.0, f64::NAN)]));
         c.bands.push(Band {
             x0: 1.2,
             x1: 1.8,
@@ -561,9 +589,17 @@ mod tests {
         assert!(!render(&Chart::new("e", "empty", "x", "y")).contains("class=\"pt\""));
         let mut c = Chart::new("log", "log", "x", "y");
         c.x_log = true;
-        c.series.push(Series::new("s", Kind::Points, vec![(3.0, 1.0), (4000.0, 2.0), (0.0, 3.0)]));
+        c.series.push(Series::new(
+            "s",
+            Kind::Points,
+            vec![(3.0, 1.0), (4000.0, 2.0), (0.0, 3.0)],
+        ));
         let s = render(&c);
-        assert_eq!(s.matches(r#"<circle class="pt""#).count(), 2, "x = 0 is not drawn on a log axis");
+        assert_eq!(
+            s.matches(r#"<circle class="pt""#).count(),
+            2,
+            "x = 0 is not drawn on a log axis"
+        );
         assert!(s.contains(">1000<") && s.contains(">10k<"), "{s}");
     }
 

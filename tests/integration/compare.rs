@@ -24,7 +24,11 @@ fn run_with_itl(itl: &str) -> Run {
 }
 
 fn compare(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    bin().arg("compare").args(args).output().expect("run infermeter compare")
+    bin()
+        .arg("compare")
+        .args(args)
+        .output()
+        .expect("run infermeter compare")
 }
 
 #[test]
@@ -70,12 +74,21 @@ fn compare_fast_and_slow_runs() {
 
     // JSON and the HTML overlay.
     let html = fast.dir.path().join("cmp.html");
-    let out = compare(&[f.as_os_str(), s.as_os_str(), "--json".as_ref(), "--html".as_ref(), html.as_os_str()]);
+    let out = compare(&[
+        f.as_os_str(),
+        s.as_os_str(),
+        "--json".as_ref(),
+        "--html".as_ref(),
+        html.as_os_str(),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     let rows = v["comparison"]["rows"].as_array().unwrap();
     let itl = rows.iter().find(|r| r["metric"] == "itl.p50").unwrap();
-    let (a, b) = (itl["cells"][0]["value"].as_f64().unwrap(), itl["cells"][1]["value"].as_f64().unwrap());
+    let (a, b) = (
+        itl["cells"][0]["value"].as_f64().unwrap(),
+        itl["cells"][1]["value"].as_f64().unwrap(),
+    );
     assert!(a < 7.0 && b > 17.0, "{a} {b}");
     assert!((itl["cells"][1]["delta"].as_f64().unwrap() - (b - a)).abs() < 1e-9);
     assert!(itl["cells"][1]["delta_pct"].as_f64().unwrap() > 100.0);
@@ -85,8 +98,18 @@ fn compare_fast_and_slow_runs() {
     assert!(ttft["cells"][1]["delta_pct"].as_f64().unwrap().abs() < 50.0);
     let page = std::fs::read_to_string(&html).unwrap();
     assert_eq!(page.matches("<svg ").count(), 4);
-    let itl_chart = page.split("<svg id=\"cdf-itl\"").nth(1).unwrap().split("</svg>").next().unwrap();
-    assert_eq!(itl_chart.matches("class=\"series\"").count(), 2, "one CDF per run on shared axes");
+    let itl_chart = page
+        .split("<svg id=\"cdf-itl\"")
+        .nth(1)
+        .unwrap()
+        .split("</svg>")
+        .next()
+        .unwrap();
+    assert_eq!(
+        itl_chart.matches("class=\"series\"").count(),
+        2,
+        "one CDF per run on shared axes"
+    );
     assert!(!page.contains("<script"));
 }
 
@@ -98,11 +121,21 @@ fn compare_bad_input() {
         (vec![p.as_os_str()], 2),
         (vec![p.as_os_str(), p.as_os_str()], 2),
         (
-            vec![p.as_os_str(), p.as_os_str(), "--fail-if".as_ref(), "ttft.p42 > 10%".as_ref()],
+            vec![
+                p.as_os_str(),
+                p.as_os_str(),
+                "--fail-if".as_ref(),
+                "ttft.p42 > 10%".as_ref(),
+            ],
             2,
         ),
         (
-            vec![p.as_os_str(), p.as_os_str(), "--fail-if".as_ref(), "ttft.p99 >> 10%".as_ref()],
+            vec![
+                p.as_os_str(),
+                p.as_os_str(),
+                "--fail-if".as_ref(),
+                "ttft.p99 >> 10%".as_ref(),
+            ],
             2,
         ),
     ] {
@@ -111,7 +144,12 @@ fn compare_bad_input() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.is_empty());
     }
-    let out = compare(&[p.as_os_str(), p.as_os_str(), "--fail-if".as_ref(), "ttft.p42 > 10%".as_ref()]);
+    let out = compare(&[
+        p.as_os_str(),
+        p.as_os_str(),
+        "--fail-if".as_ref(),
+        "ttft.p42 > 10%".as_ref(),
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("invalid --fail-if 'ttft.p42 > 10%'"), "{err}");

@@ -54,16 +54,29 @@ fn bench_report_has_every_chart_and_escapes_hostile_text() {
     run.ok();
     let html = read(&run.path().join("report.html"));
     assert_self_contained(&html);
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "model name shown escaped");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "model name shown escaped"
+    );
     for id in RUN_CHARTS {
         assert!(html.contains(&format!("<svg id=\"{id}\"")), "missing chart {id}");
     }
     assert_eq!(html.matches("<svg ").count(), RUN_CHARTS.len());
     assert!(html.matches("class=\"pt\"").count() >= 40, "TTFT dots and tooltips");
-    for section in ["id=\"headline\"", "id=\"client\"", "id=\"tokens\"", "id=\"config\"", "id=\"glossary\"", "id=\"def-ttft\""] {
+    for section in [
+        "id=\"headline\"",
+        "id=\"client\"",
+        "id=\"tokens\"",
+        "id=\"config\"",
+        "id=\"glossary\"",
+        "id=\"def-ttft\"",
+    ] {
         assert!(html.contains(section), "{section}");
     }
-    assert!(html.contains("<abbr title=\"first token-bearing event"), "definitions on hover");
+    assert!(
+        html.contains("<abbr title=\"first token-bearing event"),
+        "definitions on hover"
+    );
 
     // A failed request whose server error text and finish reason are hostile, then rebuild.
     let records = run.path().join("records.jsonl");
@@ -92,7 +105,13 @@ fn bench_report_has_every_chart_and_escapes_hostile_text() {
     assert!(html.contains("HTTP 500: &lt;script&gt;alert(1)&lt;/script&gt; &quot;x&quot; &amp; &#39;y&#39;"));
     assert!(html.contains("finish_reason &lt;script&gt;"));
     assert!(html.contains("http_5xx"));
-    let errors = html.split("<svg id=\"ts-errors\"").nth(1).unwrap().split("</svg>").next().unwrap();
+    let errors = html
+        .split("<svg id=\"ts-errors\"")
+        .nth(1)
+        .unwrap()
+        .split("</svg>")
+        .next()
+        .unwrap();
     assert!(errors.contains("1 failed (http_5xx 1)"), "error bar with tooltip");
 
     // --no-html leaves no report
@@ -141,7 +160,11 @@ fn sweep_json_is_rendered_with_marked_points() {
             .split("</svg>")
             .next()
             .unwrap();
-        assert_eq!(chart.matches("class=\"marker\"").count(), 2, "{id}: saturation + operating point");
+        assert_eq!(
+            chart.matches("class=\"marker\"").count(),
+            2,
+            "{id}: saturation + operating point"
+        );
         assert!(chart.contains("saturation") && chart.contains("operating point"));
         assert!(chart.contains("class=\"line\""), "{id}");
     }
@@ -179,12 +202,18 @@ fn chromium_renders_report() {
         .expect("run render-report.sh");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(std::fs::metadata(&png).map(|m| m.len() > 10_000).unwrap_or(false), "screenshot written");
+    assert!(
+        std::fs::metadata(&png).map(|m| m.len() > 10_000).unwrap_or(false),
+        "screenshot written"
+    );
     let dom = read(&dom);
     for id in RUN_CHARTS {
         assert!(dom.contains(&format!("id=\"{id}\"")), "{id} in rendered DOM");
     }
     assert!(dom.matches("class=\"pt\"").count() >= 30);
-    let console_errors: Vec<&str> = stderr.lines().filter(|l| l.contains("CONSOLE") && l.contains("ERROR")).collect();
+    let console_errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("CONSOLE") && l.contains("ERROR"))
+        .collect();
     assert!(console_errors.is_empty(), "{console_errors:?}");
 }
