@@ -182,6 +182,8 @@ pub struct Timeline {
     pub ttft_tips: Vec<String>,
     pub errors: Vec<(f64, f64)>,
     pub error_tips: Vec<String>,
+    /// From the first send to the last response end, seconds.
+    pub span_s: f64,
 }
 
 const MAX_POINTS: usize = 4000;
@@ -286,6 +288,7 @@ pub fn timeline(records: &[RequestRecord]) -> Timeline {
         ttft_tips,
         errors,
         error_tips,
+        span_s,
     }
 }
 
@@ -634,8 +637,10 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     }
     out.push_str("<div class=\"grid\">");
     let x = "seconds since the first send";
+    let x_range = Some((0.0, tl.span_s.max(tl.bucket_s)));
     let mut c = Chart::new("ts-inflight", "Requests in flight", x, "requests");
     c.x_zero = true;
+    c.x_range = x_range;
     c.bands = bands.clone();
     c.series
         .push(Series::new("in flight", Kind::Step, tl.in_flight.clone()));
@@ -646,6 +651,7 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     );
     let mut c = Chart::new("ts-tps", "Output tokens/s", x, "tokens/s");
     c.x_zero = true;
+    c.x_range = x_range;
     c.bands = bands.clone();
     c.series.push(Series::new(
         "output tokens/s",
@@ -662,12 +668,14 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     );
     let mut c = Chart::new("ts-ttft", "TTFT of each request by its send time", x, "TTFT (ms)");
     c.x_zero = true;
+    c.x_range = x_range;
     c.bands = bands.clone();
     c.series
         .push(Series::new("TTFT", Kind::Points, tl.ttft.clone()).tips(tl.ttft_tips.clone()));
     figure(out, &c, "one dot per successful request (hover for its id)");
     let mut c = Chart::new("ts-errors", "Errors over time", x, "failed requests");
     c.x_zero = true;
+    c.x_range = x_range;
     c.bands = bands;
     let n_err = m.requests.failed;
     c.series.push(

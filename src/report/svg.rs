@@ -105,6 +105,8 @@ pub struct Chart {
     pub x_zero: bool,
     /// Logarithmic x axis (non-positive x values are not drawn).
     pub x_log: bool,
+    /// Fixed x range (linear axes only), e.g. to align the time series of one run.
+    pub x_range: Option<(f64, f64)>,
     /// Fixed y range (e.g. 0..1 for CDFs and attainment).
     pub y_range: Option<(f64, f64)>,
 }
@@ -254,6 +256,10 @@ pub fn render(c: &Chart) -> String {
             x0 = x0.min(tx(b.x0));
             x1 = x1.max(tx(b.x1));
         }
+    }
+    if let (Some((a, b)), false) = (c.x_range, log) {
+        x0 = a;
+        x1 = b;
     }
     if c.x_zero && !log {
         x0 = x0.min(0.0);
