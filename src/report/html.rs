@@ -329,7 +329,7 @@ fn stat_table(out: &mut String, rows: &[MetricRow], defs: &BTreeMap<String, Stri
         if s.n == 0 {
             let _ = write!(
                 out,
-                "<tr><td>{name}</td><td>{}</td><td colspan=\"7\">n/a</td><td>0</td></tr>",
+                "<tr><td>{name}</td><td>{}</td><td colspan=\"7\" style=\"text-align:center;color:#5b6575\">n/a — no samples</td><td>0</td></tr>",
                 r.unit
             );
             continue;
@@ -377,7 +377,14 @@ pub fn render_report(run: Option<(&Summary, &[RequestRecord])>, sweep: Option<&V
 pub fn render_report_with(run: Option<(&Summary, &Value, &[RequestRecord])>, sweep: Option<&Value>) -> String {
     let mut body = String::new();
     let title = match run {
-        Some((s, _, _)) => format!("infermeter report · {} · {}", s.run.model, s.run.target),
+        Some((s, _, _)) => {
+            let or = |v: &str, d: &str| if v.is_empty() { d.to_string() } else { v.to_string() };
+            format!(
+                "infermeter report · {} · {}",
+                or(&s.run.model, "unknown model"),
+                or(&s.run.target, "unknown target")
+            )
+        }
         None => "infermeter sweep report".to_string(),
     };
     let _ = write!(body, "<header><h1>{}</h1>", escape_html(&title));
@@ -444,9 +451,10 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     out.push_str("<div class=\"kpis\">");
     kpi(out, &f2(m.throughput.output_tokens_per_s), "output tokens/s");
     kpi(out, &f2(m.throughput.requests_per_s), "requests/s");
-    kpi(out, &format!("{} ms", f2(l.ttft.p50)), "TTFT p50");
-    kpi(out, &format!("{} ms", f2(l.ttft.p99)), "TTFT p99");
-    kpi(out, &format!("{} ms", f2(l.tpot.p50)), "TPOT p50");
+    let ms = |s: &Stats, v: f64| if s.n > 0 { format!("{} ms", f2(v)) } else { "n/a".into() };
+    kpi(out, &ms(&l.ttft, l.ttft.p50), "TTFT p50");
+    kpi(out, &ms(&l.ttft, l.ttft.p99), "TTFT p99");
+    kpi(out, &ms(&l.tpot, l.tpot.p50), "TPOT p50");
     kpi(
         out,
         &format!("{} / {}", m.requests.succeeded, m.requests.total),
