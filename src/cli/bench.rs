@@ -494,6 +494,11 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
     if a.csv {
         report::write_csv(&v.out.join("requests.csv"), &outcome.records)?;
     }
+    let html_path = if a.no_html {
+        None
+    } else {
+        Some(report::html::write_report(&v.out, Some((&summary, &outcome.records)))?)
+    };
     if a.silent {
     } else if a.quiet {
         println!("{}", summary_path.display());
@@ -504,6 +509,9 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
             plan.records_path.display(),
             summary_path.display()
         );
+        if let Some(p) = &html_path {
+            println!("report:  {}", p.display());
+        }
     }
     let m = &summary.metrics;
     let mut all_failed = None;

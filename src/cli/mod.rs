@@ -3,6 +3,7 @@
 //! as one line and an exit code: 2 for bad input, 1 for a run that failed.
 
 pub mod bench;
+pub mod compare_cmd;
 pub mod plan_cmd;
 pub mod report_cmd;
 pub mod sim_cmd;
@@ -38,6 +39,8 @@ pub enum Command {
     /// Stages of benchmarks over request rates or concurrency levels: saturation point,
     /// operating point and the highest rate meeting an SLO.
     Sweep(Box<SweepArgs>),
+    /// Compare runs side by side against the first; gate regressions with --fail-if (exit 3).
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,6 +287,9 @@ pub struct BenchArgs {
     /// Print nothing (used for the stages of a sweep).
     #[arg(long, hide = true)]
     pub silent: bool,
+    /// Do not write report.html.
+    #[arg(long)]
+    pub no_html: bool,
 
     #[command(flatten)]
     pub sim: SimFlags,
@@ -371,8 +377,11 @@ pub struct SimRunArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A run directory containing records.jsonl (and run.json).
+    /// A run directory containing records.jsonl (and run.json), or only a sweep.json.
     pub dir: std::path::PathBuf,
+    /// Do not write report.html.
+    #[arg(long)]
+    pub no_html: bool,
 }
 
 /// Parse and run; returns the process exit code.
@@ -404,6 +413,7 @@ pub fn main_entry() -> u8 {
             Command::Report(args) => report_cmd::run(args),
             Command::Plan(args) => plan_cmd::run(*args),
             Command::Sweep(args) => sweep_cmd::run(*args).await,
+            Command::Compare(args) => compare_cmd::run(args),
         }
     });
     match result {
@@ -502,4 +512,28 @@ pub struct SweepArgs {
     /// Bisection steps of the max-goodput search (0 = only the stages).
     #[arg(long, default_value_t = 3)]
     pub search_steps: usize,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 ok; 2 bad input (e.g. a malformed gate); 3 a --fail-if gate was violated.")]
+pub struct CompareArgs {
+    /// Run directories (records.jsonl, else summary.json); the first is the baseline.
+    #[arg(required = true, num_args = 2.., value_name = "RUN")]
+    pub runs: Vec<std::path::PathBuf>,
+    /// Also write an HTML overlay report (all runs' CDFs on shared axes) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
+    /// Regression gate 'METRIC >|< CHANGE', e.g. 'ttft.p99 > +10%' or 'output_tps < -5%'
+    /// (repeatable): exit 3 when any run after the first crosses it.
+    #[arg(long = "fail-if", value_name = "GATE")]
+    pub fail_if: Vec<String>,
+    /// Print the comparison (and gate results) as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Bootstrap resamples for the confidence intervals.
+    #[arg(long, default_value_t = 1000)]
+    pub resamples: usize,
+    /// Seed of the bootstrap resampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }

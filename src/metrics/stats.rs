@@ -114,7 +114,13 @@ mod tests {
         let v: Vec<f64> = (0..1000).map(|i| (i as f64 * 0.37).sin() * 10.0 + 20.0).collect();
         let a = Stats::from_samples(v.clone());
         let b = Stats::from_samples_f32(v.iter().map(|&x| x as f32).collect());
-        for (x, y) in [(a.p50, b.p50), (a.p99, b.p99), (a.mean, b.mean), (a.std, b.std), (a.max, b.max)] {
+        for (x, y) in [
+            (a.p50, b.p50),
+            (a.p99, b.p99),
+            (a.mean, b.mean),
+            (a.std, b.std),
+            (a.max, b.max),
+        ] {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");
         }
     }

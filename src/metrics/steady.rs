@@ -128,7 +128,11 @@ pub fn detect(records: &[RequestRecord]) -> Result<(u64, u64), String> {
 /// of requests sent inside it, and requests completed inside it, each divided by the window.
 pub fn window_metrics(records: &[RequestRecord], ws: u64, we: u64) -> RunMetrics {
     let m = measured(records);
-    let subset: Vec<&RequestRecord> = m.iter().copied().filter(|r| r.send_us >= ws && r.send_us <= we).collect();
+    let subset: Vec<&RequestRecord> = m
+        .iter()
+        .copied()
+        .filter(|r| r.send_us >= ws && r.send_us <= we)
+        .collect();
     let mut out = compute_refs(&subset);
     let win_s = we.saturating_sub(ws) as f64 / 1e6;
     out.duration_s = win_s;

@@ -1,6 +1,10 @@
 //! Outputs of a run: `summary.json` (versioned schema), the console summary, and the
 //! per-request CSV. Everything here renders already-computed metrics; nothing is measured.
 
+pub mod compare;
+pub mod html;
+pub mod svg;
+
 use crate::metrics::cost::{cost, Cost};
 use crate::metrics::health::{client_health, ClientHealth, RuntimeSamples};
 use crate::metrics::slo::{goodput, Goodput};

@@ -5,7 +5,9 @@ mod util;
 
 mod bad_input;
 mod bench_sim;
+mod compare;
 mod goodput;
+mod html;
 mod plan;
 mod real_server;
 mod reliability;

@@ -79,3 +79,10 @@ pub fn f(v: &Value, ptr: &str) -> f64 {
         .and_then(Value::as_f64)
         .unwrap_or_else(|| panic!("missing {ptr} in {v}"))
 }
+
+/// Serializes tests that load the CPU heavily (headless Chromium, back-to-back benches) with
+/// the timing-sensitive real-server test, so neither distorts the other on a 2-core machine.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
