@@ -119,9 +119,7 @@ pub fn requests_from(requests: Option<u64>, duration: Option<std::time::Duration
 /// Stage two of flag parsing: check every value and derive the typed configuration.
 pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
     let api = if a.api == "chat" { Api::Chat } else { Api::Completions };
-    let load = load_from(a.rate, a.concurrency, &a.arrival, a.burstiness, a.max_concurrency)?;
-    let duration = a.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
-    let requests = requests_from(a.requests, duration)?;
+    let (load, duration, requests) = a.load.resolve()?;
     if let Some(t) = a.temperature {
         if !t.is_finite() || t < 0.0 {
             return Err(CliError::usage(format!("invalid --temperature '{t}'")));

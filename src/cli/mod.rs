@@ -188,27 +188,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_stream: bool,
 
-    /// Closed loop: number of concurrent workers (default 32 when --rate is not given).
-    #[arg(long, short = 'c')]
-    pub concurrency: Option<usize>,
-    /// Open loop: request rate in requests/s.
-    #[arg(long, short = 'r')]
-    pub rate: Option<f64>,
-    /// Open-loop arrival process.
-    #[arg(long, value_parser = ["poisson", "constant", "gamma"], default_value = "poisson")]
-    pub arrival: String,
-    /// Gamma shape for --arrival gamma (<1 burstier than Poisson, >1 smoother).
-    #[arg(long)]
-    pub burstiness: Option<f64>,
-    /// Open loop: cap on requests in flight; waiting time is reported as client queue time.
-    #[arg(long)]
-    pub max_concurrency: Option<usize>,
-    /// Number of measured requests (default 320 unless --duration is given).
-    #[arg(long, short = 'n')]
-    pub requests: Option<u64>,
-    /// Stop sending new requests after this long (e.g. 60s, 5m).
-    #[arg(long, short = 'd')]
-    pub duration: Option<String>,
+    #[command(flatten)]
+    pub load: LoadFlags,
     /// Warmup: a number of requests sent first and excluded from all metrics, or a duration
     /// (e.g. 10s) excluded from the steady-state window only.
     #[arg(long, default_value = "0")]
@@ -327,27 +308,8 @@ pub struct SimServeArgs {
 
 #[derive(Debug, Args)]
 pub struct SimRunArgs {
-    /// Closed loop: number of concurrent clients (default 32 when --rate is not given).
-    #[arg(long, short = 'c')]
-    pub concurrency: Option<usize>,
-    /// Open loop: request rate in requests/s.
-    #[arg(long, short = 'r')]
-    pub rate: Option<f64>,
-    /// Open-loop arrival process.
-    #[arg(long, value_parser = ["poisson", "constant", "gamma"], default_value = "poisson")]
-    pub arrival: String,
-    /// Gamma shape for --arrival gamma.
-    #[arg(long)]
-    pub burstiness: Option<f64>,
-    /// Open loop: cap on requests in flight.
-    #[arg(long)]
-    pub max_concurrency: Option<usize>,
-    /// Number of requests (default 320 unless --duration is given).
-    #[arg(long, short = 'n')]
-    pub requests: Option<u64>,
-    /// No request is sent after this much simulated time (e.g. 60s, 1h).
-    #[arg(long, short = 'd')]
-    pub duration: Option<String>,
+    #[command(flatten)]
+    pub load: LoadFlags,
     /// Input length distribution in tokens (as for bench).
     #[arg(long, default_value = "512")]
     pub input_tokens: String,
@@ -536,4 +498,50 @@ pub struct CompareArgs {
     /// Seed of the bootstrap resampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// How much load and for how long: shared by `bench`, `sim run` and (per stage) `sweep`.
+#[derive(Debug, Args, Clone)]
+pub struct LoadFlags {
+    /// Closed loop: number of concurrent workers (default 32 when --rate is not given).
+    #[arg(long, short = 'c')]
+    pub concurrency: Option<usize>,
+    /// Open loop: request rate in requests/s.
+    #[arg(long, short = 'r')]
+    pub rate: Option<f64>,
+    /// Open-loop arrival process.
+    #[arg(long, value_parser = ["poisson", "constant", "gamma"], default_value = "poisson")]
+    pub arrival: String,
+    /// Gamma shape for --arrival gamma (<1 burstier than Poisson, >1 smoother).
+    #[arg(long)]
+    pub burstiness: Option<f64>,
+    /// Open loop: cap on requests in flight; waiting time is reported as client queue time.
+    #[arg(long)]
+    pub max_concurrency: Option<usize>,
+    /// Number of measured requests (default 320 unless --duration is given).
+    #[arg(long, short = 'n')]
+    pub requests: Option<u64>,
+    /// Stop sending new requests after this long (e.g. 60s, 5m; simulated time for `sim run`).
+    #[arg(long, short = 'd')]
+    pub duration: Option<String>,
+}
+
+impl LoadFlags {
+    /// Stage two: the load, the duration and the request count, validated.
+    pub fn resolve(&self) -> Result<(crate::schedule::Load, Option<std::time::Duration>, Option<u64>), CliError> {
+        let load = bench::load_from(
+            self.rate,
+            self.concurrency,
+            &self.arrival,
+            self.burstiness,
+            self.max_concurrency,
+        )?;
+        let duration = self
+            .duration
+            .as_deref()
+            .map(|d| bench::dur("duration", d))
+            .transpose()?;
+        let requests = bench::requests_from(self.requests, duration)?;
+        Ok((load, duration, requests))
+    }
 }

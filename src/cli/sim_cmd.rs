@@ -1,7 +1,6 @@
 //! `infermeter sim serve` (the simulated server standalone) and `infermeter sim run` (the
 //! simulated engine offline), plus the embedded bench target's configuration.
 
-use super::bench::{dur, load_from, requests_from};
 use super::{CliError, EngineFlags, SimFlags, SimRunArgs, SimServeArgs, DEFAULT_BENCH_MAX_NUM_SEQS};
 use crate::report::{self, RunInfo};
 use crate::schedule::{Arrival, Load};
@@ -194,9 +193,7 @@ pub fn run_offline(a: SimRunArgs) -> Result<u8, CliError> {
     let built = engine_spec(&a.engine, "llama-3.1-8b")?
         .build()
         .map_err(CliError::usage)?;
-    let load = load_from(a.rate, a.concurrency, &a.arrival, a.burstiness, a.max_concurrency)?;
-    let duration = a.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
-    let requests = requests_from(a.requests, duration)?;
+    let (load, duration, requests) = a.load.resolve()?;
     let input = LengthDist::parse(&a.input_tokens).map_err(|e| CliError::usage(format!("--input-tokens: {e}")))?;
     let output = LengthDist::parse(&a.output_tokens).map_err(|e| CliError::usage(format!("--output-tokens: {e}")))?;
     let out = a.out.clone().unwrap_or_else(|| {

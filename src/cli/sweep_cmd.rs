@@ -48,12 +48,12 @@ async fn run_at(base: &BenchArgs, mode: Mode, load: f64, dir: &Path, seed: u64) 
     let mut a = base.clone();
     match mode {
         Mode::Rate => {
-            a.rate = Some(load);
-            a.concurrency = None;
+            a.load.rate = Some(load);
+            a.load.concurrency = None;
         }
         Mode::Concurrency => {
-            a.concurrency = Some(load.round().max(1.0) as usize);
-            a.rate = None;
+            a.load.concurrency = Some(load.round().max(1.0) as usize);
+            a.load.rate = None;
         }
     }
     a.out = Some(dir.to_path_buf());
@@ -136,7 +136,7 @@ fn table(mode: Mode, stages: &[Stage]) -> String {
 }
 
 pub async fn run(a: SweepArgs) -> Result<u8, CliError> {
-    if a.bench.rate.is_some() || a.bench.concurrency.is_some() {
+    if a.bench.load.rate.is_some() || a.bench.load.concurrency.is_some() {
         return Err(CliError::usage(
             "sweep sets the load per stage: use --rates or --concurrencies instead of --rate/--concurrency",
         ));
@@ -152,7 +152,7 @@ pub async fn run(a: SweepArgs) -> Result<u8, CliError> {
     }
     // Validate the shared bench flags once, up front, with a stage load filled in.
     let mut probe_args = a.bench.clone();
-    probe_args.concurrency = Some(1);
+    probe_args.load.concurrency = Some(1);
     bench::validate(&probe_args)?;
 
     let root = a.bench.out.clone().unwrap_or_else(|| {

@@ -69,8 +69,11 @@ fn sweep_finds_saturation_near_the_simulated_capacity() {
         assert!(d.join("records.jsonl").is_file() && d.join("summary.json").is_file());
     }
     let sat = sweep["saturation"]["rate"].as_f64().expect("a saturation point");
+    // Stages are 0.25·capacity apart and each lasts 2 s: on a loaded 2-core machine a
+    // transient queue at 0.75·capacity can already read as the knee, so the saturation point
+    // (the stage before it) may be 0.5·capacity.
     assert!(
-        sat < capacity && sat >= 0.5 * capacity,
+        sat < capacity && sat >= 0.45 * capacity,
         "saturation {sat:.1} vs capacity {capacity:.1}"
     );
     let first = sweep["saturation"]["first_saturated_load"].as_f64().unwrap();
