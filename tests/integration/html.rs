@@ -208,6 +208,10 @@ fn chromium_renders_report() {
         std::fs::metadata(&png).map(|m| m.len() > 10_000).unwrap_or(false),
         "screenshot written"
     );
+    // Keep the screenshot as a test artifact (target/tmp/report-screenshot.png).
+    let artifact = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
+    std::fs::copy(&png, &artifact).expect("copy screenshot artifact");
+    eprintln!("screenshot: {}", artifact.display());
     let dom = read(&dom);
     for id in RUN_CHARTS {
         assert!(dom.contains(&format!("id=\"{id}\"")), "{id} in rendered DOM");
