@@ -7,9 +7,11 @@
 //! 0 = flat), stage `i ≥ 1` is **saturated** when any of:
 //!
 //! * errors appear: `e_i > 1 %` while `e_{i−1} ≤ 1 %`;
-//! * latency rises within the stage (its steady-state detection found a queue building up);
+//! * a TTFT spike: `τ_i > 3 · τ_{i−1}`;
 //! * a plateau with queueing: `ε < 0.5` and `τ_i > 1.5 · τ_{i−1}`;
-//! * a TTFT spike: `τ_i > 3 · τ_{i−1}`.
+//! * throughput no longer keeps pace (`ε < 0.8`) while latency rises within the stage (its
+//!   steady-state test found a queue building up). A rising latency alone, with throughput
+//!   still proportional to load, is a transient queue in a short stage, not saturation.
 //!
 //! The **saturation point** is the stage just before the first saturated one (the highest
 //! load the server still absorbed), and the peak throughput seen over all stages is reported
@@ -65,7 +67,7 @@ pub fn saturation(points: &[StagePoint]) -> Option<Saturation> {
         if cur.error_rate > 0.01 && prev.error_rate <= 0.01 {
             symptoms.push(format!("error rate {:.1}%", cur.error_rate * 100.0));
         }
-        if cur.latency_rising {
+        if cur.latency_rising && elasticity < 0.8 {
             symptoms.push("latency kept rising within the stage".to_string());
         }
         if (elasticity < 0.5 && ttft_ratio > 1.5) || ttft_ratio > 3.0 {
