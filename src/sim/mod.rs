@@ -328,14 +328,7 @@ async fn generate(st: Arc<AppState>, body: Bytes, chat: bool) -> Response {
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
-    });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "response build failed"))
+    sse_response(rx)
 }
 
 /// A token id per prompt word (FNV-1a of the word), so identical prompt prefixes give
@@ -454,14 +447,7 @@ async fn generate_engine(st: Arc<AppState>, v: &Value, ask: &Ask, n_out: u32, mu
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });
-    let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
-    });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "response build failed"))
+    sse_response(body_rx)
 }
 
 /// Formats the chunks of one response (plain `format!`: the words need no JSON escaping).
@@ -554,6 +540,18 @@ impl Gen {
             self.usage(completion)
         )
     }
+}
+
+/// A `text/event-stream` response whose body is whatever the generator task sends.
+fn sse_response(rx: mpsc::Receiver<Bytes>) -> Response {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "response build failed"))
 }
 
 #[cfg(test)]
