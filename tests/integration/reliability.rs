@@ -63,11 +63,9 @@ fn wait_for_lines(path: &std::path::Path, n: usize, limit: Duration) {
     panic!("{} never reached {n} lines", path.display());
 }
 
-#[test]
-fn kill_9_loses_no_completed_request_and_report_rebuilds() {
-    let dir = tempfile::tempdir().unwrap();
-    let _g = crate::util::lock();
-    let mut child = bin()
+/// A 60-second closed-loop run against the embedded server, to be interrupted.
+fn long_bench(out: &std::path::Path, io: fn() -> std::process::Stdio) -> std::process::Child {
+    bin()
         .args([
             "bench",
             "--duration",
@@ -78,13 +76,19 @@ fn kill_9_loses_no_completed_request_and_report_rebuilds() {
             "4",
             "--no-progress",
         ])
-        .args(["--sim-ttft-ms", "5", "--sim-itl-ms", "2"])
-        .arg("--out")
-        .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .args(["--sim-ttft-ms", "5", "--sim-itl-ms", "2", "--out"])
+        .arg(out)
+        .stdout(io())
+        .stderr(io())
         .spawn()
-        .unwrap();
+        .expect("spawn infermeter")
+}
+
+#[test]
+fn kill_9_loses_no_completed_request_and_report_rebuilds() {
+    let dir = tempfile::tempdir().unwrap();
+    let _g = crate::util::lock();
+    let mut child = long_bench(dir.path(), std::process::Stdio::null);
     let records = dir.path().join("records.jsonl");
     wait_for_lines(&records, 40, Duration::from_secs(30));
     child.kill().unwrap(); // SIGKILL
@@ -106,24 +110,7 @@ fn kill_9_loses_no_completed_request_and_report_rebuilds() {
 fn sigint_stops_scheduling_and_writes_a_partial_report() {
     let dir = tempfile::tempdir().unwrap();
     let _g = crate::util::lock();
-    let child = bin()
-        .args([
-            "bench",
-            "--duration",
-            "60s",
-            "--concurrency",
-            "4",
-            "--output-tokens",
-            "4",
-            "--no-progress",
-        ])
-        .args(["--sim-ttft-ms", "5", "--sim-itl-ms", "2"])
-        .arg("--out")
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = long_bench(dir.path(), std::process::Stdio::piped);
     wait_for_lines(&dir.path().join("records.jsonl"), 20, Duration::from_secs(30));
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
