@@ -101,6 +101,24 @@ pub async fn connect(cfg: &ClientConfig) -> Result<Conn, Failure> {
     Ok(sender)
 }
 
+#[cfg(test)]
+mod grow_tests {
+    #[test]
+    fn grows_to_the_expected_bound_exactly_then_doubles() {
+        let mut v: Vec<u32> = Vec::new();
+        let mut caps = Vec::new();
+        for i in 0..10_000u32 {
+            super::grow_toward(&mut v, 1000);
+            v.push(i);
+            if caps.last() != Some(&v.capacity()) {
+                caps.push(v.capacity());
+            }
+        }
+        assert_eq!(caps[..8], [8, 16, 32, 64, 128, 256, 512, 1000]);
+        assert_eq!(caps[8..], [2000, 4000, 8000, 16000]);
+    }
+}
+
 fn micros_between(a: Instant, b: Instant) -> u64 {
     b.saturating_duration_since(a).as_micros() as u64
 }
@@ -114,10 +132,15 @@ fn us32(a: Instant, b: Instant) -> u32 {
 #[derive(Default)]
 struct StreamState {
     text: String,
-    /// End offset of each token event's text in `text`.
-    ends: Vec<usize>,
-    /// Cumulative `usage.completion_tokens` seen on each token event (continuous usage).
-    cum_usage: Vec<Option<u32>>,
+    /// End offset of each token event's text in `text` (bodies are bounded far below 4 GiB).
+    ends: Vec<u32>,
+    /// Cumulative `usage.completion_tokens` seen on each token event (continuous usage), as
+    /// long as every token event so far carried one; cleared at the first that did not.
+    cum_usage: Vec<u32>,
+    usage_on_every_event: bool,
+    /// Expected number of token events (the request's `max_tokens` plus slack): vectors grow
+    /// up to it exactly instead of doubling past it.
+    expected_events: usize,
     usage: Option<openai::Usage>,
     finish_reason: Option<String>,
     done: bool,
@@ -155,9 +178,22 @@ impl StreamState {
                     self.text.push_str(&d.tool_args);
                 }
                 if k != 0 {
-                    self.ends.push(self.text.len());
-                    self.cum_usage.push(d.usage.and_then(|u| u.completion_tokens));
-                    events.push(TokenEvent(t_us, 0, k));
+                    let first = events.is_empty();
+                    grow_toward(events, self.expected_events);
+                    events.push(TokenEvent::new(t_us, 0, k));
+                    grow_toward(&mut self.ends, self.expected_events);
+                    self.ends.push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+                    match d.usage.and_then(|u| u.completion_tokens) {
+                        Some(c) if first || self.usage_on_every_event => {
+                            self.usage_on_every_event = true;
+                            grow_toward(&mut self.cum_usage, self.expected_events);
+                            self.cum_usage.push(c);
+                        }
+                        _ => {
+                            self.usage_on_every_event = false;
+                            self.cum_usage = Vec::new();
+                        }
+                    }
                 }
                 if let Some(u) = d.usage {
                     self.usage = Some(u);
@@ -167,6 +203,18 @@ impl StreamState {
                 }
             }
         }
+    }
+}
+
+/// Make room for one more element: double as usual, but never past `expected` (the known
+/// upper bound of elements) so a stream of exactly `max_tokens` events ends with no slack.
+/// Past `expected` (a server sending more than asked) it doubles again: never quadratic.
+fn grow_toward<T>(v: &mut Vec<T>, expected: usize) {
+    let cap = v.capacity();
+    if v.len() == cap {
+        let doubled = (cap * 2).max(8);
+        let want = if cap < expected { doubled.min(expected) } else { doubled };
+        v.reserve_exact(want.max(v.len() + 1) - v.len());
     }
 }
 
@@ -305,7 +353,11 @@ pub async fn execute(
     }
 
     let mut events: Vec<TokenEvent> = Vec::new();
-    let mut st = StreamState::default();
+    // Servers may send a role-only first chunk or split a token; +2 covers the usual extras.
+    let mut st = StreamState {
+        expected_events: spec.max_tokens as usize + 2,
+        ..StreamState::default()
+    };
     let mut frames = 0u32;
     let mut nbytes = 0u64;
     let mut clean_end = false;
@@ -407,19 +459,19 @@ pub async fn execute(
 fn finish_record(cfg: &ClientConfig, rec: &mut RequestRecord, st: StreamState, mut events: Vec<TokenEvent>) {
     // Per-event token counts: server cumulative usage deltas when every token event carried
     // one, else the client tokenizer on each event's text.
-    let continuous = !st.cum_usage.is_empty() && st.cum_usage.iter().all(Option::is_some);
+    let continuous = st.usage_on_every_event && st.cum_usage.len() == events.len();
     if continuous {
         let mut prev = 0u32;
-        for (e, cum) in events.iter_mut().zip(&st.cum_usage) {
-            let c = cum.unwrap_or(prev);
-            e.1 = c.saturating_sub(prev);
+        for (e, &c) in events.iter_mut().zip(&st.cum_usage) {
+            e.set_tokens(c.saturating_sub(prev));
             prev = c.max(prev);
         }
         rec.event_token_source = EventTokenSource::Usage;
     } else {
         let mut start = 0;
         for (e, &end) in events.iter_mut().zip(&st.ends) {
-            e.1 = cfg.tokenizer.count(&st.text[start..end]).max(1);
+            let end = (end as usize).min(st.text.len());
+            e.set_tokens(cfg.tokenizer.count(st.text.get(start..end).unwrap_or("")).max(1));
             start = end;
         }
         rec.event_token_source = EventTokenSource::Tokenizer;

@@ -95,22 +95,25 @@ pub fn request_metrics(r: &RequestRecord) -> RequestMetrics {
     m
 }
 
-/// Per-token (chunk-aware) inter-token latencies, per-chunk gaps and tokens per chunk.
-pub fn push_gap_samples(r: &RequestRecord, itl: &mut Vec<f64>, icl: &mut Vec<f64>, tpc: &mut Vec<f64>) {
-    if !r.ok() {
-        return;
-    }
-    for (i, e) in r.events.iter().enumerate() {
-        tpc.push(f64::from(e.tokens()));
-        if i == 0 {
-            continue;
-        }
-        let gap = (e.t_us() - r.events[i - 1].t_us()) as f64 / 1000.0;
-        icl.push(gap);
-        let k = e.tokens().max(1);
-        let per = gap / f64::from(k);
-        itl.extend(std::iter::repeat_n(per, k as usize));
-    }
+/// Per-token (chunk-aware) inter-token latencies of one request, in ms: an event carrying `k`
+/// tokens after a gap `g` from the previous event gives `k` samples of `g / k`. The first
+/// event (its gap is the TTFT) gives none. This is the one definition of "ITL per token".
+pub fn itl_samples(r: &RequestRecord) -> impl Iterator<Item = f32> + '_ {
+    r.events.windows(2).flat_map(|w| {
+        let k = w[1].tokens().max(1);
+        let per = (w[1].t_us() - w[0].t_us()) as f32 / 1000.0 / k as f32;
+        std::iter::repeat_n(per, k as usize)
+    })
+}
+
+/// Inter-chunk latencies (gap between consecutive token-bearing events) of one request, ms.
+pub fn icl_samples(r: &RequestRecord) -> impl Iterator<Item = f32> + '_ {
+    r.events.windows(2).map(|w| (w[1].t_us() - w[0].t_us()) as f32 / 1000.0)
+}
+
+/// Tokens carried by each token-bearing event of one request.
+pub fn tokens_per_chunk(r: &RequestRecord) -> impl Iterator<Item = u32> + '_ {
+    r.events.iter().map(|e| e.tokens())
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -262,22 +265,14 @@ pub fn compute_refs(records: &[&RequestRecord]) -> RunMetrics {
         ttfo: Stats::from_samples(ttfo),
         e2e: Stats::from_samples(e2e),
         tpot: Stats::from_samples(tpot),
-        itl: pooled(&measured, |r, v| {
-            for w in r.events.windows(2) {
-                let k = w[1].tokens().max(1);
-                let per = (w[1].t_us() - w[0].t_us()) as f32 / 1000.0 / k as f32;
-                v.extend(std::iter::repeat_n(per, k as usize));
-            }
-        }),
-        icl: pooled(&measured, |r, v| {
-            v.extend(r.events.windows(2).map(|w| (w[1].t_us() - w[0].t_us()) as f32 / 1000.0))
-        }),
+        itl: pooled(&measured, |r, v| v.extend(itl_samples(r))),
+        icl: pooled(&measured, |r, v| v.extend(icl_samples(r))),
         normalized: Stats::from_samples(norm),
         schedule_lag: Stats::from_samples(lag),
         client_queue: Stats::from_samples(queue),
     };
     out.per_user_output_tokens_per_s = Stats::from_samples(pu);
-    out.tokens_per_chunk = pooled(&measured, |r, v| v.extend(r.events.iter().map(|e| e.tokens() as f32)));
+    out.tokens_per_chunk = pooled(&measured, |r, v| v.extend(tokens_per_chunk(r).map(|k| k as f32)));
     out.concurrency = concurrency(&measured, window_s);
     out
 }
@@ -333,7 +328,7 @@ mod tests {
             send_us: send,
             hdr_us: Some(1_000),
             end_us: events.last().map(|e| e.0 + 100),
-            events: events.iter().map(|&(t, k, c)| TokenEvent(t, k, c)).collect(),
+            events: events.iter().map(|&(t, k, c)| TokenEvent::new(t, k, c)).collect(),
             input_tokens: TokenCount {
                 server: Some(100),
                 client: Some(98),
@@ -377,11 +372,9 @@ mod tests {
     fn chunk_aware_itl_with_multi_token_events() {
         // events: 2 tokens at 40ms, 3 tokens at 70ms, 1 token at 80ms → OSL 6
         let r = rec(0, 0, &[(40_000, 2, 1), (70_000, 3, 1), (80_000, 1, 1)], 6);
-        let (mut itl, mut icl, mut tpc) = (vec![], vec![], vec![]);
-        push_gap_samples(&r, &mut itl, &mut icl, &mut tpc);
-        assert_eq!(icl, vec![30.0, 10.0]);
-        assert_eq!(itl, vec![10.0, 10.0, 10.0, 10.0]);
-        assert_eq!(tpc, vec![2.0, 3.0, 1.0]);
+        assert_eq!(icl_samples(&r).collect::<Vec<_>>(), vec![30.0, 10.0]);
+        assert_eq!(itl_samples(&r).collect::<Vec<_>>(), vec![10.0, 10.0, 10.0, 10.0]);
+        assert_eq!(tokens_per_chunk(&r).collect::<Vec<_>>(), vec![2, 3, 1]);
         // TPOT divides by OSL − k_first = 4 (not OSL − 1 = 5)
         assert_eq!(request_metrics(&r).tpot_ms, Some(10.0));
     }

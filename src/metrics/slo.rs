@@ -13,7 +13,7 @@
 //!   (class `error`).
 //! * **Goodput** = good requests / T and Σ OSL of good requests / T, with the run's window T.
 
-use super::{push_gap_samples, request_metrics};
+use super::{itl_samples, request_metrics};
 use crate::record::RequestRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -104,9 +104,8 @@ pub fn violations_of(r: &RequestRecord, slo: &Slo) -> (Vec<&'static str>, bool) 
         }
     }
     if let Some(lim) = slo.itl_p99_ms {
-        let (mut itl, mut icl, mut tpc) = (Vec::new(), Vec::new(), Vec::new());
-        push_gap_samples(r, &mut itl, &mut icl, &mut tpc);
-        if !itl.is_empty() && super::Stats::from_samples(itl).p99 >= lim {
+        let itl: Vec<f32> = itl_samples(r).collect();
+        if !itl.is_empty() && super::Stats::from_samples_f32(itl).p99 >= lim {
             v.push("itl_p99");
         }
     }
@@ -150,7 +149,7 @@ mod tests {
 
     fn rec(events: &[(u32, u32)], osl: u32) -> RequestRecord {
         RequestRecord {
-            events: events.iter().map(|&(t, k)| TokenEvent(t, k, 1)).collect(),
+            events: events.iter().map(|&(t, k)| TokenEvent::new(t, k, 1)).collect(),
             output_tokens: TokenCount {
                 server: Some(osl),
                 client: None,

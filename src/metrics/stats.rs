@@ -33,6 +33,18 @@ pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
     }
 }
 
+/// [`percentile_sorted`] for samples stored as `f32` (interpolated in `f64`).
+pub fn percentile_sorted_f32(sorted: &[f32], p: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n => {
+            let rank = (p / 100.0).clamp(0.0, 1.0) * (n - 1) as f64;
+            let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+            f64::from(sorted[lo]) + (f64::from(sorted[hi]) - f64::from(sorted[lo])) * (rank - lo as f64)
+        }
+    }
+}
+
 impl Stats {
     /// Statistics of `samples` (NaNs are dropped). Empty input gives `n = 0` and zeros.
     pub fn from_samples(mut samples: Vec<f64>) -> Stats {
@@ -71,11 +83,7 @@ impl Stats {
         let n = samples.len();
         let mean = samples.iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64;
         let var = samples.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n as f64;
-        let pct = |p: f64| {
-            let rank = p / 100.0 * (n - 1) as f64;
-            let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
-            f64::from(samples[lo]) + (f64::from(samples[hi]) - f64::from(samples[lo])) * (rank - lo as f64)
-        };
+        let pct = |p: f64| percentile_sorted_f32(&samples, p);
         Stats {
             n: n as u64,
             mean,

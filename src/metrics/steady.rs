@@ -232,7 +232,7 @@ mod tests {
             sched_us: send,
             start_us: send,
             end_us: Some(dur),
-            events: vec![TokenEvent(ttft, 1, 1), TokenEvent(dur, 9, 1)],
+            events: vec![TokenEvent::new(ttft, 1, 1), TokenEvent::new(dur, 9, 1)],
             output_tokens: TokenCount {
                 server: Some(10),
                 client: None,

@@ -14,7 +14,7 @@
 //! no per-request samples and get no interval.
 
 use crate::metrics::stats::percentile_sorted;
-use crate::metrics::{push_gap_samples, request_metrics, RunMetrics, Stats};
+use crate::metrics::{icl_samples, itl_samples, request_metrics, RunMetrics, Stats};
 use crate::record::RequestRecord;
 use crate::util::Rng;
 use serde::Serialize;
@@ -196,12 +196,10 @@ pub fn sample_groups(records: &[RequestRecord], dist: &str) -> Vec<Vec<f64>> {
         "itl" | "icl" => measured
             .filter(|r| r.ok())
             .map(|r| {
-                let (mut itl, mut icl, mut tpc) = (Vec::new(), Vec::new(), Vec::new());
-                push_gap_samples(r, &mut itl, &mut icl, &mut tpc);
                 if dist == "itl" {
-                    itl
+                    itl_samples(r).map(f64::from).collect()
                 } else {
-                    icl
+                    icl_samples(r).map(f64::from).collect()
                 }
             })
             .collect(),

@@ -18,7 +18,7 @@
 use super::compare::{self, Comparison, RunData};
 use super::svg::{self, Band, Chart, Kind, Marker, Series};
 use super::Summary;
-use crate::metrics::{push_gap_samples, request_metrics, Stats};
+use crate::metrics::{itl_samples, request_metrics, tokens_per_chunk, Stats};
 use crate::record::RequestRecord;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -552,9 +552,12 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     // Distributions
     let measured_ok: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup && r.ok()).collect();
     let per_req: Vec<_> = measured_ok.iter().map(|r| request_metrics(r)).collect();
-    let (mut itl, mut icl, mut tpc) = (Vec::new(), Vec::new(), Vec::new());
+    // Per-token samples are pooled one distribution at a time, as f32 with an exact capacity:
+    // with 10^6 token events this pass is the run's memory peak.
+    let n_itl: usize = measured_ok.iter().map(|r| itl_samples(r).count()).sum();
+    let mut itl: Vec<f32> = Vec::with_capacity(n_itl);
     for r in &measured_ok {
-        push_gap_samples(r, &mut itl, &mut icl, &mut tpc);
+        itl.extend(itl_samples(r));
     }
     out.push_str("<section id=\"distributions\"><h2>Latency distributions</h2><div class=\"grid\">");
     for (id, name, vals, note) in [
@@ -591,7 +594,8 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
             &format!("{note}; n = {}; dots mark p50/p90/p99/p99.9", vals.len()),
         );
     }
-    let (bars, w) = svg::histogram(&itl, 40);
+    let n_itl = itl.len();
+    let (bars, w) = svg::histogram(itl, 40);
     let tips = bars
         .iter()
         .map(|&(x, n)| format!("{:.2}–{:.2} ms: {n} tokens", x - w / 2.0, x + w / 2.0))
@@ -604,12 +608,13 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     );
     c.series
         .push(Series::new("ITL", Kind::Bars { width: w }, bars).tips(tips));
-    figure(out, &c, &format!("an event with k tokens after a gap g gives k samples of g/k; n = {}; values above p99.9 fold into the last bin", itl.len()));
+    figure(out, &c, &format!("an event with k tokens after a gap g gives k samples of g/k; n = {}; values above p99.9 fold into the last bin", n_itl));
     let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
-    for &k in &tpc {
-        *counts.entry(k as u64).or_insert(0) += 1;
+    for k in measured_ok.iter().flat_map(|r| tokens_per_chunk(r)) {
+        *counts.entry(u64::from(k)).or_insert(0) += 1;
     }
-    let total = tpc.len().max(1) as f64;
+    let n_chunks: u64 = counts.values().sum();
+    let total = n_chunks.max(1) as f64;
     let (pts, tips): (Vec<_>, Vec<_>) = counts
         .iter()
         .map(|(&k, &n)| {
@@ -627,8 +632,7 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
         &c,
         &format!(
             "{} token-bearing events; mean {:.2} tokens",
-            tpc.len(),
-            m.tokens_per_chunk.mean
+            n_chunks, m.tokens_per_chunk.mean
         ),
     );
     out.push_str("</div></section>");
@@ -1371,9 +1375,9 @@ mod tests {
                 sched_us: i * 500_000,
                 end_us: Some(300_000),
                 events: vec![
-                    TokenEvent(100_000, 1, 1),
-                    TokenEvent(200_000, 2, 1),
-                    TokenEvent(300_000, 1, 1),
+                    TokenEvent::new(100_000, 1, 1),
+                    TokenEvent::new(200_000, 2, 1),
+                    TokenEvent::new(300_000, 1, 1),
                 ],
                 output_tokens: TokenCount {
                     server: Some(4),

@@ -534,18 +534,20 @@ pub fn cdf_series(name: &str, samples: &[f64], unit: &str, max: usize) -> Series
 
 /// Equal-width histogram of `samples` as bar points `(centre, count)` and the bin width.
 /// Values above the p99.9 are folded into the last bin so one outlier does not flatten it.
-pub fn histogram(samples: &[f64], bins: usize) -> (Vec<(f64, f64)>, f64) {
-    let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+/// Takes the samples by value and sorts them in place: a run's pooled per-token samples can
+/// be millions long, and a copy would double the report's memory peak.
+pub fn histogram(mut v: Vec<f32>, bins: usize) -> (Vec<(f64, f64)>, f64) {
+    v.retain(|x| x.is_finite());
     if v.is_empty() || bins == 0 {
         return (Vec::new(), 1.0);
     }
-    v.sort_unstable_by(f64::total_cmp);
-    let lo = v[0];
-    let hi = crate::metrics::stats::percentile_sorted(&v, 99.9).max(lo);
+    v.sort_unstable_by(f32::total_cmp);
+    let lo = f64::from(v[0]);
+    let hi = crate::metrics::stats::percentile_sorted_f32(&v, 99.9).max(lo);
     let width = if hi > lo { (hi - lo) / bins as f64 } else { 1.0 };
     let mut counts = vec![0u64; bins];
-    for x in &v {
-        let i = (((x - lo) / width) as usize).min(bins - 1);
+    for &x in &v {
+        let i = (((f64::from(x) - lo) / width) as usize).min(bins - 1);
         counts[i] += 1;
     }
     let pts = counts
@@ -616,7 +618,7 @@ mod tests {
         assert!(s.points.len() <= 102);
         assert_eq!(s.points.last(), Some(&(1000.0, 1.0)));
         assert!(s.tips.iter().any(|t| t.contains("p50")));
-        let (bars, w) = histogram(&v, 10);
+        let (bars, w) = histogram(v.iter().map(|&x| x as f32).collect(), 10);
         assert_eq!(bars.len(), 10);
         assert!(w > 0.0);
         assert_eq!(bars.iter().map(|b| b.1).sum::<f64>(), 1000.0);

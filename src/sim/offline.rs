@@ -184,7 +184,7 @@ fn finished_record(id: u64, reason: FinishReason, time_s: f64, l: Live) -> Reque
         events: l
             .tokens
             .iter()
-            .map(|&t| TokenEvent(rel_us(t, l.send_s), 1, kind::CONTENT))
+            .map(|&t| TokenEvent::new(rel_us(t, l.send_s), 1, kind::CONTENT))
             .collect(),
         frames: n,
         bytes: 0,
@@ -305,7 +305,7 @@ mod tests {
             assert_eq!(r.events.len(), 32);
             assert_eq!(r.output_tokens.server, Some(32));
             assert_eq!(r.finish_reason.as_deref(), Some("length"));
-            assert!(r.events.windows(2).all(|w| w[0].0 < w[1].0));
+            assert!(r.events.windows(2).all(|w| w[0].t_us() < w[1].t_us()));
         }
         // Closed loop: request i ≥ 4 is sent exactly when an earlier one finished.
         let ends: Vec<u64> = out.records.iter().map(|r| r.end_abs_us()).collect();
