@@ -1,18 +1,18 @@
-//! How requests travel: one HTTP/1.1 keep-alive connection per in-flight stream (hyper's
-//! connection API, no pool racing), the OpenAI request body, and the response read frame by
-//! frame. Each body frame is stamped with `Instant::now()` the moment it arrives, before
-//! any parsing, and every SSE event parsed from it carries that stamp.
+//! How requests travel: one HTTP/1.1 keep-alive connection per in-flight stream, owned by
+//! the task that measures the request (infermeter's own minimal HTTP/1.1 client, [`h1`]: no
+//! connection task, no pool racing), the OpenAI request body, and the response read as the
+//! socket delivers it. The bytes of each socket read are stamped with `Instant::now()` the
+//! moment the read returns, before any parsing, and every SSE event completed by those bytes
+//! carries that stamp.
 
+pub mod h1;
 pub mod openai;
 pub mod sse;
 
 use crate::record::{kind, ErrorClass, EventTokenSource, RequestRecord, TokenCount, TokenEvent};
 use crate::workload::{RequestSpec, Tokenizer};
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Request};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use h1::H1Error;
+use http::{HeaderMap, HeaderValue};
 use openai::{BodyOptions, ChunkOutcome};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -69,7 +69,8 @@ pub struct ClientConfig {
     pub max_body_bytes: usize,
 }
 
-pub type Conn = http1::SendRequest<Full<Bytes>>;
+/// A kept-alive connection to the target.
+pub type Conn = h1::Conn<TcpStream>;
 
 type Failure = (ErrorClass, String);
 
@@ -92,13 +93,26 @@ pub async fn connect(cfg: &ClientConfig) -> Result<Conn, Failure> {
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| (ErrorClass::ConnectError, format!("HTTP handshake: {e}")))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
+    Ok(h1::Conn::new(stream))
+}
+
+/// The request's head and body, serialized once per request.
+fn request_bytes(cfg: &ClientConfig, method: &str, path: &str, stream: bool, body: &[u8]) -> Vec<u8> {
+    let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(cfg.headers.len() + 3);
+    if method == "POST" {
+        headers.push(("Content-Type", b"application/json"));
+    }
+    headers.push((
+        "User-Agent",
+        concat!("infermeter/", env!("CARGO_PKG_VERSION")).as_bytes(),
+    ));
+    if stream {
+        headers.push(("Accept", b"text/event-stream"));
+    }
+    for (k, v) in &cfg.headers {
+        headers.push((k.as_str(), v.as_bytes()));
+    }
+    h1::request_bytes(method, path, &cfg.target.authority, &headers, body)
 }
 
 #[cfg(test)]
@@ -232,37 +246,21 @@ pub async fn execute(
         server: None,
         client: Some(spec.input_tokens),
     };
-    let body = Bytes::from(openai::request_body(&cfg.body, &spec.prompt, spec.max_tokens));
+    let body = openai::request_body(&cfg.body, &spec.prompt, spec.max_tokens);
+    let wire = request_bytes(cfg, "POST", &cfg.target.path, cfg.body.stream, &body);
+    drop(body);
 
-    let build = || -> Result<Request<Full<Bytes>>, http::Error> {
-        let mut builder = Request::post(cfg.target.path.as_str())
-            .header(http::header::HOST, cfg.target.authority.as_str())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(
-                http::header::USER_AGENT,
-                concat!("infermeter/", env!("CARGO_PKG_VERSION")),
-            );
-        if cfg.body.stream {
-            builder = builder.header(http::header::ACCEPT, "text/event-stream");
-        }
-        let mut req = builder.body(Full::new(body.clone()))?;
-        for (k, v) in &cfg.headers {
-            req.headers_mut().insert(k.clone(), v.clone());
-        }
-        Ok(req)
-    };
-
-    // A kept-alive connection must be ready; otherwise open a new one. A server may close a
-    // kept-alive connection at any moment (llama.cpp's server closes after every stream while
-    // still advertising keep-alive); a request that fails on a *reused* connection before any
-    // response byte was never processed, so it is sent once more on a fresh connection, and
-    // the record keeps the time of the send that counted.
+    // A kept-alive connection must still be usable; otherwise open a new one. A server may
+    // close a kept-alive connection at any moment (llama.cpp's server closes after every
+    // stream while still advertising keep-alive); a request that fails on a *reused*
+    // connection before any response byte was never processed, so it is sent once more on a
+    // fresh connection, and the record keeps the time of the send that counted.
     let mut attempt = 0;
-    let (resp, t_send, total_deadline) = loop {
+    let (head, t_send, total_deadline) = loop {
         attempt += 1;
         let mut reused = false;
         if let Some(c) = conn.as_mut() {
-            reused = c.ready().await.is_ok();
+            reused = c.reusable().await;
             if !reused {
                 *conn = None;
             }
@@ -282,15 +280,7 @@ pub async fn execute(
             }
             rec.connect_us += micros_between(t, Instant::now());
         }
-        let Some(sender) = conn.as_mut() else { return };
-        let req = match build() {
-            Ok(r) => r,
-            Err(e) => {
-                rec.error = Some(ErrorClass::ClientError);
-                rec.error_detail = Some(e.to_string());
-                return;
-            }
-        };
+        let Some(c) = conn.as_mut() else { return };
         let t_send = Instant::now();
         rec.send_us = micros_between(run_start, t_send);
         let total_deadline = tokio::time::Instant::from_std(t_send + cfg.timeouts.total);
@@ -300,7 +290,11 @@ pub async fn execute(
             rec.error_detail = Some(msg.chars().take(300).collect());
             rec.end_us = Some(us32(t_send, Instant::now()));
         };
-        match timeout_at(hdr_deadline, sender.send_request(req)).await {
+        let exchange = async {
+            c.send(&wire).await.map_err(H1Error::Io)?;
+            c.read_head().await
+        };
+        match timeout_at(hdr_deadline, exchange).await {
             Err(_) => {
                 let class = if hdr_deadline >= total_deadline {
                     ErrorClass::TotalTimeout
@@ -311,8 +305,9 @@ pub async fn execute(
                 return fail(rec, class, "no response headers before the timeout".into());
             }
             Ok(Err(e)) => {
+                let silent = c.received() == 0 && !matches!(e, H1Error::Malformed(_));
                 *conn = None;
-                if reused && attempt == 1 && (e.is_canceled() || e.is_incomplete_message()) {
+                if reused && attempt == 1 && silent {
                     rec.stale_connection_retries += 1;
                     continue;
                 }
@@ -322,7 +317,7 @@ pub async fn execute(
                     format!("connection failed before headers: {e}"),
                 );
             }
-            Ok(Ok(r)) => break (r, t_send, total_deadline),
+            Ok(Ok(h)) => break (h, t_send, total_deadline),
         }
     };
     let fail = |rec: &mut RequestRecord, class: ErrorClass, msg: String, at: Instant| {
@@ -330,18 +325,14 @@ pub async fn execute(
         rec.error_detail = Some(msg.chars().take(300).collect());
         rec.end_us = Some(us32(t_send, at));
     };
-    let t_hdr = Instant::now();
+    let Some(c) = conn.as_mut() else { return };
+    let t_hdr = c.last_read();
     rec.hdr_us = Some(us32(t_send, t_hdr));
-    rec.status = resp.status().as_u16();
-    let is_sse = resp
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("text/event-stream"));
-    let mut body = resp.into_body();
+    rec.status = head.status;
+    let is_sse = head.content_type.contains("text/event-stream");
 
     if rec.status != 200 {
-        let (bytes, _) = read_bounded(&mut body, 4096, total_deadline, cfg.timeouts.idle).await;
+        let (bytes, _) = read_bounded(c, 4096, total_deadline, cfg.timeouts.idle).await;
         let class = match rec.status {
             429 => ErrorClass::Http429,
             400..=499 => ErrorClass::Http4xx,
@@ -364,7 +355,7 @@ pub async fn execute(
 
     if cfg.body.stream {
         if !is_sse {
-            let (bytes, _) = read_bounded(&mut body, 512, total_deadline, cfg.timeouts.idle).await;
+            let (bytes, _) = read_bounded(c, 512, total_deadline, cfg.timeouts.idle).await;
             *conn = None;
             let head: String = String::from_utf8_lossy(&bytes).chars().take(120).collect();
             return fail(
@@ -383,8 +374,7 @@ pub async fn execute(
                 cfg.timeouts.idle
             };
             let deadline = (tokio::time::Instant::now() + idle).min(total_deadline);
-            let next = timeout_at(deadline, body.frame()).await;
-            let t = Instant::now();
+            let next = timeout_at(deadline, c.next_data()).await;
             match next {
                 Err(_) if st.done => break,
                 Err(_) => {
@@ -396,23 +386,25 @@ pub async fn execute(
                     st.error = Some((class, "stream stalled past the timeout".into()));
                     break;
                 }
-                Ok(None) => {
+                Ok(Ok(None)) => {
                     clean_end = true;
-                    if let Err(e) = parser.finish(|ev| st.on_data(ev.data, us32(t_send, t), &mut events)) {
+                    let t_us = us32(t_send, Instant::now());
+                    if let Err(e) = parser.finish(|ev| st.on_data(ev.data, t_us, &mut events)) {
                         st.error = Some((ErrorClass::EventTooLarge, e.to_string()));
                     }
                     break;
                 }
-                Ok(Some(Err(e))) => {
+                Ok(Err(e)) => {
                     st.error = Some((ErrorClass::ResetMidStream, format!("stream broke: {e}")));
                     break;
                 }
-                Ok(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else { continue };
+                Ok(Ok(Some((t_read, data)))) => {
                     frames += 1;
                     nbytes += data.len() as u64;
-                    let t_us = us32(t_send, t);
-                    if let Err(e) = parser.push(&data, |ev| st.on_data(ev.data, t_us, &mut events)) {
+                    // The arrival time of these bytes: when the socket read that brought them
+                    // returned (taken inside the read, before any parsing).
+                    let t_us = us32(t_send, t_read);
+                    if let Err(e) = parser.push(data, |ev| st.on_data(ev.data, t_us, &mut events)) {
                         st.error = Some((ErrorClass::EventTooLarge, e.to_string()));
                     }
                     if st.error.is_some() {
@@ -429,7 +421,7 @@ pub async fn execute(
             ));
         }
     } else {
-        let (bytes, outcome) = read_bounded(&mut body, cfg.max_body_bytes, total_deadline, cfg.timeouts.idle).await;
+        let (bytes, outcome) = read_bounded(c, cfg.max_body_bytes, total_deadline, cfg.timeouts.idle).await;
         let t_end = Instant::now();
         rec.end_us = Some(us32(t_send, t_end));
         frames = 1;
@@ -505,8 +497,9 @@ enum ReadOutcome {
     Broken(String),
 }
 
-async fn read_bounded(
-    body: &mut hyper::body::Incoming,
+/// Read a whole (non-streamed or error) body, up to `limit` bytes.
+async fn read_bounded<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    c: &mut h1::Conn<S>,
     limit: usize,
     total: tokio::time::Instant,
     idle: Duration,
@@ -514,7 +507,7 @@ async fn read_bounded(
     let mut out = Vec::new();
     loop {
         let deadline = (tokio::time::Instant::now() + idle).min(total);
-        match timeout_at(deadline, body.frame()).await {
+        match timeout_at(deadline, c.next_data()).await {
             Err(_) => {
                 let c = if deadline >= total {
                     ErrorClass::TotalTimeout
@@ -523,17 +516,15 @@ async fn read_bounded(
                 };
                 return (out, ReadOutcome::Timeout(c));
             }
-            Ok(None) => return (out, ReadOutcome::Complete),
-            Ok(Some(Err(e))) => return (out, ReadOutcome::Broken(e.to_string())),
-            Ok(Some(Ok(f))) => {
-                if let Ok(d) = f.into_data() {
-                    if out.len() + d.len() > limit {
-                        let room = limit - out.len();
-                        out.extend_from_slice(&d[..room]);
-                        return (out, ReadOutcome::TooLarge);
-                    }
-                    out.extend_from_slice(&d);
+            Ok(Ok(None)) => return (out, ReadOutcome::Complete),
+            Ok(Err(e)) => return (out, ReadOutcome::Broken(e.to_string())),
+            Ok(Ok(Some((_, d)))) => {
+                if out.len() + d.len() > limit {
+                    let room = limit - out.len();
+                    out.extend_from_slice(&d[..room]);
+                    return (out, ReadOutcome::TooLarge);
                 }
+                out.extend_from_slice(d);
             }
         }
     }
@@ -562,30 +553,20 @@ fn error_detail_of(bytes: &[u8]) -> String {
 
 /// Simple GET for preflight checks (`/v1/models`), bounded in time and size.
 pub async fn get(cfg: &ClientConfig, path: &str) -> Result<(u16, String, Vec<u8>), Failure> {
-    let mut sender = connect(cfg).await?;
-    let mut req = Request::get(path)
-        .header(http::header::HOST, cfg.target.authority.as_str())
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| (ErrorClass::ClientError, e.to_string()))?;
-    for (k, v) in &cfg.headers {
-        req.headers_mut().insert(k.clone(), v.clone());
-    }
+    let mut c = connect(cfg).await?;
+    let wire = request_bytes(cfg, "GET", path, false, b"");
     let deadline = tokio::time::Instant::now() + cfg.timeouts.connect.max(Duration::from_secs(5));
-    let resp = match timeout_at(deadline, sender.send_request(req)).await {
+    let exchange = async {
+        c.send(&wire).await.map_err(H1Error::Io)?;
+        c.read_head().await
+    };
+    let head = match timeout_at(deadline, exchange).await {
         Err(_) => return Err((ErrorClass::FirstByteTimeout, format!("GET {path} timed out"))),
         Ok(Err(e)) => return Err((ErrorClass::ResetBeforeHeaders, format!("GET {path}: {e}"))),
-        Ok(Ok(r)) => r,
+        Ok(Ok(h)) => h,
     };
-    let status = resp.status().as_u16();
-    let ctype = resp
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let mut body = resp.into_body();
-    let (bytes, _) = read_bounded(&mut body, 1 << 20, deadline, Duration::from_secs(5)).await;
-    Ok((status, ctype, bytes))
+    let (bytes, _) = read_bounded(&mut c, 1 << 20, deadline, Duration::from_secs(5)).await;
+    Ok((head.status, head.content_type, bytes))
 }
 
 /// Build the header map from `--header 'K: V'` strings and an optional API key.
