@@ -173,6 +173,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         in_flight: AtomicU64::new(0),
     });
 
+    let run_start_ns = crate::util::monotonic_ns(ctx.run_start);
     let total_hint = plan.requests.map(|n| n + plan.warmup);
     let bar = progress_bar(plan.progress, total_hint, plan.duration);
     let collector_bar = bar.clone();
@@ -299,6 +300,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         probe_lateness_ms,
         includes_embedded_server: false,
         peak_rss_bytes: crate::metrics::health::peak_rss_bytes(),
+        run_start_monotonic_ns: Some(run_start_ns),
     };
     Ok(RunOutcome {
         records,

@@ -1,8 +1,35 @@
 //! Small shared helpers: a seedable PRNG with the distributions the workload and schedule
-//! need, duration parsing, and UTC timestamps — kept here so the rest of the crate does not
+//! need, duration parsing, UTC timestamps and the shared monotonic clock — kept here so the rest of the crate does not
 //! depend on the exact behaviour of external crates across versions (same seed, same run).
 
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// `t` on the system-wide monotonic clock (`CLOCK_MONOTONIC`), in ns. Two processes on one
+/// machine read the same clock, so a client's timestamps and a server's write times can be
+/// compared directly (the timing-error harness in `scripts/perf.sh` does). `Instant` has no
+/// public raw value, so an anchor pair (`Instant`, `clock_gettime`) is read once, back to back;
+/// its own error is well under a microsecond.
+pub fn monotonic_ns(t: Instant) -> u64 {
+    static ANCHOR: OnceLock<(Instant, u64)> = OnceLock::new();
+    let (i0, ns0) = *ANCHOR.get_or_init(|| {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC is always available on Linux.
+        let i = Instant::now();
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        let ns = if rc == 0 {
+            ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+        } else {
+            0
+        };
+        (i, ns)
+    });
+    if t >= i0 {
+        ns0 + t.duration_since(i0).as_nanos() as u64
+    } else {
+        ns0.saturating_sub(i0.duration_since(t).as_nanos() as u64)
+    }
+}
 
 /// xoshiro256** seeded through SplitMix64: fast, small, reproducible across platforms.
 #[derive(Clone, Debug)]
@@ -145,6 +172,19 @@ pub fn unix_now_s() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn monotonic_clock_agrees_with_instant() {
+        let a = Instant::now();
+        let (na, nb) = (monotonic_ns(a), monotonic_ns(a + Duration::from_millis(5)));
+        assert_eq!(nb - na, 5_000_000);
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: valid out-pointer.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        let raw = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+        let now = monotonic_ns(Instant::now());
+        assert!(now.abs_diff(raw) < 1_000_000, "{now} vs {raw}");
+    }
 
     #[test]
     fn durations_parse() {

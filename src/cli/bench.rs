@@ -403,7 +403,9 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
         tokenizer: tokenizer.clone(),
         max_event_bytes: client::sse::DEFAULT_MAX_EVENT_BYTES,
         max_body_bytes: 64 << 20,
+        request_id_prefix: request_id_prefix(v.seed),
     };
+    let request_id_prefix = client_cfg.request_id_prefix.clone();
     let model = preflight(&client_cfg, v.model.as_deref().or(default_model.as_deref())).await?;
     client_cfg.body.model = model.clone();
 
@@ -418,6 +420,7 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
     std::fs::create_dir_all(&v.out).map_err(|e| CliError::failed(format!("cannot create {}: {e}", v.out.display())))?;
     let (_, started_at) = utc_strings(unix_now_s());
     let run_info = RunInfo {
+        request_id_prefix,
         target: url,
         embedded_sim: embedded,
         model,
@@ -536,6 +539,17 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
         interrupted: outcome.interrupted,
         all_failed,
     })
+}
+
+/// A per-run prefix for `X-Request-Id` (`im-` and 8 hex digits): unique across concurrent
+/// runs against one server, which may reject a request id it already has in flight.
+fn request_id_prefix(seed: u64) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut rng = crate::util::Rng::new(seed ^ t ^ u64::from(std::process::id()).rotate_left(32));
+    format!("im-{:08x}", rng.next_u64() as u32)
 }
 
 /// The command line for `run.json`, with `--header` values replaced: headers often carry

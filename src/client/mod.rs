@@ -67,6 +67,9 @@ pub struct ClientConfig {
     pub max_event_bytes: usize,
     /// Largest non-streamed (or error) body read into memory.
     pub max_body_bytes: usize,
+    /// Each request carries `X-Request-Id: {prefix}-{record id}`, so server logs (vLLM uses
+    /// it as its request id) and the simulator's write log can be joined with the records.
+    pub request_id_prefix: String,
 }
 
 /// A kept-alive connection to the target.
@@ -97,8 +100,18 @@ pub async fn connect(cfg: &ClientConfig) -> Result<Conn, Failure> {
 }
 
 /// The request's head and body, serialized once per request.
-fn request_bytes(cfg: &ClientConfig, method: &str, path: &str, stream: bool, body: &[u8]) -> Vec<u8> {
-    let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(cfg.headers.len() + 3);
+fn request_bytes(
+    cfg: &ClientConfig,
+    method: &str,
+    path: &str,
+    stream: bool,
+    request_id: Option<&str>,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut headers: Vec<(&str, &[u8])> = Vec::with_capacity(cfg.headers.len() + 4);
+    if let Some(id) = request_id {
+        headers.push(("X-Request-Id", id.as_bytes()));
+    }
     if method == "POST" {
         headers.push(("Content-Type", b"application/json"));
     }
@@ -247,7 +260,8 @@ pub async fn execute(
         client: Some(spec.input_tokens),
     };
     let body = openai::request_body(&cfg.body, &spec.prompt, spec.max_tokens);
-    let wire = request_bytes(cfg, "POST", &cfg.target.path, cfg.body.stream, &body);
+    let request_id = format!("{}-{}", cfg.request_id_prefix, rec.id);
+    let wire = request_bytes(cfg, "POST", &cfg.target.path, cfg.body.stream, Some(&request_id), &body);
     drop(body);
 
     // A kept-alive connection must still be usable; otherwise open a new one. A server may
@@ -554,7 +568,7 @@ fn error_detail_of(bytes: &[u8]) -> String {
 /// Simple GET for preflight checks (`/v1/models`), bounded in time and size.
 pub async fn get(cfg: &ClientConfig, path: &str) -> Result<(u16, String, Vec<u8>), Failure> {
     let mut c = connect(cfg).await?;
-    let wire = request_bytes(cfg, "GET", path, false, b"");
+    let wire = request_bytes(cfg, "GET", path, false, None, b"");
     let deadline = tokio::time::Instant::now() + cfg.timeouts.connect.max(Duration::from_secs(5));
     let exchange = async {
         c.send(&wire).await.map_err(H1Error::Io)?;

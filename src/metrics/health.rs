@@ -31,6 +31,9 @@ pub struct RuntimeSamples {
     pub includes_embedded_server: bool,
     /// Peak resident set size of the process, bytes.
     pub peak_rss_bytes: Option<u64>,
+    /// The run's time origin (`*_us` fields of the records count from it) on the system
+    /// monotonic clock, ns: joins records with another process's timestamps on this machine.
+    pub run_start_monotonic_ns: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -54,6 +57,9 @@ pub struct ClientHealth {
     pub runtime_probe_lateness_ms: Stats,
     pub saturated: bool,
     pub saturated_reason: Option<String>,
+    /// See [`RuntimeSamples::run_start_monotonic_ns`] (absent in summaries rebuilt by `report`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_start_monotonic_ns: Option<u64>,
 }
 
 fn rate(mut ts: Vec<u64>) -> Option<f64> {
@@ -127,6 +133,7 @@ pub fn client_health(
         includes_embedded_server: rt.includes_embedded_server,
         peak_in_flight: peak,
         peak_rss_bytes: rt.peak_rss_bytes,
+        run_start_monotonic_ns: rt.run_start_monotonic_ns,
         runtime_probe_lateness_ms: probe,
         saturated: !reasons.is_empty(),
         saturated_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),

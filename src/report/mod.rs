@@ -23,6 +23,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RunInfo {
     pub target: String,
+    /// Requests carry `X-Request-Id: {request_id_prefix}-{record id}`.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub request_id_prefix: String,
     /// True when the target was the embedded simulated server.
     pub embedded_sim: bool,
     pub model: String,
