@@ -116,8 +116,13 @@ pub enum ErrorClass {
     FirstByteTimeout,
     IdleTimeout,
     TotalTimeout,
+    // Explicit names: snake_case alone would give `http4xx`, not the `http_4xx` of
+    // `as_str` and `summary.json`. The aliases read records written before the fix.
+    #[serde(rename = "http_4xx", alias = "http4xx")]
     Http4xx,
+    #[serde(rename = "http_429", alias = "http429")]
     Http429,
+    #[serde(rename = "http_5xx", alias = "http5xx")]
     Http5xx,
     /// An error object was sent as an event inside the stream.
     StreamErrorEvent,
@@ -323,6 +328,38 @@ mod tests {
         let mut bad = b"{oops}\n".to_vec();
         write_jsonl(&mut bad, &r).unwrap();
         assert!(read_jsonl(&bad[..]).unwrap_err().starts_with("line 1"));
+    }
+
+    #[test]
+    fn record_error_names_match_summary_names() {
+        let all = [
+            ErrorClass::ConnectRefused,
+            ErrorClass::ConnectTimeout,
+            ErrorClass::ConnectError,
+            ErrorClass::ResetBeforeHeaders,
+            ErrorClass::ResetMidStream,
+            ErrorClass::FirstByteTimeout,
+            ErrorClass::IdleTimeout,
+            ErrorClass::TotalTimeout,
+            ErrorClass::Http4xx,
+            ErrorClass::Http429,
+            ErrorClass::Http5xx,
+            ErrorClass::StreamErrorEvent,
+            ErrorClass::Truncated,
+            ErrorClass::MalformedEvent,
+            ErrorClass::InvalidUtf8,
+            ErrorClass::EventTooLarge,
+            ErrorClass::NotSse,
+            ErrorClass::EmptyOutput,
+            ErrorClass::ClientError,
+        ];
+        for c in all {
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorClass>(&json).unwrap(), c);
+        }
+        let old: ErrorClass = serde_json::from_str("\"http5xx\"").unwrap();
+        assert_eq!(old, ErrorClass::Http5xx);
     }
 
     #[test]

@@ -146,6 +146,13 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
     };
     if let Some(u) = &a.url {
         parse_url(u)?;
+        if !a.sim.faults.fault.is_empty() {
+            return Err(CliError::usage(
+                "--fault applies to the embedded simulated server: drop --url, or run `infermeter sim serve --fault ...`",
+            ));
+        }
+    } else {
+        a.sim.faults.plan()?;
     }
     let (warmup, steady_skip_start_s) = if a.warmup.trim().bytes().all(|b| b.is_ascii_digit()) {
         let n = a

@@ -115,6 +115,33 @@ pub struct SimFlags {
     /// Engine mode: real seconds per simulated second (< 1 runs faster than real time).
     #[arg(long = "sim-time-scale", default_value_t = DEFAULT_BENCH_TIME_SCALE)]
     pub sim_time_scale: f64,
+    #[command(flatten)]
+    pub faults: FaultFlags,
+}
+
+/// Fault injection in the simulated server (`sim serve`, and `bench` without `--url`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct FaultFlags {
+    /// Inject a fault into this share of requests, KIND=PROB (repeatable; probabilities add up
+    /// to at most 1). Kinds: http_429, http_500_json, http_503_html, reset_before_headers,
+    /// reset_mid_stream, truncated, error_event, stall, slow_first_byte, malformed_json,
+    /// invalid_utf8, huge_line, slow_headers, not_sse.
+    #[arg(long = "fault", value_name = "KIND=PROB")]
+    pub fault: Vec<String>,
+    /// How long a `stall` fault keeps the stream silent, ms.
+    #[arg(long = "fault-stall-ms", value_name = "MS", default_value_t = crate::sim::faults::DEFAULT_FAULT_MS)]
+    pub fault_stall_ms: u64,
+    /// How late a `slow_first_byte` response head is, and how long a `slow_headers` head takes
+    /// to trickle out, ms.
+    #[arg(long = "fault-delay-ms", value_name = "MS", default_value_t = crate::sim::faults::DEFAULT_FAULT_MS)]
+    pub fault_delay_ms: u64,
+}
+
+impl FaultFlags {
+    /// Stage two: the validated fault plan.
+    pub fn plan(&self) -> Result<crate::sim::FaultPlan, CliError> {
+        crate::sim::FaultPlan::parse(&self.fault, self.fault_stall_ms, self.fault_delay_ms).map_err(CliError::usage)
+    }
 }
 
 /// The embedded bench target's engine: a small model on a modest GPU, sped up, so the default
@@ -304,6 +331,8 @@ pub struct SimServeArgs {
     pub time_scale: f64,
     #[command(flatten)]
     pub engine: EngineFlags,
+    #[command(flatten)]
+    pub faults: FaultFlags,
 }
 
 #[derive(Debug, Args)]

@@ -43,6 +43,7 @@ pub fn config(
         tokens_per_chunk: k,
         seed,
         engine: None,
+        faults: Default::default(),
     })
 }
 
@@ -74,6 +75,13 @@ pub fn engine_spec(f: &EngineFlags, default_preset: &str) -> Result<EngineSpec, 
 /// The embedded bench target: engine mode unless a fixed-timing flag (or `--sim-mode fixed`)
 /// is given.
 pub fn from_bench_flags(f: &SimFlags, seed: u64) -> Result<SimConfig, CliError> {
+    let faults = f.faults.plan()?;
+    let mut cfg = bench_target(f, seed)?;
+    cfg.faults = faults;
+    Ok(cfg)
+}
+
+fn bench_target(f: &SimFlags, seed: u64) -> Result<SimConfig, CliError> {
     let any_fixed = f.sim_ttft_ms.is_some() || f.sim_itl_ms.is_some() || f.sim_prefill_us_per_token.is_some();
     let fixed = match f.sim_mode.as_deref() {
         Some("fixed") => true,
@@ -124,8 +132,9 @@ pub async fn serve(a: SimServeArgs) -> Result<u8, CliError> {
         print!("{}", presets_text());
         return Ok(0);
     }
+    let faults = a.faults.plan()?;
     let engine_mode = a.engine.model_preset.is_some() || a.engine.model_config.is_some();
-    let cfg = if engine_mode {
+    let mut cfg = if engine_mode {
         let built = engine_spec(&a.engine, "llama-3.1-8b")?
             .build()
             .map_err(CliError::usage)?;
@@ -168,6 +177,10 @@ pub async fn serve(a: SimServeArgs) -> Result<u8, CliError> {
             a.seed,
         )?
     };
+    if !faults.is_empty() {
+        eprintln!("infermeter sim: injecting faults: {}", faults.describe());
+    }
+    cfg.faults = faults;
     let model = cfg.model.clone();
     let ip: IpAddr = a
         .host

@@ -54,6 +54,8 @@ impl std::fmt::Display for H1Error {
     }
 }
 
+impl std::error::Error for H1Error {}
+
 /// How the response body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {

@@ -181,12 +181,10 @@ impl StreamState {
         }
         match openai::decode_chunk(data) {
             Err(e) => {
-                let class = if std::str::from_utf8(data).is_err() {
-                    ErrorClass::InvalidUtf8
-                } else {
-                    ErrorClass::MalformedEvent
-                };
-                self.error = Some((class, e.0.chars().take(200).collect()));
+                self.error = Some(match std::str::from_utf8(data) {
+                    Err(u) => (ErrorClass::InvalidUtf8, format!("event data is not valid UTF-8: {u}")),
+                    Ok(_) => (ErrorClass::MalformedEvent, format!("malformed event: {}", e.0)),
+                });
             }
             Ok(ChunkOutcome::Done) => self.done = true,
             Ok(ChunkOutcome::ServerError(msg)) => self.error = Some((ErrorClass::StreamErrorEvent, msg)),
@@ -301,12 +299,13 @@ pub async fn execute(
         let hdr_deadline = tokio::time::Instant::from_std(t_send + cfg.timeouts.first_byte).min(total_deadline);
         let fail = |rec: &mut RequestRecord, class: ErrorClass, msg: String| {
             rec.error = Some(class);
-            rec.error_detail = Some(msg.chars().take(300).collect());
+            rec.error_detail = Some(one_line(&msg));
             rec.end_us = Some(us32(t_send, Instant::now()));
         };
+        // Err(true): the request could not be written.
         let exchange = async {
-            c.send(&wire).await.map_err(H1Error::Io)?;
-            c.read_head().await
+            c.send(&wire).await.map_err(|e| (true, H1Error::Io(e)))?;
+            c.read_head().await.map_err(|e| (false, e))
         };
         match timeout_at(hdr_deadline, exchange).await {
             Err(_) => {
@@ -318,8 +317,11 @@ pub async fn execute(
                 *conn = None;
                 return fail(rec, class, "no response headers before the timeout".into());
             }
-            Ok(Err(e)) => {
-                let silent = c.received() == 0 && !matches!(e, H1Error::Malformed(_));
+            Ok(Err((in_send, e))) => {
+                // A kept-alive connection the server had already closed: the write fails, or
+                // the read finds the close (EOF) before any response byte. A reset (RST)
+                // after the request went out may mean the server processed it: not re-sent.
+                let silent = in_send || (c.received() == 0 && matches!(e, H1Error::Closed));
                 *conn = None;
                 if reused && attempt == 1 && silent {
                     rec.stale_connection_retries += 1;
@@ -328,7 +330,7 @@ pub async fn execute(
                 return fail(
                     rec,
                     ErrorClass::ResetBeforeHeaders,
-                    format!("connection failed before headers: {e}"),
+                    format!("connection failed before headers: {}", error_chain(&e)),
                 );
             }
             Ok(Ok(h)) => break (h, t_send, total_deadline),
@@ -336,13 +338,14 @@ pub async fn execute(
     };
     let fail = |rec: &mut RequestRecord, class: ErrorClass, msg: String, at: Instant| {
         rec.error = Some(class);
-        rec.error_detail = Some(msg.chars().take(300).collect());
+        rec.error_detail = Some(one_line(&msg));
         rec.end_us = Some(us32(t_send, at));
     };
     let Some(c) = conn.as_mut() else { return };
     let t_hdr = c.last_read();
     rec.hdr_us = Some(us32(t_send, t_hdr));
     rec.status = head.status;
+    let ctype = (!head.content_type.is_empty()).then(|| head.content_type.clone());
     let is_sse = head.content_type.contains("text/event-stream");
 
     if rec.status != 200 {
@@ -372,10 +375,11 @@ pub async fn execute(
             let (bytes, _) = read_bounded(c, 512, total_deadline, cfg.timeouts.idle).await;
             *conn = None;
             let head: String = String::from_utf8_lossy(&bytes).chars().take(120).collect();
+            let got = ctype.as_deref().unwrap_or("no content type");
             return fail(
                 rec,
                 ErrorClass::NotSse,
-                format!("expected text/event-stream, got: {}", head.trim()),
+                format!("expected text/event-stream, got {got}: {head}"),
                 Instant::now(),
             );
         }
@@ -494,7 +498,7 @@ fn finish_record(cfg: &ClientConfig, rec: &mut RequestRecord, st: StreamState, m
     rec.finish_reason = st.finish_reason;
     if let Some((class, msg)) = st.error {
         rec.error = Some(class);
-        rec.error_detail = Some(msg);
+        rec.error_detail = Some(one_line(&msg));
     } else if events.is_empty() {
         rec.error = Some(ErrorClass::EmptyOutput);
         rec.error_detail = Some("no token-bearing event".into());
@@ -544,7 +548,68 @@ async fn read_bounded<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     }
 }
 
-/// A short, single-line description of an error body (JSON `error.message` or the text).
+/// `error_detail` is one line of at most 300 characters, whatever the server sent.
+fn one_line(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len().min(300));
+    for (i, w) in msg.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(w);
+        if out.len() >= 300 {
+            break;
+        }
+    }
+    let cut: String = out.chars().take(300).collect();
+    cut.trim_end().to_string()
+}
+
+/// An error and its causes on one line: hyper's "connection error" alone does not say whether
+/// the peer reset the connection or closed it.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cause = c.source();
+    }
+    s
+}
+
+/// The readable text of an HTML error page: its `<title>`, else the text between the tags.
+fn html_text(s: &str) -> Option<String> {
+    let lower = s.trim_start().chars().take(16).collect::<String>().to_ascii_lowercase();
+    if !(lower.starts_with("<!doctype html") || lower.starts_with("<html") || lower.starts_with("<head")) {
+        return None;
+    }
+    let lower_all = s.to_ascii_lowercase();
+    if let (Some(a), Some(b)) = (lower_all.find("<title>"), lower_all.find("</title>")) {
+        if let Some(t) = s.get(a + 7..b).filter(|t| !t.trim().is_empty()) {
+            return Some(t.to_string());
+        }
+    }
+    let mut out = String::new();
+    let mut in_tag = false;
+    for ch in s.chars() {
+        match ch {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// A short, single-line description of an error body (JSON `error.message`, an HTML page's
+/// title, or the text).
 fn error_detail_of(bytes: &[u8]) -> String {
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
         if let Some(m) = v
@@ -557,6 +622,7 @@ fn error_detail_of(bytes: &[u8]) -> String {
         }
     }
     let s = String::from_utf8_lossy(bytes);
+    let s = html_text(&s).map_or(s, std::borrow::Cow::Owned);
     s.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
@@ -603,4 +669,50 @@ pub fn build_headers(raw: &[String], api_key: Option<&str>) -> Result<HeaderMap,
         h.insert(name, value);
     }
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_become_one_short_line() {
+        assert_eq!(
+            error_detail_of(br#"{"error":{"message":"too many requests","code":429}}"#),
+            "too many requests"
+        );
+        let page = b"<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head>\n<body><h1>down</h1></body></html>";
+        assert_eq!(error_detail_of(page), "503 Service Unavailable");
+        assert_eq!(
+            error_detail_of(b"<html><body><h1>Bad\n gateway</h1><p>nginx</p></body></html>"),
+            "Bad gateway nginx"
+        );
+        assert_eq!(error_detail_of(b"plain\n  text"), "plain text");
+        assert_eq!(error_detail_of("<html><title>é</title>".as_bytes()), "é");
+    }
+
+    #[test]
+    fn details_are_one_line() {
+        assert_eq!(one_line("a\n  b\r\n\tc "), "a b c");
+        assert_eq!(one_line(&"x ".repeat(1000)).len(), 299);
+        assert_eq!(one_line(&"é".repeat(1000)).chars().count(), 300);
+    }
+
+    #[test]
+    fn error_chain_names_the_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset by peer");
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("connection error")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert_eq!(error_chain(&Outer(io)), "connection error: connection reset by peer");
+    }
 }

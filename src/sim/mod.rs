@@ -13,11 +13,18 @@
 //! roofline performance model decides when each token leaves, and `/metrics` exposes vLLM's
 //! Prometheus metrics. Both modes stream exactly the same chunk format.
 //!
+//! Fault injection (`faults`, `fault_conn`): with a [`FaultPlan`], chosen requests get an HTTP
+//! error, a reset connection, a truncated, stalled or corrupted stream, or a slow response head
+//! (see `docs/reliability.md`); the HTTP-level and head faults apply in both modes, the
+//! mid-stream faults to every streamed response.
+//!
 //! Token accounting: a prompt's token count is its number of whitespace-separated words
 //! (infermeter's synthetic prompts are one token per word), and every emitted output token is
 //! a common word that is exactly one token in the `cl100k_base` and `o200k_base` encodings.
 
 pub mod dist;
+pub mod fault_conn;
+pub mod faults;
 pub mod offline;
 pub mod online;
 pub mod prom;
@@ -25,13 +32,15 @@ pub mod timing;
 
 use crate::util::Rng;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use bytes::Bytes;
 pub use dist::ValueDist;
+use fault_conn::ConnFault;
+pub use faults::{FaultKind, FaultPlan};
 use online::{EngineHandle, Ev};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -63,6 +72,8 @@ pub struct SimConfig {
     pub seed: u64,
     /// Engine mode (`None` = fixed timing).
     pub engine: Option<EngineMode>,
+    /// Faults to inject (empty: none).
+    pub faults: FaultPlan,
 }
 
 /// The simulated engine behind engine mode.
@@ -84,6 +95,7 @@ impl Default for SimConfig {
             tokens_per_chunk: 1,
             seed: 0,
             engine: None,
+            faults: FaultPlan::default(),
         }
     }
 }
@@ -134,12 +146,20 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// Bind `addr` (use port 0 for any free port) and serve in the background.
+/// Bind `addr` (use port 0 for any free port) and serve in the background. With a fault plan,
+/// connections are wrapped so handlers can reset them or slow their response head.
 pub async fn spawn(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    let faults = !cfg.faults.is_empty();
     let router = app(cfg);
     let handle = tokio::spawn(async move {
+        if faults {
+            let listener = fault_conn::FaultListener(listener);
+            let service = router.into_make_service_with_connect_info::<ConnFault>();
+            let _ = axum::serve(listener, service).await;
+            return;
+        }
         // Without TCP_NODELAY, Nagle's algorithm holds each small SSE chunk until the client's
         // delayed ACK (up to ~40 ms): tokens would arrive late and in bursts.
         use axum::serve::ListenerExt;
@@ -155,12 +175,19 @@ async fn models(State(st): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({"object": "list", "data": [{"id": st.cfg.model, "object": "model", "owned_by": "infermeter-sim"}]}))
 }
 
-async fn completions(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
-    generate(st, body, false).await
+/// The connection handle, present when the server runs with a fault plan (see [`spawn`]).
+type Conn = Option<Extension<ConnectInfo<ConnFault>>>;
+
+fn conn_of(c: Conn) -> Option<ConnFault> {
+    c.map(|Extension(ConnectInfo(c))| c)
 }
 
-async fn chat(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
-    generate(st, body, true).await
+async fn completions(State(st): State<Arc<AppState>>, conn: Conn, body: Bytes) -> Response {
+    generate(st, body, false, conn_of(conn)).await
+}
+
+async fn chat(State(st): State<Arc<AppState>>, conn: Conn, body: Bytes) -> Response {
+    generate(st, body, true, conn_of(conn)).await
 }
 
 fn error(status: StatusCode, msg: &str) -> Response {
@@ -230,7 +257,7 @@ fn parse_ask(v: &Value, chat: bool) -> Result<Ask, String> {
     })
 }
 
-async fn generate(st: Arc<AppState>, body: Bytes, chat: bool) -> Response {
+async fn generate(st: Arc<AppState>, body: Bytes, chat: bool, conn: Option<ConnFault>) -> Response {
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")),
@@ -247,6 +274,12 @@ async fn generate(st: Arc<AppState>, body: Bytes, chat: bool) -> Response {
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
     let n = st.counter.fetch_add(1, Ordering::Relaxed);
+    let fault = st.cfg.faults.pick(st.cfg.seed, n);
+    if let Some(kind) = fault {
+        if let Some(resp) = fault_before_response(kind, &st.cfg.faults, conn.as_ref(), ask.stream).await {
+            return resp;
+        }
+    }
     let mut rng = Rng::stream(st.cfg.seed, n);
     let n_out = if ask.ignore_eos {
         ask.max_tokens
@@ -267,8 +300,14 @@ async fn generate(st: Arc<AppState>, body: Bytes, chat: bool) -> Response {
         continuous_usage: ask.continuous_usage,
         k: st.cfg.tokens_per_chunk.max(1),
     };
+    let mid = fault.filter(|k| k.is_mid_stream() && ask.stream).map(|kind| MidFault {
+        kind,
+        at: faults::strike_after(n_out),
+        stall: st.cfg.faults.stall,
+        conn,
+    });
     if st.engine.is_some() {
-        return generate_engine(st, &v, &ask, n_out, gen).await;
+        return generate_engine(st, &v, &ask, n_out, gen, mid).await;
     }
 
     // Token deadlines relative to the moment a slot is granted.
@@ -309,19 +348,32 @@ async fn generate(st: Arc<AppState>, body: Bytes, chat: bool) -> Response {
         let Ok(_permit) = slots.acquire_owned().await else {
             return;
         };
-        let start = Instant::now();
+        let mut start = Instant::now();
+        let mut mid = mid;
         let mut i = 0u32;
         while i < n_out {
             let end = (i + gen.k).min(n_out);
             tokio::time::sleep_until(start + offsets[end as usize - 1]).await;
+            if let Some(m) = mid.take_if(|m| i >= m.at) {
+                let t = Instant::now();
+                if m.strike(&tx).await == After::End {
+                    return;
+                }
+                start += t.elapsed(); // a stall delays every later token
+            }
             let text: String = (i..end)
                 .map(|j| OUTPUT_WORDS[j as usize % OUTPUT_WORDS.len()])
                 .collect();
-            let last = end == n_out;
+            let last = end == n_out && mid.is_none();
             if tx.send(Bytes::from(gen.token_chunk(&text, end, last))).await.is_err() {
                 return; // client went away: free the slot
             }
             i = end;
+        }
+        if let Some(m) = mid {
+            if m.strike(&tx).await == After::End {
+                return;
+            }
         }
         if gen.include_usage {
             let _ = tx.send(Bytes::from(gen.usage_chunk(n_out))).await;
@@ -371,7 +423,14 @@ fn output_text(from: u32, to: u32) -> String {
 }
 
 /// Engine mode: submit to the engine task and stream its tokens as they are released.
-async fn generate_engine(st: Arc<AppState>, v: &Value, ask: &Ask, n_out: u32, mut gen: Gen) -> Response {
+async fn generate_engine(
+    st: Arc<AppState>,
+    v: &Value,
+    ask: &Ask,
+    n_out: u32,
+    mut gen: Gen,
+    mid: Option<MidFault>,
+) -> Response {
     let Some(engine) = st.engine.as_ref() else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "no engine");
     };
@@ -414,6 +473,7 @@ async fn generate_engine(st: Arc<AppState>, v: &Value, ask: &Ask, n_out: u32, mu
             return;
         }
         let (mut emitted, mut pending) = (0u32, 0u32);
+        let mut mid = mid;
         loop {
             let ev = tokio::select! {
                 ev = rx.recv() => ev,
@@ -426,8 +486,13 @@ async fn generate_engine(st: Arc<AppState>, v: &Value, ask: &Ask, n_out: u32, mu
                         gen.finish = r;
                     }
                     if pending >= gen.k || last.is_some() {
+                        if let Some(m) = mid.take_if(|m| emitted >= m.at) {
+                            if m.strike(&tx).await == After::End {
+                                return; // dropping the guard aborts the request in the engine
+                            }
+                        }
                         let end = emitted + pending;
-                        let chunk = gen.token_chunk(&output_text(emitted, end), end, last.is_some());
+                        let chunk = gen.token_chunk(&output_text(emitted, end), end, last.is_some() && mid.is_none());
                         if tx.send(Bytes::from(chunk)).await.is_err() {
                             return;
                         }
@@ -442,12 +507,128 @@ async fn generate_engine(st: Arc<AppState>, v: &Value, ask: &Ask, n_out: u32, mu
             }
         }
         guard.done();
+        if let Some(m) = mid {
+            if m.strike(&tx).await == After::End {
+                return;
+            }
+        }
         if gen.include_usage {
             let _ = tx.send(Bytes::from(gen.usage_chunk(emitted))).await;
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });
     sse_response(body_rx)
+}
+
+/// Faults that answer before (or instead of) the normal response. `None`: serve normally
+/// (after a delay, or with a slowed head, for the timing faults).
+async fn fault_before_response(
+    kind: FaultKind,
+    plan: &FaultPlan,
+    conn: Option<&ConnFault>,
+    stream: bool,
+) -> Option<Response> {
+    let json_error = |status: StatusCode, body: &'static str| {
+        let mut r = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        r
+    };
+    match kind {
+        FaultKind::Http429 => Some(json_error(StatusCode::TOO_MANY_REQUESTS, faults::HTTP_429_JSON)),
+        FaultKind::Http500Json => Some(json_error(StatusCode::INTERNAL_SERVER_ERROR, faults::HTTP_500_JSON)),
+        FaultKind::Http503Html => Some(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/html")],
+                faults::HTTP_503_HTML,
+            )
+                .into_response(),
+        ),
+        FaultKind::NotSse if stream => Some(
+            (
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                faults::NOT_SSE_HTML,
+            )
+                .into_response(),
+        ),
+        FaultKind::ResetBeforeHeaders => {
+            // The connection fails when hyper writes this response's head: the client sees
+            // an RST and no byte of it. (Without a socket, see `spawn`, it is served as is.)
+            conn?.reset();
+            Some(error(
+                StatusCode::BAD_GATEWAY,
+                "connection reset (fault injection without a socket)",
+            ))
+        }
+        FaultKind::SlowFirstByte => {
+            tokio::time::sleep(plan.delay).await;
+            None
+        }
+        FaultKind::SlowHeaders => {
+            if let Some(c) = conn {
+                c.slow_head(plan.delay);
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// A fault that strikes inside a token stream once `at` tokens were sent.
+struct MidFault {
+    kind: FaultKind,
+    at: u32,
+    stall: Duration,
+    conn: Option<ConnFault>,
+}
+
+#[derive(PartialEq, Eq)]
+enum After {
+    /// Stream the remaining tokens.
+    Continue,
+    /// End the response here.
+    End,
+}
+
+impl MidFault {
+    async fn strike(self, tx: &mpsc::Sender<Bytes>) -> After {
+        let send = |b: Bytes| async move {
+            if tx.send(b).await.is_ok() {
+                After::Continue
+            } else {
+                After::End
+            }
+        };
+        match self.kind {
+            FaultKind::Truncated => After::End,
+            FaultKind::ResetMidStream => {
+                // Let the tokens already sent reach the socket first: the reset acts on the
+                // connection's next write (the end of the body).
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                if let Some(c) = &self.conn {
+                    c.reset();
+                }
+                After::End
+            }
+            FaultKind::ErrorEvent => {
+                if send(Bytes::from_static(faults::ERROR_EVENT.as_bytes())).await == After::Continue {
+                    let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+                }
+                After::End
+            }
+            FaultKind::Stall => {
+                tokio::time::sleep(self.stall).await;
+                After::Continue
+            }
+            FaultKind::MalformedJson => send(Bytes::from_static(faults::MALFORMED_EVENT.as_bytes())).await,
+            FaultKind::InvalidUtf8 => send(Bytes::from_static(faults::INVALID_UTF8_EVENT)).await,
+            FaultKind::HugeLine => send(faults::huge_line()).await,
+            _ => After::Continue,
+        }
+    }
 }
 
 /// Formats the chunks of one response (plain `format!`: the words need no JSON escaping).
@@ -634,6 +815,43 @@ mod tests {
         assert_eq!(events.len(), 3 + 1 + 1); // chunks of 3,3,1 + usage + [DONE]
         assert!(text.contains("\"text\":\" the of and\""));
         assert!(text.contains("\"completion_tokens\":6}"));
+    }
+
+    #[tokio::test]
+    async fn faults_through_the_router() {
+        let faulty = |spec: &str| SimConfig {
+            faults: FaultPlan::parse(&[spec.to_string()], 0, 0).unwrap(),
+            ..fast()
+        };
+        let stream = json!({"prompt": "p", "max_tokens": 5, "stream": true, "ignore_eos": true});
+        let (status, text) = call(app(faulty("truncated=1")), "/v1/completions", stream.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+        let events = crate::client::sse::parse_all(text.as_bytes()).unwrap();
+        assert_eq!(events.len(), 2, "{text}"); // strikes after 5/2 tokens
+        assert!(
+            !text.contains("[DONE]") && !text.contains("\"finish_reason\":\""),
+            "{text}"
+        );
+        let (_, text) = call(app(faulty("error_event=1")), "/v1/completions", stream.clone()).await;
+        assert!(
+            text.ends_with(&format!("{}data: [DONE]\n\n", faults::ERROR_EVENT)),
+            "{text}"
+        );
+        let (_, text) = call(app(faulty("stall=1")), "/v1/completions", stream.clone()).await;
+        assert!(text.ends_with("data: [DONE]\n\n") && text.contains("\"finish_reason\":\"length\""));
+        let (status, text) = call(app(faulty("http_503_html=1")), "/v1/completions", stream.clone()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(text.starts_with("<!DOCTYPE html>"));
+        let req = Request::post("/v1/completions")
+            .body(Body::from(stream.to_string()))
+            .unwrap();
+        let resp = app(faulty("not_sse=1")).oneshot(req).await.unwrap();
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        // A request that is not streamed has no stream to break: served normally.
+        let plain = json!({"prompt": "p", "max_tokens": 3, "ignore_eos": true});
+        let (status, text) = call(app(faulty("truncated=1")), "/v1/completions", plain).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(text.contains("\"finish_reason\":\"length\""));
     }
 
     fn engine_cfg(max_num_seqs: u32, time_scale: f64) -> SimConfig {

@@ -86,7 +86,7 @@ fn bench_report_has_every_chart_and_escapes_hostile_text() {
     let rec = serde_json::json!({
         "id": 999, "sched_us": send, "start_us": send, "send_us": send, "end_us": 2000,
         "input_tokens": {}, "output_tokens": {}, "max_tokens": 12, "status": 500,
-        "error": "http5xx", "error_detail": format!("HTTP 500: {HOSTILE} \"x\" & 'y'"),
+        "error": "http_5xx", "error_detail": format!("HTTP 500: {HOSTILE} \"x\" & 'y'"),
     });
     writeln!(f, "{rec}").unwrap();
     let ok = serde_json::json!({
