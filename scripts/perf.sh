@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Client performance harness (issue 9): is infermeter ever the bottleneck?
-# Usage: scripts/perf.sh            (about 2 minutes on 2 cores; prints every figure)
+# Usage: scripts/perf.sh            (about 1 minute on 2 cores; prints every figure)
 # The simulated server runs as a separate process on 127.0.0.1 in zero-cost mode
 # (TTFT 0, ITL 0: tokens are written as fast as possible), so the client's CPU and memory are
 # measured alone. On a 2-core machine client and server share the cores: the figures are a
@@ -10,15 +10,19 @@ cd "$(dirname "$0")/.."
 cargo build --release --quiet --examples --bins
 BIN=target/release/infermeter
 PORT=${PERF_PORT:-18923}
+PORT2=$((PORT + 1))
+PORT3=$((PORT + 2))
 OUT=$(mktemp -d)
-trap 'kill "$SIM" 2>/dev/null || true; rm -rf "$OUT"' EXIT
+SIM= SIM2= SIM3=
+trap 'kill $SIM $SIM2 $SIM3 2>/dev/null || true; rm -rf "$OUT"' EXIT
+wait_up() { for _ in $(seq 50); do curl -sf "http://127.0.0.1:$1/health" >/dev/null && return; sleep 0.1; done; }
 
 echo "== 5. SSE parser + chunk decoder (single thread)"
 target/release/examples/sse_bench 1000000 | tail -1
 
 "$BIN" sim serve --port "$PORT" --ttft-ms 0 --itl-ms 0 --prefill-us-per-token 0 --max-num-seqs 100000 2>/dev/null &
 SIM=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+wait_up "$PORT"
 
 field() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval(sys.argv[1], {'d': d}))" "$2"; }
 
@@ -49,12 +53,25 @@ print('%10.0f %12.1f %12.1f %12.3f %12.3f %12.3f %10s' % (c['offered_rate'], c['
 PY
 done
 
-echo "== 4. memory: per recorded token event (concurrency 10, 10^6 events) and per in-flight request (concurrency 2000, 10 tokens each)"
+echo "== 3. timing error: client stamps vs the server's write times (concurrency 500, TTFT 50 ms, ITL 10 ms, 64k events)"
+"$BIN" sim serve --port "$PORT2" --ttft-ms 50 --itl-ms 10 --prefill-us-per-token 0 --max-num-seqs 100000 \
+  --write-log "$OUT/writes.jsonl" 2>/dev/null &
+SIM2=$!
+wait_up "$PORT2"
+"$BIN" bench --url "http://127.0.0.1:$PORT2" --api completions --concurrency 500 --requests 2000 --output-tokens 32 \
+  --input-tokens 16 --no-progress --quiet --out "$OUT/timing" >/dev/null
+python3 scripts/timing-error.py "$OUT/timing" "$OUT/writes.jsonl"
+kill "$SIM2" 2>/dev/null || true
+
+echo "== 4. memory: per recorded token event (concurrency 10, 10^6 events) and per in-flight request (2000 requests held by a 3 s TTFT)"
+"$BIN" sim serve --port "$PORT3" --ttft-ms 3000 --itl-ms 10 --prefill-us-per-token 0 --max-num-seqs 100000 2>/dev/null &
+SIM3=$!
+wait_up "$PORT3"
 "$BIN" bench --url "http://127.0.0.1:$PORT" --concurrency 1 --requests 1 --output-tokens 1 --input-tokens 16 \
   --no-progress --quiet --out "$OUT/base" >/dev/null
 "$BIN" bench --url "http://127.0.0.1:$PORT" --concurrency 10 --requests 100 --output-tokens 10000 --input-tokens 16 \
   --no-progress --quiet --out "$OUT/mem-events" >/dev/null
-"$BIN" bench --url "http://127.0.0.1:$PORT" --concurrency 2000 --requests 2000 --output-tokens 10 --input-tokens 16 \
+"$BIN" bench --url "http://127.0.0.1:$PORT3" --concurrency 2000 --requests 2000 --output-tokens 10 --input-tokens 16 \
   --no-progress --quiet --out "$OUT/mem-inflight" >/dev/null
 python3 - "$OUT/base/summary.json" "$OUT/mem-events/summary.json" "$OUT/mem-inflight/summary.json" <<'PY'
 import json, sys
@@ -63,7 +80,6 @@ base = b['client']['peak_rss_bytes']
 ev, rss_e = e['tokens']['output'], e['client']['peak_rss_bytes']
 inflight, rss_f = f['concurrency']['peak'], f['client']['peak_rss_bytes']
 print('baseline peak RSS %.1f MB' % (base/1e6))
-print('%d token events at concurrency 10: peak RSS %.1f MB -> %.1f B per recorded token event (records + end-of-run metric samples)' % (ev, rss_e/1e6, (rss_e-base)/ev))
-print('%d requests in flight: peak RSS %.1f MB -> %.1f KiB per in-flight request (connection, buffers, task)' % (inflight, rss_f/1e6, (rss_f-base)/inflight/1024))
+print('%d token events at concurrency 10: peak RSS %.1f MB -> %.1f B per recorded token event (records + end-of-run metrics + report)' % (ev, rss_e/1e6, (rss_e-base)/ev))
+print('%d requests in flight: peak RSS %.1f MB -> %.1f KiB per in-flight request (socket buffer, task, stream state)' % (inflight, rss_f/1e6, (rss_f-base)/inflight/1024))
 PY
-echo "== 3. timing error vs server write times: not measured yet (the simulator does not record write times)"

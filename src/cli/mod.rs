@@ -333,6 +333,11 @@ pub struct SimServeArgs {
     pub engine: EngineFlags,
     #[command(flatten)]
     pub faults: FaultFlags,
+    /// Append one JSON line per streamed response to FILE: its X-Request-Id and the time each
+    /// body chunk was written (system monotonic clock, ns). Used to measure a client's
+    /// timing error (scripts/perf.sh).
+    #[arg(long, value_name = "FILE")]
+    pub write_log: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

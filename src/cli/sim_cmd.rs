@@ -44,6 +44,7 @@ pub fn config(
         seed,
         engine: None,
         faults: Default::default(),
+        write_log: None,
     })
 }
 
@@ -181,6 +182,11 @@ pub async fn serve(a: SimServeArgs) -> Result<u8, CliError> {
         eprintln!("infermeter sim: injecting faults: {}", faults.describe());
     }
     cfg.faults = faults;
+    if let Some(path) = &a.write_log {
+        let log = sim::write_log::WriteLog::create(path)
+            .map_err(|e| CliError::usage(format!("cannot create --write-log {}: {e}", path.display())))?;
+        cfg.write_log = Some(log);
+    }
     let model = cfg.model.clone();
     let ip: IpAddr = a
         .host

@@ -29,11 +29,12 @@ pub mod offline;
 pub mod online;
 pub mod prom;
 pub mod timing;
+pub mod write_log;
 
 use crate::util::Rng;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -74,6 +75,8 @@ pub struct SimConfig {
     pub engine: Option<EngineMode>,
     /// Faults to inject (empty: none).
     pub faults: FaultPlan,
+    /// Record when each streamed chunk was written (`--write-log`).
+    pub write_log: Option<Arc<write_log::WriteLog>>,
 }
 
 /// The simulated engine behind engine mode.
@@ -96,6 +99,7 @@ impl Default for SimConfig {
             seed: 0,
             engine: None,
             faults: FaultPlan::default(),
+            write_log: None,
         }
     }
 }
@@ -182,12 +186,25 @@ fn conn_of(c: Conn) -> Option<ConnFault> {
     c.map(|Extension(ConnectInfo(c))| c)
 }
 
-async fn completions(State(st): State<Arc<AppState>>, conn: Conn, body: Bytes) -> Response {
-    generate(st, body, false, conn_of(conn)).await
+async fn completions(State(st): State<Arc<AppState>>, conn: Conn, headers: HeaderMap, body: Bytes) -> Response {
+    let rec = recorder(&st, &headers);
+    generate(st, body, false, conn_of(conn), rec).await
 }
 
-async fn chat(State(st): State<Arc<AppState>>, conn: Conn, body: Bytes) -> Response {
-    generate(st, body, true, conn_of(conn)).await
+async fn chat(State(st): State<Arc<AppState>>, conn: Conn, headers: HeaderMap, body: Bytes) -> Response {
+    let rec = recorder(&st, &headers);
+    generate(st, body, true, conn_of(conn), rec).await
+}
+
+/// A write-time recorder for this response when `--write-log` is on, keyed by the client's
+/// `X-Request-Id` (empty when the client sent none).
+fn recorder(st: &AppState, headers: &HeaderMap) -> Option<write_log::Recorder> {
+    let log = st.cfg.write_log.as_ref()?;
+    let id = headers
+        .get("x-request-id")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    Some(log.recorder(id))
 }
 
 fn error(status: StatusCode, msg: &str) -> Response {
@@ -257,7 +274,13 @@ fn parse_ask(v: &Value, chat: bool) -> Result<Ask, String> {
     })
 }
 
-async fn generate(st: Arc<AppState>, body: Bytes, chat: bool, conn: Option<ConnFault>) -> Response {
+async fn generate(
+    st: Arc<AppState>,
+    body: Bytes,
+    chat: bool,
+    conn: Option<ConnFault>,
+    rec: Option<write_log::Recorder>,
+) -> Response {
     let v: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")),
@@ -307,7 +330,7 @@ async fn generate(st: Arc<AppState>, body: Bytes, chat: bool, conn: Option<ConnF
         conn,
     });
     if st.engine.is_some() {
-        return generate_engine(st, &v, &ask, n_out, gen, mid).await;
+        return generate_engine(st, &v, &ask, n_out, gen, mid, rec).await;
     }
 
     // Token deadlines relative to the moment a slot is granted.
@@ -380,7 +403,7 @@ async fn generate(st: Arc<AppState>, body: Bytes, chat: bool, conn: Option<ConnF
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });
-    sse_response(rx)
+    sse_response(rx, rec)
 }
 
 /// A token id per prompt word (FNV-1a of the word), so identical prompt prefixes give
@@ -430,6 +453,7 @@ async fn generate_engine(
     n_out: u32,
     mut gen: Gen,
     mid: Option<MidFault>,
+    rec: Option<write_log::Recorder>,
 ) -> Response {
     let Some(engine) = st.engine.as_ref() else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "no engine");
@@ -517,7 +541,7 @@ async fn generate_engine(
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });
-    sse_response(body_rx)
+    sse_response(body_rx, rec)
 }
 
 /// Faults that answer before (or instead of) the normal response. `None`: serve normally
@@ -723,10 +747,16 @@ impl Gen {
     }
 }
 
-/// A `text/event-stream` response whose body is whatever the generator task sends.
-fn sse_response(rx: mpsc::Receiver<Bytes>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+/// A `text/event-stream` response whose body is whatever the generator task sends. With a
+/// write-log recorder, each chunk is stamped as the HTTP layer polls it, right before it is
+/// written to the socket.
+fn sse_response(rx: mpsc::Receiver<Bytes>, rec: Option<write_log::Recorder>) -> Response {
+    let stream = futures_util::stream::unfold((rx, rec), |(mut rx, mut rec)| async move {
+        let b = rx.recv().await?;
+        if let Some(r) = rec.as_mut() {
+            r.stamp();
+        }
+        Some((Ok::<Bytes, std::convert::Infallible>(b), (rx, rec)))
     });
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
