@@ -125,7 +125,8 @@ pub struct FaultFlags {
     /// Inject a fault into this share of requests, KIND=PROB (repeatable; probabilities add up
     /// to at most 1). Kinds: http_429, http_500_json, http_503_html, reset_before_headers,
     /// reset_mid_stream, truncated, error_event, stall, slow_first_byte, malformed_json,
-    /// invalid_utf8, huge_line, slow_headers, not_sse.
+    /// invalid_utf8, huge_line, slow_headers, not_sse. In `bench`: the embedded server only
+    /// (no --url). See docs/reliability.md.
     #[arg(long = "fault", value_name = "KIND=PROB")]
     pub fault: Vec<String>,
     /// How long a `stall` fault keeps the stream silent, ms.

@@ -203,7 +203,10 @@ impl FaultPlan {
         let mut s = self
             .faults
             .iter()
-            .map(|(k, p)| format!("{} {}%", k.as_str(), p * 100.0))
+            .map(|(k, p)| {
+                let pct = format!("{:.3}", p * 100.0);
+                format!("{} {}%", k.as_str(), pct.trim_end_matches('0').trim_end_matches('.'))
+            })
             .collect::<Vec<_>>()
             .join(", ");
         let stall = self.faults.iter().any(|(k, _)| *k == FaultKind::Stall);
@@ -293,6 +296,8 @@ mod tests {
             (Duration::from_millis(100), Duration::from_millis(200))
         );
         assert_eq!(p.describe(), "http_429 20%, stall 5% (stall 100 ms)");
+        let p = FaultPlan::parse(&specs(&["not_sse=0.07", "slow_headers=0.0125"]), 1, 2).unwrap();
+        assert_eq!(p.describe(), "not_sse 7%, slow_headers 1.25% (delay 2 ms)");
         for k in FaultKind::ALL {
             assert_eq!(FaultKind::parse(k.as_str()), Some(k));
         }
