@@ -79,8 +79,11 @@ pub enum ErrorClass {
     FirstByteTimeout,
     IdleTimeout,
     TotalTimeout,
+    #[serde(rename = "http_4xx", alias = "http4xx")]
     Http4xx,
+    #[serde(rename = "http_429", alias = "http429")]
     Http429,
+    #[serde(rename = "http_5xx", alias = "http5xx")]
     Http5xx,
     /// An error object was sent as an event inside the stream.
     StreamErrorEvent,
@@ -283,6 +286,20 @@ mod tests {
         let mut bad = b"{oops}\n".to_vec();
         write_jsonl(&mut bad, &r).unwrap();
         assert!(read_jsonl(&bad[..]).unwrap_err().starts_with("line 1"));
+    }
+
+    #[test]
+    fn error_classes_serialize_as_their_summary_names() {
+        for c in [ErrorClass::Http4xx, ErrorClass::Http429, ErrorClass::Http5xx] {
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorClass>(&json).unwrap(), c);
+        }
+        // Records written before the names were aligned still load.
+        assert_eq!(
+            serde_json::from_str::<ErrorClass>("\"http5xx\"").unwrap(),
+            ErrorClass::Http5xx
+        );
     }
 
     #[test]
