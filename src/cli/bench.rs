@@ -3,6 +3,7 @@
 
 use super::{sim_cmd, BenchArgs, CliError};
 use crate::client::openai::{self, Api, BodyOptions};
+use crate::client::retry::RetryPolicy;
 use crate::client::{self, ClientConfig, Target, Timeouts};
 use crate::report::{self, RunInfo};
 use crate::runner::{self, BenchPlan};
@@ -40,6 +41,10 @@ pub struct Validated {
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
     pub headers: http::HeaderMap,
     pub timeouts: Timeouts,
+    /// `--max-error-rate` and `--error-window`.
+    pub max_error_rate: Option<(f64, usize)>,
+    pub retry: RetryPolicy,
+    pub drain_timeout: std::time::Duration,
     pub out: PathBuf,
 }
 
@@ -136,7 +141,10 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
             }
         },
     };
-    let api_key = std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty());
+    let api_key = match &a.api_key_file {
+        Some(path) => Some(read_api_key_file(path)?),
+        None => std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty()),
+    };
     let headers = client::build_headers(&a.headers, api_key.as_deref()).map_err(CliError::usage)?;
     let timeouts = Timeouts {
         connect: dur("connect-timeout", &a.connect_timeout)?,
@@ -147,6 +155,25 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
     if let Some(u) = &a.url {
         parse_url(u)?;
     }
+    let max_error_rate = match a.max_error_rate {
+        None => None,
+        Some(f) if f.is_finite() && (0.0..1.0).contains(&f) => {
+            if a.error_window == 0 {
+                return Err(CliError::usage("--error-window must be at least 1"));
+            }
+            Some((f, a.error_window))
+        }
+        Some(f) => {
+            return Err(CliError::usage(format!(
+                "invalid --max-error-rate '{f}': must be a fraction in [0, 1)"
+            )))
+        }
+    };
+    let retry = RetryPolicy {
+        max: a.retry,
+        backoff: parse_duration(&a.retry_backoff).map_err(|e| CliError::usage(format!("--retry-backoff: {e}")))?,
+    };
+    let drain_timeout = dur("drain-timeout", &a.drain_timeout)?;
     let (warmup, steady_skip_start_s) = if a.warmup.trim().bytes().all(|b| b.is_ascii_digit()) {
         let n = a
             .warmup
@@ -219,8 +246,31 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
         extra,
         headers,
         timeouts,
+        max_error_rate,
+        retry,
+        drain_timeout,
         out,
     })
+}
+
+/// The API key from `--api-key-file`: the file's content without surrounding whitespace.
+/// Errors name the path only, never the content.
+fn read_api_key_file(path: &std::path::Path) -> Result<String, CliError> {
+    let raw = std::fs::read(path)
+        .map_err(|e| CliError::usage(format!("cannot read --api-key-file '{}': {e}", path.display())))?;
+    let text = String::from_utf8(raw)
+        .map_err(|_| CliError::usage(format!("--api-key-file '{}' is not UTF-8 text", path.display())))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(CliError::usage(format!("--api-key-file '{}' is empty", path.display())));
+    }
+    if key.contains(['\r', '\n']) {
+        return Err(CliError::usage(format!(
+            "--api-key-file '{}' holds more than one line",
+            path.display()
+        )));
+    }
+    Ok(key.to_string())
 }
 
 /// Split a base URL into (host, port, path). Only plain `http://` is supported.
@@ -326,16 +376,46 @@ async fn preflight(cfg: &ClientConfig, wanted: Option<&str>) -> Result<String, C
 pub struct StageOutcome {
     pub summary: report::Summary,
     pub out: PathBuf,
-    pub interrupted: bool,
+    /// Set when the run stopped early (Ctrl-C or the circuit breaker).
+    pub stopped: Option<runner::Stopped>,
     pub all_failed: Option<String>,
+}
+
+/// Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell convention).
+pub const EXIT_INTERRUPTED: u8 = 130;
+/// Exit code of a run stopped by the `--max-error-rate` circuit breaker.
+pub const EXIT_ERROR_RATE: u8 = 3;
+
+impl StageOutcome {
+    /// The error that ends the process for an early stop: exit 130 after Ctrl-C (the partial
+    /// report is already printed, so no line), exit 3 with one line after the breaker tripped.
+    pub fn stop_error(&self) -> Option<CliError> {
+        let s = self.stopped.as_ref()?;
+        Some(match s.cause {
+            runner::StopCause::Interrupted => CliError {
+                code: EXIT_INTERRUPTED,
+                message: String::new(),
+            },
+            runner::StopCause::ErrorRate(_) => CliError {
+                code: EXIT_ERROR_RATE,
+                message: format!("stopped: {}", s.reason()),
+            },
+        })
+    }
 }
 
 pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
     let st = run_stage(a).await?;
+    if let Some(e) = st.stop_error() {
+        if e.message.is_empty() {
+            return Ok(e.code);
+        }
+        return Err(e);
+    }
     if let Some(msg) = st.all_failed {
         return Err(CliError::failed(msg));
     }
-    Ok(if st.interrupted { 130 } else { 0 })
+    Ok(0)
 }
 
 /// Run one benchmark and write its outputs (the console summary unless `--quiet`).
@@ -483,10 +563,18 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
         seed: v.seed,
         records_path: v.out.join("records.jsonl"),
         progress: !a.no_progress && !a.quiet,
+        max_error_rate: v.max_error_rate,
+        retry: v.retry,
+        drain_timeout: v.drain_timeout,
+        announce: !a.silent,
     };
     let mut outcome = runner::run(&plan).await?;
     outcome.runtime.includes_embedded_server = embedded;
-    let summary = report::build_summary(run_info, &outcome.records, &outcome.runtime, outcome.interrupted);
+    let mut summary = report::build_summary(run_info, &outcome.records, &outcome.runtime, outcome.stopped.is_some());
+    if let Some(s) = &outcome.stopped {
+        summary.stopped_reason = Some(s.reason());
+        summary.aborted_in_flight = s.aborted_in_flight;
+    }
     let summary_path = v.out.join("summary.json");
     report::write_json(&summary_path, &summary)?;
     if a.csv {
@@ -533,7 +621,7 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
     Ok(StageOutcome {
         summary,
         out: v.out.clone(),
-        interrupted: outcome.interrupted,
+        stopped: outcome.stopped,
         all_failed,
     })
 }

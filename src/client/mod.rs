@@ -4,6 +4,7 @@
 //! any parsing, and every SSE event parsed from it carries that stamp.
 
 pub mod openai;
+pub mod retry;
 pub mod sse;
 
 use crate::record::{kind, ErrorClass, EventTokenSource, RequestRecord, TokenCount, TokenEvent};
