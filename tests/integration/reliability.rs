@@ -10,9 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The embedded simulator (fixed timing: 5 ms TTFT, 1 ms ITL) behind a layer that answers the
-/// n-th generation request (from 0) with HTTP `status` when `fail(n)`; the model listing always
-/// works. Keep the runtime alive while the server is used.
-fn flaky_sim(status: u16, fail: fn(u64) -> bool) -> (tokio::runtime::Runtime, String) {
+/// n-th generation request (from 0) with the HTTP status `reject(headers, n)` returns, if any;
+/// the model listing always works. Keep the runtime alive while the server is used.
+fn sim_behind<F>(reject: F) -> (tokio::runtime::Runtime, String)
+where
+    F: Fn(&axum::http::HeaderMap, u64) -> Option<u16> + Clone + Send + Sync + 'static,
+{
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = rt.block_on(async move {
         let cfg = infermeter::sim::SimConfig {
@@ -23,12 +26,14 @@ fn flaky_sim(status: u16, fail: fn(u64) -> bool) -> (tokio::runtime::Runtime, St
         let n = Arc::new(AtomicU64::new(0));
         let app = infermeter::sim::app(cfg).layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
-                let n = n.clone();
+                let (n, reject) = (n.clone(), reject.clone());
                 async move {
                     use axum::response::IntoResponse;
-                    if req.method() == axum::http::Method::POST && fail(n.fetch_add(1, Ordering::Relaxed)) {
-                        let code = axum::http::StatusCode::from_u16(status).unwrap();
-                        return (code, "{\"error\":{\"message\":\"injected\"}}").into_response();
+                    if req.method() == axum::http::Method::POST {
+                        if let Some(status) = reject(req.headers(), n.fetch_add(1, Ordering::Relaxed)) {
+                            let code = axum::http::StatusCode::from_u16(status).unwrap();
+                            return (code, "{\"error\":{\"message\":\"injected\"}}").into_response();
+                        }
                     }
                     next.run(req).await
                 }
@@ -40,6 +45,11 @@ fn flaky_sim(status: u16, fail: fn(u64) -> bool) -> (tokio::runtime::Runtime, St
         format!("http://{addr}")
     });
     (rt, url)
+}
+
+/// `sim_behind` failing the n-th generation request with `status` when `fail(n)`.
+fn flaky_sim(status: u16, fail: fn(u64) -> bool) -> (tokio::runtime::Runtime, String) {
+    sim_behind(move |_, n| fail(n).then_some(status))
 }
 
 #[test]
@@ -87,6 +97,62 @@ fn api_key_and_header_secrets_never_reach_outputs() {
         let text = String::from_utf8_lossy(b);
         assert!(!text.contains(key), "API key leaked: {text}");
         assert!(!text.contains("hdr-SECRET-42"), "header secret leaked: {text}");
+    }
+
+    // The same with the key read from a file (whitespace around it trimmed), against a server
+    // that rejects any request without exactly that key: the run succeeding proves it was sent.
+    let file_key = "sk-infermeter-FILE-91d2e4";
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_path = key_dir.path().join("key.txt");
+    std::fs::write(&key_path, format!("  {file_key}\n\n")).unwrap();
+    let expected = format!("Bearer {file_key}");
+    let (_rt, url) = sim_behind(move |h, _| {
+        let ok = h
+            .get("authorization")
+            .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+        (!ok).then_some(401)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = {
+        let _g = crate::util::lock();
+        bin()
+            .args(["bench", "--url", &url, "--requests", "4", "--concurrency", "2"])
+            .args(["--output-tokens", "3", "--csv", "--no-progress", "--api-key-file"])
+            .arg(&key_path)
+            .arg("--out")
+            .arg(dir.path())
+            .env_remove("OPENAI_API_KEY")
+            .output()
+            .unwrap()
+    };
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut blobs = vec![out.stdout.clone(), out.stderr.clone()];
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        blobs.push(std::fs::read(e.unwrap().path()).unwrap());
+    }
+    assert!(blobs.len() >= 6);
+    for b in &blobs {
+        let text = String::from_utf8_lossy(b);
+        assert!(!text.contains(file_key), "API key from the file leaked: {text}");
+    }
+}
+
+#[test]
+fn api_key_file_errors_are_one_line_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing-key");
+    let empty = dir.path().join("empty-key");
+    std::fs::write(&empty, " \n").unwrap();
+    for (path, needle) in [(&missing, "cannot read --api-key-file"), (&empty, "is empty")] {
+        let out = bin()
+            .args(["bench", "--requests", "1", "--api-key-file"])
+            .arg(path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle) && err.contains(&*path.to_string_lossy()), "{err}");
     }
 }
 
