@@ -4,6 +4,7 @@
 use super::{sim_cmd, BenchArgs, CliError};
 use crate::client::openai::{self, Api, BodyOptions};
 use crate::client::retry::RetryPolicy;
+use crate::client::tls::{Tls, TlsOptions};
 use crate::client::{self, ClientConfig, Target, Timeouts};
 use crate::report::{self, RunInfo};
 use crate::runner::{self, BenchPlan};
@@ -45,6 +46,8 @@ pub struct Validated {
     pub max_error_rate: Option<(f64, usize)>,
     pub retry: RetryPolicy,
     pub drain_timeout: std::time::Duration,
+    /// `--ca-cert` and `--insecure` (https:// targets).
+    pub tls: TlsOptions,
     pub out: PathBuf,
 }
 
@@ -152,9 +155,23 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
         idle: dur("idle-timeout", &a.idle_timeout)?,
         total: dur("request-timeout", &a.request_timeout)?,
     };
-    if let Some(u) = &a.url {
-        parse_url(u)?;
+    let https = match &a.url {
+        Some(u) => parse_url(u)?.https,
+        None => false,
+    };
+    if (a.insecure || a.ca_cert.is_some()) && !https {
+        return Err(CliError::usage(format!(
+            "{} applies to https:// URLs only",
+            if a.insecure { "--insecure" } else { "--ca-cert" }
+        )));
     }
+    let tls = TlsOptions {
+        extra_roots: match &a.ca_cert {
+            Some(p) => client::tls::read_pem_certs(p).map_err(CliError::usage)?,
+            None => Vec::new(),
+        },
+        insecure: a.insecure,
+    };
     let max_error_rate = match a.max_error_rate {
         None => None,
         Some(f) if f.is_finite() && (0.0..1.0).contains(&f) => {
@@ -249,6 +266,7 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
         max_error_rate,
         retry,
         drain_timeout,
+        tls,
         out,
     })
 }
@@ -273,31 +291,41 @@ fn read_api_key_file(path: &std::path::Path) -> Result<String, CliError> {
     Ok(key.to_string())
 }
 
-/// Split a base URL into (host, port, path). Only plain `http://` is supported.
-pub fn parse_url(url: &str) -> Result<(String, u16, String), CliError> {
+/// A base URL, split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedUrl {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+    pub https: bool,
+}
+
+/// Split an `http://` or `https://` base URL.
+pub fn parse_url(url: &str) -> Result<ParsedUrl, CliError> {
     let uri: http::Uri = url
         .parse()
         .map_err(|_| CliError::usage(format!("invalid --url '{url}'")))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(CliError::usage(format!(
-                "--url '{url}': https is not supported yet; use http://"
-            )))
-        }
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
         _ => {
             return Err(CliError::usage(format!(
-                "invalid --url '{url}': expected http://HOST[:PORT][/PATH]"
+                "invalid --url '{url}': expected http[s]://HOST[:PORT][/PATH]"
             )))
         }
-    }
+    };
     let host = uri
         .host()
         .ok_or_else(|| CliError::usage(format!("invalid --url '{url}': no host")))?
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    Ok((host, uri.port_u16().unwrap_or(80), uri.path().to_string()))
+    Ok(ParsedUrl {
+        host,
+        port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
+        path: uri.path().to_string(),
+        https,
+    })
 }
 
 /// Endpoint and models paths from the URL path: `/` → defaults; `/v1` → `/v1/...`;
@@ -331,7 +359,7 @@ async fn preflight(cfg: &ClientConfig, wanted: Option<&str>) -> Result<String, C
     let url = &cfg.target.url;
     let (status, ctype, body) = client::get(cfg, &cfg.target.models_path)
         .await
-        .map_err(|(_, msg)| CliError::failed(format!("cannot reach {url}: {msg}")))?;
+        .map_err(|(class, msg)| CliError::failed(format!("cannot reach {url}: {msg} ({})", class.as_str())))?;
     let looks_json = ctype.contains("json") || body.first() == Some(&b'{');
     if status == 200 && looks_json {
         let models = openai::parse_models(&body).map_err(|e| {
@@ -428,10 +456,17 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
     // The target: the user's server, or the embedded simulated one on 127.0.0.1:0.
     let embedded = v.url.is_none();
     let mut sim_engine = None;
-    let (url, host, port, url_path, default_model) = match &v.url {
+    let (url, host, port, url_path, default_model, https) = match &v.url {
         Some(u) => {
-            let (h, p, path) = parse_url(u)?;
-            (u.trim_end_matches('/').to_string(), h, p, path, None)
+            let p = parse_url(u)?;
+            (
+                u.trim_end_matches('/').to_string(),
+                p.host,
+                p.port,
+                p.path,
+                None,
+                p.https,
+            )
         }
         None => {
             let sim_cfg = sim_cmd::from_bench_flags(&a.sim, v.seed)?;
@@ -449,12 +484,21 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
                 addr.port(),
                 String::new(),
                 Some(model),
+                false,
             )
         }
     };
     let addr = resolve(&host, port).await?;
     let (path, models_path) = paths(v.api, &url_path, v.endpoint.as_deref());
-    let authority = if port == 80 {
+    let tls = if https {
+        if v.tls.insecure && !a.silent {
+            eprintln!("warning: --insecure: the server's TLS certificate is not verified");
+        }
+        Some(Tls::new(&host, &v.tls).map_err(CliError::usage)?)
+    } else {
+        None
+    };
+    let authority = if port == if https { 443 } else { 80 } {
         host.clone()
     } else if host.contains(':') {
         format!("[{host}]:{port}")
@@ -468,6 +512,7 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
             authority,
             path,
             models_path,
+            tls,
         },
         timeouts: v.timeouts,
         headers: v.headers.clone(),
@@ -699,13 +744,18 @@ mod tests {
 
     #[test]
     fn url_parsing() {
+        let p = |u: &str| parse_url(u).map(|p| (p.host, p.port, p.path, p.https)).ok();
         assert_eq!(
-            parse_url("http://127.0.0.1:8000").unwrap(),
-            ("127.0.0.1".into(), 8000, "/".into())
+            p("http://127.0.0.1:8000"),
+            Some(("127.0.0.1".into(), 8000, "/".into(), false))
         );
-        assert_eq!(parse_url("http://[::1]:9/v1").unwrap(), ("::1".into(), 9, "/v1".into()));
+        assert_eq!(p("http://[::1]:9/v1"), Some(("::1".into(), 9, "/v1".into(), false)));
+        assert_eq!(
+            p("https://api.example.com/v1"),
+            Some(("api.example.com".into(), 443, "/v1".into(), true))
+        );
+        assert_eq!(p("https://h:8443"), Some(("h".into(), 8443, "/".into(), true)));
         assert!(parse_url("ftp://x").is_err());
-        assert!(parse_url("https://x").is_err());
         assert!(parse_url("not a url").is_err());
     }
 }

@@ -6,6 +6,7 @@
 pub mod openai;
 pub mod retry;
 pub mod sse;
+pub mod tls;
 
 use crate::record::{kind, ErrorClass, EventTokenSource, RequestRecord, TokenCount, TokenEvent};
 use crate::workload::{RequestSpec, Tokenizer};
@@ -32,6 +33,8 @@ pub struct Target {
     pub path: String,
     /// Path of the models listing, e.g. `/v1/models`.
     pub models_path: String,
+    /// Set for `https://` targets.
+    pub tls: Option<tls::Tls>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -74,26 +77,38 @@ pub type Conn = http1::SendRequest<Full<Bytes>>;
 
 type Failure = (ErrorClass, String);
 
-/// Open one HTTP/1.1 connection to the target.
+/// Open one HTTP/1.1 connection to the target (TCP, then TLS for `https://`; both within the
+/// connect timeout).
 pub async fn connect(cfg: &ClientConfig) -> Result<Conn, Failure> {
-    let stream = match tokio::time::timeout(cfg.timeouts.connect, TcpStream::connect(cfg.target.addr)).await {
-        Err(_) => {
-            return Err((
-                ErrorClass::ConnectTimeout,
-                format!("connect to {} timed out", cfg.target.addr),
-            ))
-        }
+    let addr = cfg.target.addr;
+    let deadline = tokio::time::Instant::now() + cfg.timeouts.connect;
+    let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
+        Err(_) => return Err((ErrorClass::ConnectTimeout, format!("connect to {addr} timed out"))),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            return Err((
-                ErrorClass::ConnectRefused,
-                format!("connection to {} refused", cfg.target.addr),
-            ))
+            return Err((ErrorClass::ConnectRefused, format!("connection to {addr} refused")))
         }
-        Ok(Err(e)) => return Err((ErrorClass::ConnectError, format!("connect to {}: {e}", cfg.target.addr))),
+        Ok(Err(e)) => return Err((ErrorClass::ConnectError, format!("connect to {addr}: {e}"))),
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+    match &cfg.target.tls {
+        None => http_handshake(TokioIo::new(stream)).await,
+        Some(tls) => match timeout_at(deadline, tls.handshake(stream)).await {
+            Err(_) => Err((
+                ErrorClass::ConnectTimeout,
+                format!("TLS handshake with {addr} timed out"),
+            )),
+            Ok(Err(f)) => Err(f),
+            Ok(Ok(s)) => http_handshake(TokioIo::new(s)).await,
+        },
+    }
+}
+
+async fn http_handshake<T>(io: T) -> Result<Conn, Failure>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::handshake(io)
         .await
         .map_err(|e| (ErrorClass::ConnectError, format!("HTTP handshake: {e}")))?;
     tokio::spawn(async move {
