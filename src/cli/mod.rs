@@ -1,6 +1,7 @@
 //! Command line: stage one parses raw flags (clap, this file); stage two validates them into
 //! typed configurations (`bench::validate`, `sim_cmd::config`) and runs. Errors reach the user
-//! as one line and an exit code: 2 for bad input, 1 for a run that failed.
+//! as one line and an exit code: 2 for bad input, 1 for a run that failed, 3 for a run stopped
+//! by `--max-error-rate` (130 after Ctrl-C; see docs/reliability.md "Exit codes").
 
 pub mod bench;
 pub mod compare_cmd;
