@@ -4,8 +4,8 @@
 //! mutable except an atomic request counter (closed loop) or a pool of idle connections
 //! (open loop); no lock is held across an await.
 //!
-//! A run can stop early: Ctrl-C, or the `--max-error-rate` circuit breaker (fed by the
-//! collector, see `breaker`). Stopping means no new request and no new retry; requests in
+//! A run can stop early: Ctrl-C, or the `--max-error-rate` circuit breaker (fed by each
+//! worker as its request completes, see `breaker`). Stopping means no new request and no new retry; requests in
 //! flight drain for at most `--drain-timeout`, and a second Ctrl-C (or the end of that grace
 //! period) aborts them: they are dropped unrecorded and counted, while every completed
 //! record is still written.
@@ -109,8 +109,8 @@ pub struct RunOutcome {
     pub runtime: crate::metrics::health::RuntimeSamples,
 }
 
-/// The stop and abort switches, shared by workers, the collector and the signal task (no
-/// record sender in here, so holding it never keeps the collector alive).
+/// The stop and abort switches and the circuit breaker, shared by workers and the signal task
+/// (no record sender in here, so holding it never keeps the collector alive).
 struct Control {
     /// Fast check for workers and the pacer thread.
     stop: AtomicBool,
@@ -119,17 +119,38 @@ struct Control {
     abort_tx: watch::Sender<Option<AbortCause>>,
     in_flight: AtomicU64,
     aborted: AtomicU64,
+    /// The `--max-error-rate` window, fed by each worker as its request completes (so the
+    /// run stops right at the tripping completion); `None` once tripped or when off.
+    breaker: Mutex<Option<ErrorWindow>>,
 }
 
 impl Control {
-    fn new() -> Self {
+    fn new(breaker: Option<ErrorWindow>) -> Self {
         Control {
+            breaker: Mutex::new(breaker),
             stop: AtomicBool::new(false),
             cause: Mutex::new(None),
             stop_tx: watch::channel(false).0,
             abort_tx: watch::channel(None).0,
             in_flight: AtomicU64::new(0),
             aborted: AtomicU64::new(0),
+        }
+    }
+
+    /// Feed one completed request to the circuit breaker; a trip stops the run.
+    fn observe(&self, rec: &RequestRecord) {
+        let trip = match self.breaker.lock() {
+            Ok(mut b) => {
+                let trip = b.as_mut().and_then(|w| w.push(rec.error));
+                if trip.is_some() {
+                    *b = None;
+                }
+                trip
+            }
+            Err(_) => None,
+        };
+        if let Some(t) = trip {
+            self.request_stop(StopCause::ErrorRate(t));
         }
     }
 
@@ -215,6 +236,7 @@ async fn one_request(
     control.in_flight.fetch_sub(1, Ordering::Relaxed);
     match done {
         Some(rec) => {
+            control.observe(&rec);
             let _ = ctx.tx.send(rec);
         }
         None => {
@@ -419,7 +441,8 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     let file = std::fs::File::create(&plan.records_path)
         .with_context(|| format!("cannot create {}", plan.records_path.display()))?;
     let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
-    let control = Arc::new(Control::new());
+    let breaker = plan.max_error_rate.map(|(limit, n)| ErrorWindow::new(limit, n));
+    let control = Arc::new(Control::new(breaker));
     let ctx = Arc::new(Ctx {
         client: plan.client.clone(),
         workload: plan.workload.clone(),
@@ -432,8 +455,6 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     let total_hint = plan.requests.map(|n| n + plan.warmup);
     let bar = progress_bar(plan.progress, total_hint, plan.duration);
     let collector_bar = bar.clone();
-    let collector_control = control.clone();
-    let mut breaker = plan.max_error_rate.map(|(limit, n)| ErrorWindow::new(limit, n));
     let collector = tokio::spawn(async move {
         let mut w = BufWriter::new(file);
         let mut records = Vec::new();
@@ -452,10 +473,6 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
                     if let Err(e) = write_jsonl(&mut w, &r) {
                         io_error = Some(e);
                     }
-                }
-                if let Some(trip) = breaker.as_mut().and_then(|b| b.push(r.error)) {
-                    collector_control.request_stop(StopCause::ErrorRate(trip));
-                    breaker = None;
                 }
                 records.push(r);
                 next = rx.try_recv().ok();

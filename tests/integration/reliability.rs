@@ -291,8 +291,9 @@ fn error_rate_breaker_stops_the_run_with_exit_3() {
     assert_eq!(s["partial"], true);
     assert_eq!(format!("stopped: {}", s["stopped_reason"].as_str().unwrap()), line);
     let total = s["requests"]["total"].as_u64().unwrap();
+    // Stopped at the 10th failure; the other worker's request in flight may still complete.
     assert!(
-        (10..=12).contains(&total),
+        (10..=11).contains(&total),
         "stopped right after the 10th failure: {total}"
     );
     assert_eq!(run.records().len() as u64, total, "every completed request is recorded");
@@ -379,10 +380,11 @@ fn without_retry_a_429_is_recorded_not_retried() {
 }
 
 /// A closed-loop run whose requests stream for up to ~30 s (100 ms between tokens), so a
-/// drain after Ctrl-C would take long; short requests complete along the way.
+/// drain after Ctrl-C would take long; short requests complete along the way (the shortest of
+/// the first 16 within ~2 s).
 fn slow_bench(out: &std::path::Path, extra: &[&str]) -> std::process::Child {
     bin()
-        .args(["bench", "--duration", "120s", "--concurrency", "8", "--no-progress"])
+        .args(["bench", "--duration", "120s", "--concurrency", "16", "--no-progress"])
         .args([
             "--output-tokens",
             "uniform:1,300",
@@ -422,7 +424,7 @@ fn second_sigint_aborts_the_drain() {
     let dir = tempfile::tempdir().unwrap();
     let _g = crate::util::lock();
     let mut child = slow_bench(dir.path(), &[]);
-    wait_for_lines(&dir.path().join("records.jsonl"), 3, Duration::from_secs(30));
+    wait_for_lines(&dir.path().join("records.jsonl"), 1, Duration::from_secs(30));
     sigint(&child);
     std::thread::sleep(Duration::from_millis(500));
     assert!(
@@ -458,7 +460,7 @@ fn drain_timeout_bounds_the_wait_after_sigint() {
     let dir = tempfile::tempdir().unwrap();
     let _g = crate::util::lock();
     let child = slow_bench(dir.path(), &["--drain-timeout", "1s"]);
-    wait_for_lines(&dir.path().join("records.jsonl"), 3, Duration::from_secs(30));
+    wait_for_lines(&dir.path().join("records.jsonl"), 1, Duration::from_secs(30));
     sigint(&child);
     let t = Instant::now();
     let out = child.wait_with_output().unwrap();
