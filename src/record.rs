@@ -138,6 +138,9 @@ pub enum ErrorClass {
     EmptyOutput,
     /// A request that could not be built or sent (client-side problem).
     ClientError,
+    /// The TLS handshake failed (e.g. the certificate did not verify); the reason is in
+    /// `error_detail`.
+    TlsError,
 }
 
 impl ErrorClass {
@@ -162,6 +165,7 @@ impl ErrorClass {
             ErrorClass::NotSse => "not_sse",
             ErrorClass::EmptyOutput => "empty_output",
             ErrorClass::ClientError => "client_error",
+            ErrorClass::TlsError => "tls_error",
         }
     }
 }
@@ -197,6 +201,17 @@ pub struct RequestRecord {
     /// send that counted).
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub stale_connection_retries: u32,
+    /// Attempts re-sent under `--retry` after a retryable failure; the record describes the
+    /// last attempt, with its times shifted so that `send_us` is the *first* attempt's send.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub retries: u32,
+    /// Error class of each earlier attempt, in order (`retries` entries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry_errors: Vec<ErrorClass>,
+    /// First attempt's send to the last attempt's send (failed attempts and backoff), µs. It is
+    /// part of the record's TTFT and E2E; subtract it for the last attempt alone.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retry_wait_us: u64,
     /// Immediately before the request was written, µs since run start.
     pub send_us: u64,
     /// Response headers arrived, µs since send.
@@ -352,6 +367,7 @@ mod tests {
             ErrorClass::NotSse,
             ErrorClass::EmptyOutput,
             ErrorClass::ClientError,
+            ErrorClass::TlsError,
         ];
         for c in all {
             let json = serde_json::to_string(&c).unwrap();

@@ -3,18 +3,28 @@
 //! that streams it to `records.jsonl` and keeps it for the metrics. Workers share nothing
 //! mutable except an atomic request counter (closed loop) or a pool of idle connections
 //! (open loop); no lock is held across an await.
+//!
+//! A run can stop early: Ctrl-C, or the `--max-error-rate` circuit breaker (fed by each
+//! worker as its request completes, see `breaker`). Stopping means no new request and no new retry; requests in
+//! flight drain for at most `--drain-timeout`, and a second Ctrl-C (or the end of that grace
+//! period) aborts them: they are dropped unrecorded and counted, while every completed
+//! record is still written.
 
+pub mod breaker;
+
+use crate::client::retry::RetryPolicy;
 use crate::client::{self, ClientConfig, Conn};
-use crate::record::{write_jsonl, RequestRecord};
+use crate::record::{write_jsonl, RequestRecord, TokenEvent};
 use crate::schedule::{self, Load};
-use crate::workload::Workload;
+use crate::workload::{RequestSpec, Workload};
 use anyhow::Context;
+use breaker::{ErrorWindow, Trip};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 #[derive(Debug, Clone)]
 pub struct BenchPlan {
@@ -28,25 +38,166 @@ pub struct BenchPlan {
     pub seed: u64,
     pub records_path: PathBuf,
     pub progress: bool,
+    /// `--max-error-rate` and `--error-window`: stop when the failed fraction of the last
+    /// completed requests exceeds the limit.
+    pub max_error_rate: Option<(f64, usize)>,
+    pub retry: RetryPolicy,
+    /// Longest wait for requests in flight once the run stops early.
+    pub drain_timeout: Duration,
+    /// Print a line on stderr when Ctrl-C starts a drain.
+    pub announce: bool,
+}
+
+/// Why a run stopped before its end.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopCause {
+    /// SIGINT (Ctrl-C).
+    Interrupted,
+    /// The `--max-error-rate` circuit breaker tripped.
+    ErrorRate(Trip),
+}
+
+/// Why requests still in flight were abandoned instead of drained.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AbortCause {
+    SecondInterrupt,
+    DrainTimeout(Duration),
+}
+
+/// How an early stop went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stopped {
+    pub cause: StopCause,
+    /// Set when the drain was cut short.
+    pub abort: Option<AbortCause>,
+    /// Requests in flight that were abandoned (not recorded).
+    pub aborted_in_flight: u64,
+}
+
+impl Stopped {
+    /// One line for `summary.json` `stopped_reason` and the console.
+    pub fn reason(&self) -> String {
+        let mut s = match &self.cause {
+            StopCause::Interrupted => "interrupted (SIGINT)".to_string(),
+            StopCause::ErrorRate(t) => t.message(),
+        };
+        match self.abort {
+            Some(AbortCause::SecondInterrupt) => s.push_str("; a second SIGINT aborted the drain"),
+            Some(AbortCause::DrainTimeout(d)) => {
+                s.push_str(&format!("; the drain hit --drain-timeout {}s", d.as_secs_f64()))
+            }
+            None => {}
+        }
+        if self.aborted_in_flight > 0 {
+            s.push_str(&format!(
+                " ({} request{} in flight not recorded)",
+                self.aborted_in_flight,
+                if self.aborted_in_flight == 1 { "" } else { "s" }
+            ));
+        }
+        s
+    }
 }
 
 pub struct RunOutcome {
     pub records: Vec<RequestRecord>,
     /// Wall time of the measured phase.
     pub wall_s: f64,
-    /// Stopped early by Ctrl-C.
-    pub interrupted: bool,
+    /// Set when the run stopped early (Ctrl-C or the circuit breaker).
+    pub stopped: Option<Stopped>,
     /// CPU time and runtime-probe lateness over the measured phase (client self-health).
     pub runtime: crate::metrics::health::RuntimeSamples,
+}
+
+/// The stop and abort switches and the circuit breaker, shared by workers and the signal task
+/// (no record sender in here, so holding it never keeps the collector alive).
+struct Control {
+    /// Fast check for workers and the pacer thread.
+    stop: AtomicBool,
+    cause: Mutex<Option<StopCause>>,
+    stop_tx: watch::Sender<bool>,
+    abort_tx: watch::Sender<Option<AbortCause>>,
+    in_flight: AtomicU64,
+    aborted: AtomicU64,
+    /// The `--max-error-rate` window, fed by each worker as its request completes (so the
+    /// run stops right at the tripping completion); `None` once tripped or when off.
+    breaker: Mutex<Option<ErrorWindow>>,
+}
+
+impl Control {
+    fn new(breaker: Option<ErrorWindow>) -> Self {
+        Control {
+            breaker: Mutex::new(breaker),
+            stop: AtomicBool::new(false),
+            cause: Mutex::new(None),
+            stop_tx: watch::channel(false).0,
+            abort_tx: watch::channel(None).0,
+            in_flight: AtomicU64::new(0),
+            aborted: AtomicU64::new(0),
+        }
+    }
+
+    /// Feed one completed request to the circuit breaker; a trip stops the run.
+    fn observe(&self, rec: &RequestRecord) {
+        let trip = match self.breaker.lock() {
+            Ok(mut b) => {
+                let trip = b.as_mut().and_then(|w| w.push(rec.error));
+                if trip.is_some() {
+                    *b = None;
+                }
+                trip
+            }
+            Err(_) => None,
+        };
+        if let Some(t) = trip {
+            self.request_stop(StopCause::ErrorRate(t));
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Stop scheduling; the first cause wins.
+    fn request_stop(&self, cause: StopCause) {
+        if let Ok(mut c) = self.cause.lock() {
+            if c.is_none() {
+                *c = Some(cause);
+            }
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        self.stop_tx.send_replace(true);
+    }
+
+    /// Abandon requests in flight; the first cause wins.
+    fn abort(&self, cause: AbortCause) {
+        self.abort_tx.send_if_modified(|a| {
+            if a.is_none() {
+                *a = Some(cause);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn outcome(&self) -> Option<Stopped> {
+        let cause = self.cause.lock().ok()?.clone()?;
+        Some(Stopped {
+            cause,
+            abort: *self.abort_tx.borrow(),
+            aborted_in_flight: self.aborted.load(Ordering::Relaxed),
+        })
+    }
 }
 
 struct Ctx {
     client: Arc<ClientConfig>,
     workload: Arc<Workload>,
+    retry: RetryPolicy,
     run_start: Instant,
     tx: mpsc::UnboundedSender<RequestRecord>,
-    stop: Arc<AtomicBool>,
-    in_flight: AtomicU64,
+    control: Arc<Control>,
 }
 
 fn us(run_start: Instant, t: Instant) -> u64 {
@@ -62,9 +213,13 @@ async fn one_request(
     queue: Duration,
     warmup: bool,
 ) {
-    ctx.in_flight.fetch_add(1, Ordering::Relaxed);
+    let control = &ctx.control;
+    if control.stopping() {
+        return;
+    }
+    control.in_flight.fetch_add(1, Ordering::Relaxed);
     let spec = ctx.workload.request(index);
-    let mut rec = RequestRecord {
+    let rec = RequestRecord {
         id: index,
         warmup,
         sched_us: us(ctx.run_start, sched),
@@ -72,9 +227,77 @@ async fn one_request(
         queue_us: queue.as_micros() as u64,
         ..Default::default()
     };
-    client::execute(&ctx.client, conn, ctx.run_start, &spec, &mut rec).await;
-    ctx.in_flight.fetch_sub(1, Ordering::Relaxed);
-    let _ = ctx.tx.send(rec);
+    let mut abort = control.abort_tx.subscribe();
+    let done = tokio::select! {
+        biased;
+        r = with_retries(ctx, conn, &spec, rec) => Some(r),
+        _ = abort.wait_for(Option::is_some) => None,
+    };
+    control.in_flight.fetch_sub(1, Ordering::Relaxed);
+    match done {
+        Some(rec) => {
+            control.observe(&rec);
+            let _ = ctx.tx.send(rec);
+        }
+        None => {
+            // Abandoned mid-request: the connection is in an unknown state.
+            *conn = None;
+            control.aborted.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One request, re-sent under `--retry` after retryable failures (never once the run is
+/// stopping). The returned record is the last attempt's, its times shifted so that latency
+/// counts from the first attempt's send: what the user of a retrying client waits.
+async fn with_retries(ctx: &Ctx, conn: &mut Option<Conn>, spec: &RequestSpec, base: RequestRecord) -> RequestRecord {
+    let mut earlier = Vec::new();
+    let mut first_send_us = 0;
+    let (mut connect_us, mut stale) = (0u64, 0u32);
+    let mut stop_rx = ctx.control.stop_tx.subscribe();
+    loop {
+        let mut rec = base.clone();
+        client::execute(&ctx.client, conn, ctx.run_start, spec, &mut rec).await;
+        connect_us += rec.connect_us;
+        stale += rec.stale_connection_retries;
+        if let Some(class) = rec.error.filter(|&c| ctx.retry.should_retry(c, earlier.len() as u32)) {
+            let wait = ctx.retry.delay(earlier.len() as u32 + 1);
+            // Stopping (before or during the backoff) ends the retries: this attempt is the result.
+            let stopped = ctx.control.stopping()
+                || tokio::select! {
+                    _ = tokio::time::sleep(wait) => false,
+                    _ = stop_rx.wait_for(|s| *s) => true,
+                };
+            if !stopped {
+                if earlier.is_empty() {
+                    first_send_us = rec.send_us;
+                }
+                earlier.push(class);
+                continue;
+            }
+        }
+        if !earlier.is_empty() {
+            shift_to_first_send(&mut rec, first_send_us);
+            rec.retries = earlier.len() as u32;
+            rec.retry_errors = earlier;
+            rec.connect_us = connect_us;
+            rec.stale_connection_retries = stale;
+        }
+        return rec;
+    }
+}
+
+/// Re-base a record's per-request times on an earlier send instant (`first_send_us`).
+fn shift_to_first_send(rec: &mut RequestRecord, first_send_us: u64) {
+    let wait = rec.send_us.saturating_sub(first_send_us);
+    let by = wait.min(u32::MAX as u64) as u32;
+    rec.send_us = first_send_us;
+    rec.retry_wait_us = wait;
+    rec.hdr_us = rec.hdr_us.map(|t| t.saturating_add(by));
+    rec.end_us = rec.end_us.map(|t| t.saturating_add(by));
+    for e in &mut rec.events {
+        *e = TokenEvent::new(e.t_us().saturating_add(by), e.tokens(), e.kind());
+    }
 }
 
 /// Closed loop over request indices `[first, first + count)` (count may be unbounded),
@@ -97,7 +320,7 @@ async fn closed_loop(
             let mut conn: Option<Conn> = None;
             loop {
                 let now = Instant::now();
-                if ctx.stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
+                if ctx.control.stopping() || deadline.is_some_and(|d| now >= d) {
                     break;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -118,14 +341,14 @@ async fn open_loop(ctx: Arc<Ctx>, offsets: Vec<f64>, first: u64, max_concurrency
     let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
     let phase_start = Instant::now();
     let thread_ctx = ctx.clone();
+    let control = ctx.control.clone();
     let dispatcher = std::thread::Builder::new()
         .name("infermeter-pacer".into())
         .spawn(move || {
             let mut tasks = Vec::with_capacity(offsets.len());
             for (j, off) in offsets.into_iter().enumerate() {
                 let sched = phase_start + Duration::from_secs_f64(off);
-                schedule::pace(sched, Duration::from_micros(200));
-                if thread_ctx.stop.load(Ordering::Relaxed) {
+                if !pace_unless_stopped(sched, &control.stop) {
                     break;
                 }
                 let ctx = thread_ctx.clone();
@@ -138,6 +361,8 @@ async fn open_loop(ctx: Arc<Ctx>, offsets: Vec<f64>, first: u64, max_concurrency
                         None => None,
                     };
                     let queue = start.elapsed();
+                    // (one_request sends nothing once the run is stopping, e.g. after a wait
+                    // for a slot.)
                     let mut conn = pool.lock().ok().and_then(|mut p| p.pop());
                     one_request(&ctx, &mut conn, first + j as u64, sched, start, queue, false).await;
                     if let (Some(c), Ok(mut p)) = (conn, pool.lock()) {
@@ -158,19 +383,73 @@ async fn open_loop(ctx: Arc<Ctx>, offsets: Vec<f64>, first: u64, max_concurrency
     }
 }
 
+/// The pacer's wait for an arrival, in slices short enough to notice a stop promptly even
+/// when arrivals are seconds apart; the last stretch is `schedule::pace`'s precise wait.
+/// False when the run is stopping.
+fn pace_unless_stopped(deadline: Instant, stop: &AtomicBool) -> bool {
+    const SLICE: Duration = Duration::from_millis(20);
+    const SPIN: Duration = Duration::from_micros(200);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        if deadline.saturating_duration_since(Instant::now()) <= SLICE * 2 {
+            break;
+        }
+        std::thread::sleep(SLICE);
+    }
+    schedule::pace(deadline, SPIN);
+    !stop.load(Ordering::Relaxed)
+}
+
+/// Ctrl-C as a stream (a second press must not be lost between two waits).
+struct Interrupts {
+    #[cfg(unix)]
+    sig: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn install() -> Self {
+        Interrupts {
+            #[cfg(unix)]
+            sig: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// The next Ctrl-C; never returns when none can be received.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            if let Some(s) = self.sig.as_mut() {
+                if s.recv().await.is_some() {
+                    return;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    }
+}
+
 /// Run the whole benchmark and return every record (warmup ones flagged).
 pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     let file = std::fs::File::create(&plan.records_path)
         .with_context(|| format!("cannot create {}", plan.records_path.display()))?;
     let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
-    let stop = Arc::new(AtomicBool::new(false));
+    let breaker = plan.max_error_rate.map(|(limit, n)| ErrorWindow::new(limit, n));
+    let control = Arc::new(Control::new(breaker));
     let ctx = Arc::new(Ctx {
         client: plan.client.clone(),
         workload: plan.workload.clone(),
+        retry: plan.retry,
         run_start: Instant::now(),
         tx,
-        stop: stop.clone(),
-        in_flight: AtomicU64::new(0),
+        control: control.clone(),
     });
 
     let run_start_ns = crate::util::monotonic_ns(ctx.run_start);
@@ -214,10 +493,33 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         (records, io_error)
     });
 
-    let sigint_stop = stop.clone();
+    let mut interrupts = Interrupts::install();
+    let sigint_control = control.clone();
+    let (announce, sigint_bar, drain_timeout) = (plan.announce, bar.clone(), plan.drain_timeout);
     let sigint = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            sigint_stop.store(true, Ordering::Relaxed);
+        interrupts.next().await;
+        sigint_control.request_stop(StopCause::Interrupted);
+        if announce {
+            let msg = format!(
+                "interrupted: draining {} request(s) in flight (at most {}s); Ctrl-C again to abort",
+                sigint_control.in_flight.load(Ordering::Relaxed),
+                drain_timeout.as_secs_f64()
+            );
+            match &sigint_bar {
+                Some(b) => b.println(msg),
+                None => eprintln!("{msg}"),
+            }
+        }
+        interrupts.next().await;
+        sigint_control.abort(AbortCause::SecondInterrupt);
+    });
+    // Once stopped, requests in flight get `drain_timeout` to finish.
+    let drain_control = control.clone();
+    let drain = tokio::spawn(async move {
+        let mut stop_rx = drain_control.stop_tx.subscribe();
+        if stop_rx.wait_for(|s| *s).await.is_ok() {
+            tokio::time::sleep(drain_timeout).await;
+            drain_control.abort(AbortCause::DrainTimeout(drain_timeout));
         }
     });
     let ticker = bar.clone().filter(|_| total_hint.is_none()).map(|b| {
@@ -280,8 +582,9 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     };
     probe_stop.store(true, Ordering::Relaxed);
     let probe_lateness_ms = probe.await.unwrap_or_default();
-    let interrupted = stop.load(Ordering::Relaxed);
+    let stopped = control.outcome();
     sigint.abort();
+    drain.abort();
     if let Some(t) = ticker {
         t.abort();
     }
@@ -305,7 +608,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     Ok(RunOutcome {
         records,
         wall_s,
-        interrupted,
+        stopped,
         runtime,
     })
 }

@@ -138,6 +138,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !v.is_finite() || v < 0.0 {
         return Err(format!("invalid duration '{s}': must be a non-negative number"));
     }
+    // Far beyond any run, and small enough that `Instant + Duration` never overflows.
+    const MAX_S: f64 = 10.0 * 365.0 * 86_400.0;
+    if v * mult > MAX_S {
+        return Err(format!("invalid duration '{s}': longer than 10 years"));
+    }
     Ok(Duration::from_secs_f64(v * mult))
 }
 
@@ -193,6 +198,9 @@ mod tests {
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("abc").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("1e300s").is_err(), "too large: an error, not a panic");
+        assert!(parse_duration("100000h").is_err());
+        assert!(parse_duration("87000h").is_ok());
     }
 
     #[test]

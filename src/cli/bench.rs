@@ -3,6 +3,8 @@
 
 use super::{sim_cmd, BenchArgs, CliError};
 use crate::client::openai::{self, Api, BodyOptions};
+use crate::client::retry::RetryPolicy;
+use crate::client::tls::{Tls, TlsOptions};
 use crate::client::{self, ClientConfig, Target, Timeouts};
 use crate::report::{self, RunInfo};
 use crate::runner::{self, BenchPlan};
@@ -40,6 +42,12 @@ pub struct Validated {
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
     pub headers: http::HeaderMap,
     pub timeouts: Timeouts,
+    /// `--max-error-rate` and `--error-window`.
+    pub max_error_rate: Option<(f64, usize)>,
+    pub retry: RetryPolicy,
+    pub drain_timeout: std::time::Duration,
+    /// `--ca-cert` and `--insecure` (https:// targets).
+    pub tls: TlsOptions,
     pub out: PathBuf,
 }
 
@@ -136,7 +144,10 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
             }
         },
     };
-    let api_key = std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty());
+    let api_key = match &a.api_key_file {
+        Some(path) => Some(read_api_key_file(path)?),
+        None => std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty()),
+    };
     let headers = client::build_headers(&a.headers, api_key.as_deref()).map_err(CliError::usage)?;
     let timeouts = Timeouts {
         connect: dur("connect-timeout", &a.connect_timeout)?,
@@ -144,16 +155,53 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
         idle: dur("idle-timeout", &a.idle_timeout)?,
         total: dur("request-timeout", &a.request_timeout)?,
     };
-    if let Some(u) = &a.url {
-        parse_url(u)?;
-        if !a.sim.faults.fault.is_empty() {
-            return Err(CliError::usage(
-                "--fault applies to the embedded simulated server: drop --url, or run `infermeter sim serve --fault ...`",
-            ));
+    let https = match &a.url {
+        Some(u) => {
+            let https = parse_url(u)?.https;
+            if !a.sim.faults.fault.is_empty() {
+                return Err(CliError::usage(
+                    "--fault applies to the embedded simulated server: drop --url, or run `infermeter sim serve --fault ...`",
+                ));
+            }
+            https
         }
-    } else {
-        a.sim.faults.plan()?;
+        None => {
+            a.sim.faults.plan()?;
+            false
+        }
+    };
+    if (a.insecure || a.ca_cert.is_some()) && !https {
+        return Err(CliError::usage(format!(
+            "{} applies to https:// URLs only",
+            if a.insecure { "--insecure" } else { "--ca-cert" }
+        )));
     }
+    let tls = TlsOptions {
+        extra_roots: match &a.ca_cert {
+            Some(p) => client::tls::read_pem_certs(p).map_err(CliError::usage)?,
+            None => Vec::new(),
+        },
+        insecure: a.insecure,
+    };
+    let max_error_rate = match a.max_error_rate {
+        None => None,
+        Some(f) if f.is_finite() && (0.0..1.0).contains(&f) => {
+            if a.error_window == 0 {
+                return Err(CliError::usage("--error-window must be at least 1"));
+            }
+            Some((f, a.error_window))
+        }
+        Some(f) => {
+            return Err(CliError::usage(format!(
+                "invalid --max-error-rate '{f}': must be a fraction in [0, 1)"
+            )))
+        }
+    };
+    let retry = RetryPolicy {
+        max: a.retry,
+        backoff: parse_duration(&a.retry_backoff).map_err(|e| CliError::usage(format!("--retry-backoff: {e}")))?,
+    };
+    let drain_timeout = dur("drain-timeout", &a.drain_timeout)?;
     let (warmup, steady_skip_start_s) = if a.warmup.trim().bytes().all(|b| b.is_ascii_digit()) {
         let n = a
             .warmup
@@ -226,35 +274,69 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
         extra,
         headers,
         timeouts,
+        max_error_rate,
+        retry,
+        drain_timeout,
+        tls,
         out,
     })
 }
 
-/// Split a base URL into (host, port, path). Only plain `http://` is supported.
-pub fn parse_url(url: &str) -> Result<(String, u16, String), CliError> {
+/// The API key from `--api-key-file`: the file's content without surrounding whitespace.
+/// Errors name the path only, never the content.
+fn read_api_key_file(path: &std::path::Path) -> Result<String, CliError> {
+    let raw = std::fs::read(path)
+        .map_err(|e| CliError::usage(format!("cannot read --api-key-file '{}': {e}", path.display())))?;
+    let text = String::from_utf8(raw)
+        .map_err(|_| CliError::usage(format!("--api-key-file '{}' is not UTF-8 text", path.display())))?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(CliError::usage(format!("--api-key-file '{}' is empty", path.display())));
+    }
+    if key.contains(['\r', '\n']) {
+        return Err(CliError::usage(format!(
+            "--api-key-file '{}' holds more than one line",
+            path.display()
+        )));
+    }
+    Ok(key.to_string())
+}
+
+/// A base URL, split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedUrl {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+    pub https: bool,
+}
+
+/// Split an `http://` or `https://` base URL.
+pub fn parse_url(url: &str) -> Result<ParsedUrl, CliError> {
     let uri: http::Uri = url
         .parse()
         .map_err(|_| CliError::usage(format!("invalid --url '{url}'")))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(CliError::usage(format!(
-                "--url '{url}': https is not supported yet; use http://"
-            )))
-        }
+    let https = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
         _ => {
             return Err(CliError::usage(format!(
-                "invalid --url '{url}': expected http://HOST[:PORT][/PATH]"
+                "invalid --url '{url}': expected http[s]://HOST[:PORT][/PATH]"
             )))
         }
-    }
+    };
     let host = uri
         .host()
         .ok_or_else(|| CliError::usage(format!("invalid --url '{url}': no host")))?
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    Ok((host, uri.port_u16().unwrap_or(80), uri.path().to_string()))
+    Ok(ParsedUrl {
+        host,
+        port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
+        path: uri.path().to_string(),
+        https,
+    })
 }
 
 /// Endpoint and models paths from the URL path: `/` → defaults; `/v1` → `/v1/...`;
@@ -288,7 +370,7 @@ async fn preflight(cfg: &ClientConfig, wanted: Option<&str>) -> Result<String, C
     let url = &cfg.target.url;
     let (status, ctype, body) = client::get(cfg, &cfg.target.models_path)
         .await
-        .map_err(|(_, msg)| CliError::failed(format!("cannot reach {url}: {msg}")))?;
+        .map_err(|(class, msg)| CliError::failed(format!("cannot reach {url}: {msg} ({})", class.as_str())))?;
     let looks_json = ctype.contains("json") || body.first() == Some(&b'{');
     if status == 200 && looks_json {
         let models = openai::parse_models(&body).map_err(|e| {
@@ -333,16 +415,46 @@ async fn preflight(cfg: &ClientConfig, wanted: Option<&str>) -> Result<String, C
 pub struct StageOutcome {
     pub summary: report::Summary,
     pub out: PathBuf,
-    pub interrupted: bool,
+    /// Set when the run stopped early (Ctrl-C or the circuit breaker).
+    pub stopped: Option<runner::Stopped>,
     pub all_failed: Option<String>,
+}
+
+/// Exit code of a run stopped by Ctrl-C (128 + SIGINT, the shell convention).
+pub const EXIT_INTERRUPTED: u8 = 130;
+/// Exit code of a run stopped by the `--max-error-rate` circuit breaker.
+pub const EXIT_ERROR_RATE: u8 = 3;
+
+impl StageOutcome {
+    /// The error that ends the process for an early stop: exit 130 after Ctrl-C (the partial
+    /// report is already printed, so no line), exit 3 with one line after the breaker tripped.
+    pub fn stop_error(&self) -> Option<CliError> {
+        let s = self.stopped.as_ref()?;
+        Some(match s.cause {
+            runner::StopCause::Interrupted => CliError {
+                code: EXIT_INTERRUPTED,
+                message: String::new(),
+            },
+            runner::StopCause::ErrorRate(_) => CliError {
+                code: EXIT_ERROR_RATE,
+                message: format!("stopped: {}", s.reason()),
+            },
+        })
+    }
 }
 
 pub async fn run(a: BenchArgs) -> Result<u8, CliError> {
     let st = run_stage(a).await?;
+    if let Some(e) = st.stop_error() {
+        if e.message.is_empty() {
+            return Ok(e.code);
+        }
+        return Err(e);
+    }
     if let Some(msg) = st.all_failed {
         return Err(CliError::failed(msg));
     }
-    Ok(if st.interrupted { 130 } else { 0 })
+    Ok(0)
 }
 
 /// Run one benchmark and write its outputs (the console summary unless `--quiet`).
@@ -355,10 +467,17 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
     // The target: the user's server, or the embedded simulated one on 127.0.0.1:0.
     let embedded = v.url.is_none();
     let mut sim_engine = None;
-    let (url, host, port, url_path, default_model) = match &v.url {
+    let (url, host, port, url_path, default_model, https) = match &v.url {
         Some(u) => {
-            let (h, p, path) = parse_url(u)?;
-            (u.trim_end_matches('/').to_string(), h, p, path, None)
+            let p = parse_url(u)?;
+            (
+                u.trim_end_matches('/').to_string(),
+                p.host,
+                p.port,
+                p.path,
+                None,
+                p.https,
+            )
         }
         None => {
             let sim_cfg = sim_cmd::from_bench_flags(&a.sim, v.seed)?;
@@ -376,12 +495,21 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
                 addr.port(),
                 String::new(),
                 Some(model),
+                false,
             )
         }
     };
     let addr = resolve(&host, port).await?;
     let (path, models_path) = paths(v.api, &url_path, v.endpoint.as_deref());
-    let authority = if port == 80 {
+    let tls = if https {
+        if v.tls.insecure && !a.silent {
+            eprintln!("warning: --insecure: the server's TLS certificate is not verified");
+        }
+        Some(Tls::new(&host, &v.tls).map_err(CliError::usage)?)
+    } else {
+        None
+    };
+    let authority = if port == if https { 443 } else { 80 } {
         host.clone()
     } else if host.contains(':') {
         format!("[{host}]:{port}")
@@ -395,6 +523,7 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
             authority,
             path,
             models_path,
+            tls,
         },
         timeouts: v.timeouts,
         headers: v.headers.clone(),
@@ -493,10 +622,18 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
         seed: v.seed,
         records_path: v.out.join("records.jsonl"),
         progress: !a.no_progress && !a.quiet,
+        max_error_rate: v.max_error_rate,
+        retry: v.retry,
+        drain_timeout: v.drain_timeout,
+        announce: !a.silent,
     };
     let mut outcome = runner::run(&plan).await?;
     outcome.runtime.includes_embedded_server = embedded;
-    let summary = report::build_summary(run_info, &outcome.records, &outcome.runtime, outcome.interrupted);
+    let mut summary = report::build_summary(run_info, &outcome.records, &outcome.runtime, outcome.stopped.is_some());
+    if let Some(s) = &outcome.stopped {
+        summary.stopped_reason = Some(s.reason());
+        summary.aborted_in_flight = s.aborted_in_flight;
+    }
     let summary_path = v.out.join("summary.json");
     report::write_json(&summary_path, &summary)?;
     if a.csv {
@@ -543,7 +680,7 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
     Ok(StageOutcome {
         summary,
         out: v.out.clone(),
-        interrupted: outcome.interrupted,
+        stopped: outcome.stopped,
         all_failed,
     })
 }
@@ -632,13 +769,18 @@ mod tests {
 
     #[test]
     fn url_parsing() {
+        let p = |u: &str| parse_url(u).map(|p| (p.host, p.port, p.path, p.https)).ok();
         assert_eq!(
-            parse_url("http://127.0.0.1:8000").unwrap(),
-            ("127.0.0.1".into(), 8000, "/".into())
+            p("http://127.0.0.1:8000"),
+            Some(("127.0.0.1".into(), 8000, "/".into(), false))
         );
-        assert_eq!(parse_url("http://[::1]:9/v1").unwrap(), ("::1".into(), 9, "/v1".into()));
+        assert_eq!(p("http://[::1]:9/v1"), Some(("::1".into(), 9, "/v1".into(), false)));
+        assert_eq!(
+            p("https://api.example.com/v1"),
+            Some(("api.example.com".into(), 443, "/v1".into(), true))
+        );
+        assert_eq!(p("https://h:8443"), Some(("h".into(), 8443, "/".into(), true)));
         assert!(parse_url("ftp://x").is_err());
-        assert!(parse_url("https://x").is_err());
         assert!(parse_url("not a url").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Command line: stage one parses raw flags (clap, this file); stage two validates them into
 //! typed configurations (`bench::validate`, `sim_cmd::config`) and runs. Errors reach the user
-//! as one line and an exit code: 2 for bad input, 1 for a run that failed.
+//! as one line and an exit code: 2 for bad input, 1 for a run that failed, 3 for a run stopped
+//! by `--max-error-rate` (130 after Ctrl-C; see docs/reliability.md "Exit codes").
 
 pub mod bench;
 pub mod compare_cmd;
@@ -266,6 +267,16 @@ pub struct BenchArgs {
     /// Environment variable holding the API key (sent as a Bearer token; never printed).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
+    /// File holding the API key (surrounding whitespace trimmed; never printed), instead of
+    /// the environment variable.
+    #[arg(long, value_name = "PATH", conflicts_with = "api_key_env")]
+    pub api_key_file: Option<std::path::PathBuf>,
+    /// Add the certificates of this PEM file to the trusted roots (for https:// targets).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Do not verify the server's TLS certificate (https:// only; prints a warning).
+    #[arg(long)]
+    pub insecure: bool,
     /// Extra header 'Name: value' (repeatable).
     #[arg(long = "header", short = 'H')]
     pub headers: Vec<String>,
@@ -280,6 +291,25 @@ pub struct BenchArgs {
     /// Whole-request limit.
     #[arg(long, default_value = "30m")]
     pub request_timeout: String,
+    /// Circuit breaker: stop the run (exit code 3) when more than this fraction of the last
+    /// --error-window completed requests failed. Off by default.
+    #[arg(long, value_name = "FRACTION")]
+    pub max_error_rate: Option<f64>,
+    /// Completed requests the --max-error-rate window covers; the breaker can trip once
+    /// min(N, 10) requests have completed.
+    #[arg(long, value_name = "N", default_value_t = 50, requires = "max_error_rate")]
+    pub error_window: usize,
+    /// Retry a failed request up to N times on http_429, http_5xx, connect errors and resets
+    /// before the response headers (never once a response body has started). 0 = off.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retry: u32,
+    /// Wait before the first retry, doubled for each further one (at most 10s).
+    #[arg(long, value_name = "DURATION", default_value = "100ms")]
+    pub retry_backoff: String,
+    /// After Ctrl-C or a --max-error-rate stop, wait at most this long for the requests in
+    /// flight (a second Ctrl-C abandons them at once).
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub drain_timeout: String,
 
     /// Output directory (default results/bench-<UTC time>).
     #[arg(long, short = 'o')]

@@ -60,7 +60,14 @@ async fn run_at(base: &BenchArgs, mode: Mode, load: f64, dir: &Path, seed: u64) 
     a.silent = true;
     a.no_progress = true;
     a.seed = seed;
-    let StageOutcome { summary, out, .. } = bench::run_stage(a).await?;
+    let st = bench::run_stage(a).await?;
+    // A stage stopped early (Ctrl-C, circuit breaker) ends the sweep with that stage's code.
+    if let Some(mut e) = st.stop_error() {
+        let what = st.stopped.as_ref().map(|s| s.reason()).unwrap_or_default();
+        e.message = format!("stage at {} {load} stopped: {what}", mode.key());
+        return Err(e);
+    }
+    let StageOutcome { summary, out, .. } = st;
     Ok(Stage {
         load,
         dir: out,

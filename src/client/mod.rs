@@ -7,7 +7,9 @@
 
 pub mod h1;
 pub mod openai;
+pub mod retry;
 pub mod sse;
+pub mod tls;
 
 use crate::record::{kind, ErrorClass, EventTokenSource, RequestRecord, TokenCount, TokenEvent};
 use crate::workload::{RequestSpec, Tokenizer};
@@ -31,6 +33,8 @@ pub struct Target {
     pub path: String,
     /// Path of the models listing, e.g. `/v1/models`.
     pub models_path: String,
+    /// Set for `https://` targets.
+    pub tls: Option<tls::Tls>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,30 +77,85 @@ pub struct ClientConfig {
 }
 
 /// A kept-alive connection to the target.
-pub type Conn = h1::Conn<TcpStream>;
+pub type Conn = h1::Conn<Stream>;
 
 type Failure = (ErrorClass, String);
 
-/// Open one HTTP/1.1 connection to the target.
+/// Open one HTTP/1.1 connection to the target (TCP, then TLS for `https://`; both within the
+/// connect timeout).
 pub async fn connect(cfg: &ClientConfig) -> Result<Conn, Failure> {
-    let stream = match tokio::time::timeout(cfg.timeouts.connect, TcpStream::connect(cfg.target.addr)).await {
-        Err(_) => {
-            return Err((
-                ErrorClass::ConnectTimeout,
-                format!("connect to {} timed out", cfg.target.addr),
-            ))
-        }
+    let addr = cfg.target.addr;
+    let deadline = tokio::time::Instant::now() + cfg.timeouts.connect;
+    let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
+        Err(_) => return Err((ErrorClass::ConnectTimeout, format!("connect to {addr} timed out"))),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            return Err((
-                ErrorClass::ConnectRefused,
-                format!("connection to {} refused", cfg.target.addr),
-            ))
+            return Err((ErrorClass::ConnectRefused, format!("connection to {addr} refused")))
         }
-        Ok(Err(e)) => return Err((ErrorClass::ConnectError, format!("connect to {}: {e}", cfg.target.addr))),
+        Ok(Err(e)) => return Err((ErrorClass::ConnectError, format!("connect to {addr}: {e}"))),
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
-    Ok(h1::Conn::new(stream))
+    match &cfg.target.tls {
+        None => Ok(h1::Conn::new(Stream::Plain(stream))),
+        Some(tls) => match timeout_at(deadline, tls.handshake(stream)).await {
+            Err(_) => Err((
+                ErrorClass::ConnectTimeout,
+                format!("TLS handshake with {addr} timed out"),
+            )),
+            Ok(Err(f)) => Err(f),
+            Ok(Ok(s)) => Ok(h1::Conn::new(Stream::Tls(Box::new(s)))),
+        },
+    }
+}
+
+/// A connection's byte stream: plain TCP, or TLS over TCP for `https://` targets.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl tokio::io::AsyncRead for Stream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Stream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
 }
 
 /// The request's head and body, serialized once per request.

@@ -123,6 +123,9 @@ pub struct RequestCounts {
     pub failed: u64,
     /// Warmup requests: recorded, excluded from every metric.
     pub warmup_excluded: u64,
+    /// Measured requests re-sent at least once under `--retry` (ok or not in the end).
+    #[serde(default)]
+    pub retried: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -202,6 +205,7 @@ pub fn compute_refs(records: &[&RequestRecord]) -> RunMetrics {
             succeeded: measured.iter().filter(|r| r.ok()).count() as u64,
             failed: measured.iter().filter(|r| !r.ok()).count() as u64,
             warmup_excluded: (records.len() - measured.len()) as u64,
+            retried: measured.iter().filter(|r| r.retries > 0).count() as u64,
         },
         errors: crate::record::error_counts(measured.iter().copied()),
         ..Default::default()
@@ -409,8 +413,10 @@ mod tests {
         let mut c = rec(2, 200_000, &[], 0);
         c.error = Some(ErrorClass::Http5xx);
         c.end_us = Some(1_000);
+        c.retries = 2;
         let mut w = rec(3, 0, &[(1, 1, 1)], 1);
         w.warmup = true;
+        w.retries = 1;
         let m = compute(&[a, b, c, w]);
         assert_eq!(
             m.requests,
@@ -418,7 +424,8 @@ mod tests {
                 total: 3,
                 succeeded: 2,
                 failed: 1,
-                warmup_excluded: 1
+                warmup_excluded: 1,
+                retried: 1
             }
         );
         assert_eq!(m.errors.get("http_5xx"), Some(&1));

@@ -439,7 +439,11 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
 
     out.push_str("<section id=\"summary\"><h2>Summary</h2>");
     if s.partial {
-        out.push_str("<div class=\"warn\"><b>Partial run:</b> the run was interrupted; metrics cover completed requests only.</div>");
+        let _ = write!(
+            out,
+            "<div class=\"warn\"><b>Partial run:</b> {}; metrics cover completed requests only.</div>",
+            escape_html(s.stopped_reason.as_deref().unwrap_or("the run was interrupted"))
+        );
     }
     if s.client.saturated {
         let _ = write!(

@@ -112,8 +112,15 @@ pub struct Summary {
     pub schema_version: u32,
     pub tool: String,
     pub run: RunInfo,
-    /// The run stopped early (interrupted); metrics cover what completed.
+    /// The run stopped early (interrupted, or stopped by `--max-error-rate`); metrics cover
+    /// what completed.
     pub partial: bool,
+    /// Why a partial run stopped, e.g. `interrupted (SIGINT)` or the circuit breaker's line.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stopped_reason: Option<String>,
+    /// Requests in flight abandoned (not recorded) when the drain after a stop was cut short.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub aborted_in_flight: u64,
     /// Wall time of the measured phase, including drain (≥ `duration_s`).
     pub wall_s: f64,
     #[serde(flatten)]
@@ -130,6 +137,10 @@ pub struct Summary {
     pub latency_from_schedule_ms: Option<FromSchedule>,
     /// The convention behind each latency key, so no number is ambiguous.
     pub definitions: BTreeMap<String, String>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 pub fn definitions() -> BTreeMap<String, String> {
@@ -193,6 +204,8 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
         tool: format!("infermeter {}", env!("CARGO_PKG_VERSION")),
         run,
         partial,
+        stopped_reason: None,
+        aborted_in_flight: 0,
         wall_s: runtime.wall_s,
         metrics,
         client,
@@ -311,23 +324,22 @@ pub fn render_console(s: &Summary) -> String {
     if s.partial {
         let _ = writeln!(
             out,
-            "PARTIAL: the run was interrupted; metrics cover completed requests only"
+            "PARTIAL: {}; metrics cover completed requests only",
+            s.stopped_reason.as_deref().unwrap_or("the run was interrupted")
         );
     }
     let _ = writeln!(out);
+    let mut notes = String::new();
+    if m.requests.warmup_excluded > 0 {
+        let _ = write!(notes, " · {} warmup excluded", m.requests.warmup_excluded);
+    }
+    if m.requests.retried > 0 {
+        let _ = write!(notes, " · {} retried", m.requests.retried);
+    }
     let _ = writeln!(
         out,
         "requests   {} total · {} ok · {} failed{}   duration {:.2} s (wall {:.2} s)",
-        m.requests.total,
-        m.requests.succeeded,
-        m.requests.failed,
-        if m.requests.warmup_excluded > 0 {
-            format!(" · {} warmup excluded", m.requests.warmup_excluded)
-        } else {
-            String::new()
-        },
-        m.duration_s,
-        s.wall_s
+        m.requests.total, m.requests.succeeded, m.requests.failed, notes, m.duration_s, s.wall_s
     );
     if !m.errors.is_empty() {
         let errs: Vec<String> = m.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
