@@ -8,6 +8,7 @@ mod bench_sim;
 mod compare;
 mod goodput;
 mod html;
+mod parser_props;
 mod plan;
 mod real_server;
 mod reliability;
