@@ -95,7 +95,14 @@ pub fn request_metrics(r: &RequestRecord) -> RequestMetrics {
     m
 }
 
+/// The most samples one event adds to the per-token ITL distribution (an event of k tokens
+/// adds k samples of gap/k). Far above any real stream chunk, it bounds memory when a
+/// server's usage counts (or a records file) claim billions of tokens in one event: without
+/// it, one such event asked for a 16 GiB `Vec` (found by the `records` fuzz target).
+pub const MAX_ITL_WEIGHT: u32 = 1024;
+
 /// Per-token (chunk-aware) inter-token latencies, per-chunk gaps and tokens per chunk.
+/// Event times out of order (only in a hand-edited records file) count as a zero gap.
 pub fn push_gap_samples(r: &RequestRecord, itl: &mut Vec<f64>, icl: &mut Vec<f64>, tpc: &mut Vec<f64>) {
     if !r.ok() {
         return;
@@ -105,11 +112,11 @@ pub fn push_gap_samples(r: &RequestRecord, itl: &mut Vec<f64>, icl: &mut Vec<f64
         if i == 0 {
             continue;
         }
-        let gap = (e.t_us() - r.events[i - 1].t_us()) as f64 / 1000.0;
+        let gap = e.t_us().saturating_sub(r.events[i - 1].t_us()) as f64 / 1000.0;
         icl.push(gap);
         let k = e.tokens().max(1);
         let per = gap / f64::from(k);
-        itl.extend(std::iter::repeat_n(per, k as usize));
+        itl.extend(std::iter::repeat_n(per, k.min(MAX_ITL_WEIGHT) as usize));
     }
 }
 
@@ -265,12 +272,12 @@ pub fn compute_refs(records: &[&RequestRecord]) -> RunMetrics {
         itl: pooled(&measured, |r, v| {
             for w in r.events.windows(2) {
                 let k = w[1].tokens().max(1);
-                let per = (w[1].t_us() - w[0].t_us()) as f32 / 1000.0 / k as f32;
-                v.extend(std::iter::repeat_n(per, k as usize));
+                let per = w[1].t_us().saturating_sub(w[0].t_us()) as f32 / 1000.0 / k as f32;
+                v.extend(std::iter::repeat_n(per, k.min(MAX_ITL_WEIGHT) as usize));
             }
         }),
         icl: pooled(&measured, |r, v| {
-            v.extend(r.events.windows(2).map(|w| (w[1].t_us() - w[0].t_us()) as f32 / 1000.0))
+            v.extend(r.events.windows(2).map(|w| w[1].t_us().saturating_sub(w[0].t_us()) as f32 / 1000.0))
         }),
         normalized: Stats::from_samples(norm),
         schedule_lag: Stats::from_samples(lag),
@@ -384,6 +391,22 @@ mod tests {
         assert_eq!(tpc, vec![2.0, 3.0, 1.0]);
         // TPOT divides by OSL − k_first = 4 (not OSL − 1 = 5)
         assert_eq!(request_metrics(&r).tpot_ms, Some(10.0));
+    }
+
+    /// Regressions (found by the `records` fuzz target): an event claiming u32::MAX tokens
+    /// (a hostile server's usage counts, or a crafted records file) made the ITL expansion
+    /// allocate 16 GiB; event times out of order underflowed (a panic with overflow checks,
+    /// a 71-minute gap without).
+    #[test]
+    fn hostile_token_counts_and_times_are_bounded() {
+        let r = rec(0, 0, &[(40_000, 1, 1), (30_000, u32::MAX, 1), (50_000, 2, 1)], u32::MAX);
+        let m = compute(std::slice::from_ref(&r));
+        assert_eq!(m.latency_ms.itl.n, u64::from(MAX_ITL_WEIGHT) + 2);
+        assert_eq!(m.latency_ms.icl.max, 20.0);
+        let (mut itl, mut icl, mut tpc) = (vec![], vec![], vec![]);
+        push_gap_samples(&r, &mut itl, &mut icl, &mut tpc);
+        assert_eq!(itl.len(), MAX_ITL_WEIGHT as usize + 2);
+        assert_eq!(icl, vec![0.0, 20.0]);
     }
 
     #[test]
