@@ -272,27 +272,41 @@ pub fn write_jsonl<W: Write>(w: &mut W, r: &RequestRecord) -> std::io::Result<()
 
 /// Read records from JSONL. A torn last line (a run killed mid-write) is tolerated and
 /// counted; a malformed line elsewhere is an error naming its line number.
-pub fn read_jsonl<R: BufRead>(r: R) -> Result<(Vec<RequestRecord>, usize), String> {
+///
+/// Lines are read as bytes, not `String`s: a write cut by `kill -9` can stop inside a
+/// multi-byte UTF-8 character (an `error_detail` quoting a server message), and that torn
+/// tail must be tolerated like any other, not fail the whole file as invalid UTF-8.
+pub fn read_jsonl<R: BufRead>(mut r: R) -> Result<(Vec<RequestRecord>, usize), String> {
     let mut out = Vec::new();
-    let mut lines = r.lines().enumerate().peekable();
     let mut torn = 0;
-    while let Some((i, line)) = lines.next() {
-        let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<RequestRecord>(&line) {
-            Ok(rec) => out.push(rec),
-            Err(e) => {
-                if lines.peek().is_none() {
-                    torn += 1;
-                } else {
-                    return Err(format!("line {}: invalid record: {e}", i + 1));
-                }
+    let mut line = Vec::new();
+    let mut next = Vec::new();
+    let mut n = 0usize;
+    let mut have = read_line(&mut r, &mut line, n + 1)?;
+    while have {
+        n += 1;
+        let has_next = read_line(&mut r, &mut next, n + 1)?;
+        if !line.trim_ascii().is_empty() {
+            match serde_json::from_slice::<RequestRecord>(&line) {
+                Ok(rec) => out.push(rec),
+                Err(_) if !has_next => torn += 1,
+                Err(e) => return Err(format!("line {n}: invalid record: {e}")),
             }
         }
+        std::mem::swap(&mut line, &mut next);
+        have = has_next;
     }
     Ok((out, torn))
+}
+
+/// Read one line (without its `\n`) into `buf`; `false` at end of input.
+fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, n: usize) -> Result<bool, String> {
+    buf.clear();
+    let got = r.read_until(b'\n', buf).map_err(|e| format!("line {n}: {e}"))?;
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    }
+    Ok(got > 0)
 }
 
 /// Error counts by class name.
@@ -388,5 +402,228 @@ mod tests {
         assert_eq!(back, e);
         let big = TokenEvent::new(1, u32::MAX, kind::CONTENT);
         assert_eq!((big.tokens(), big.kind()), (TokenEvent::MAX_TOKENS, kind::CONTENT));
+    }
+
+    /// Regression (found by the torn-tail property): `kill -9` can cut a line inside a
+    /// multi-byte character; that torn tail used to fail the whole file as invalid UTF-8.
+    #[test]
+    fn torn_tail_inside_a_utf8_character_is_tolerated() {
+        let r = RequestRecord {
+            error: Some(ErrorClass::Http5xx),
+            error_detail: Some("HTTP 503: surchargé — réessayez".into()),
+            ..Default::default()
+        };
+        let mut buf = Vec::new();
+        write_jsonl(&mut buf, &r).unwrap();
+        let mut line = Vec::new();
+        write_jsonl(&mut line, &r).unwrap();
+        let cut = line.iter().position(|&b| b >= 0x80).unwrap() + 1; // inside 'é'
+        buf.extend_from_slice(&line[..cut]);
+        assert_eq!(read_jsonl(&buf[..]).unwrap(), (vec![r], 1));
+        // Invalid UTF-8 on a line that is not the last is still an error naming it.
+        let mut bad = line[..cut].to_vec();
+        bad.push(b'\n');
+        bad.extend_from_slice(&line);
+        assert!(read_jsonl(&bad[..]).unwrap_err().starts_with("line 1: "));
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn error_class() -> impl Strategy<Value = ErrorClass> {
+            use ErrorClass::*;
+            prop::sample::select(vec![
+                ConnectRefused,
+                ConnectTimeout,
+                ConnectError,
+                ResetBeforeHeaders,
+                ResetMidStream,
+                FirstByteTimeout,
+                IdleTimeout,
+                TotalTimeout,
+                Http4xx,
+                Http429,
+                Http5xx,
+                StreamErrorEvent,
+                Truncated,
+                MalformedEvent,
+                InvalidUtf8,
+                EventTooLarge,
+                NotSse,
+                EmptyOutput,
+                ClientError,
+            ])
+        }
+
+        fn token_count() -> impl Strategy<Value = TokenCount> {
+            (any::<Option<u32>>(), any::<Option<u32>>()).prop_map(|(server, client)| TokenCount { server, client })
+        }
+
+        /// Any record the writer can produce, text fields with arbitrary Unicode.
+        pub(crate) fn record() -> impl Strategy<Value = RequestRecord> {
+            let times = (
+                any::<u64>(),
+                any::<bool>(),
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+                any::<u32>(),
+                any::<u64>(),
+                any::<Option<u32>>(),
+                any::<Option<u32>>(),
+            );
+            let body = (
+                prop::collection::vec(any::<(u32, u32, u8)>(), 0..6),
+                any::<u32>(),
+                any::<u64>(),
+                token_count(),
+                token_count(),
+                any::<Option<u32>>(),
+                any::<Option<u32>>(),
+                any::<bool>(),
+                any::<u32>(),
+                any::<u16>(),
+            );
+            let outcome = (
+                prop::option::of("\\PC{0,12}"),
+                prop::option::of(error_class()),
+                prop::option::of("\\PC{0,40}"),
+            );
+            (times, body, outcome).prop_map(|(t, b, o)| RequestRecord {
+                id: t.0,
+                warmup: t.1,
+                sched_us: t.2,
+                start_us: t.3,
+                queue_us: t.4,
+                connect_us: t.5,
+                stale_connection_retries: t.6,
+                send_us: t.7,
+                hdr_us: t.8,
+                end_us: t.9,
+                events: b.0.into_iter().map(|(a, n, k)| TokenEvent::new(a, n, k)).collect(),
+                frames: b.1,
+                bytes: b.2,
+                input_tokens: b.3,
+                output_tokens: b.4,
+                cached_tokens: b.5,
+                reasoning_tokens: b.6,
+                event_token_source: if b.7 {
+                    EventTokenSource::Usage
+                } else {
+                    EventTokenSource::Tokenizer
+                },
+                max_tokens: b.8,
+                status: b.9,
+                finish_reason: o.0,
+                error: o.1,
+                error_detail: o.2,
+                ..Default::default()
+            })
+        }
+
+        fn to_jsonl(records: &[RequestRecord]) -> Vec<u8> {
+            let mut buf = Vec::new();
+            for r in records {
+                write_jsonl(&mut buf, r).unwrap();
+            }
+            buf
+        }
+
+        /// The fields a record cannot do without.
+        const MIN: &str =
+            r#""id":1,"sched_us":0,"start_us":0,"send_us":0,"input_tokens":{},"output_tokens":{},"max_tokens":1"#;
+
+        #[test]
+        fn minimal_record_parses() {
+            assert!(serde_json::from_str::<RequestRecord>(&format!("{{{MIN}}}")).is_ok());
+        }
+
+        /// One line (no newline) that is not a record: random bytes, a torn record, a record
+        /// with a wrong-typed field, or JSON that is not a record.
+        fn junk_line() -> impl Strategy<Value = Vec<u8>> {
+            let torn = (record(), any::<prop::sample::Index>()).prop_map(|(r, cut)| {
+                let line = serde_json::to_vec(&r).unwrap();
+                line[..1 + cut.index(line.len() - 1)].to_vec()
+            });
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..40).prop_map(|mut j| {
+                    j.retain(|&b| b != b'\n');
+                    j.insert(0, b'#');
+                    j
+                }),
+                torn,
+                Just(b"{}".to_vec()),
+                Just(b"[]".to_vec()),
+                Just(format!("{{{MIN}}}").replace("\"id\":1", "\"id\":-1").into_bytes()),
+                Just(format!("{{{MIN},\"error\":\"nope\"}}").into_bytes()),
+                Just(format!("{{{MIN},\"events\":[[1,2]]}}").into_bytes()),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever was written is read back exactly, nothing counted as torn.
+            #[test]
+            fn roundtrip(records in prop::collection::vec(record(), 0..8)) {
+                let (back, torn) = read_jsonl(&to_jsonl(&records)[..]).unwrap();
+                prop_assert_eq!(back, records);
+                prop_assert_eq!(torn, 0);
+            }
+
+            /// A write cut at any byte (even inside a UTF-8 character) loses only that line.
+            #[test]
+            fn torn_tail_at_any_byte(records in prop::collection::vec(record(), 0..5), last in record(),
+                                     cut in any::<prop::sample::Index>()) {
+                let mut buf = to_jsonl(&records);
+                let line = to_jsonl(std::slice::from_ref(&last));
+                let cut = cut.index(line.len() - 1); // strictly before the closing brace's newline
+                buf.extend_from_slice(&line[..cut]);
+                let (back, torn) = read_jsonl(&buf[..]).unwrap();
+                prop_assert_eq!(back, records);
+                prop_assert_eq!(torn, usize::from(cut > 0));
+            }
+
+            /// A bad line that is not the last is an error naming its line number.
+            #[test]
+            fn bad_middle_line_is_named(records in prop::collection::vec(record(), 1..5),
+                                        at in any::<prop::sample::Index>(),
+                                        junk in junk_line()) {
+                let at = at.index(records.len());
+                let mut buf = to_jsonl(&records[..at]);
+                buf.extend_from_slice(&junk);
+                buf.push(b'\n');
+                buf.extend_from_slice(&to_jsonl(&records[at..]));
+                let err = read_jsonl(&buf[..]).unwrap_err();
+                prop_assert!(err.starts_with(&format!("line {}: ", at + 1)), "{}", err);
+                prop_assert!(!err.contains('\n'), "{}", err);
+            }
+
+            /// Arbitrary bytes never panic; what is read is exactly the lines that parse, and
+            /// only the last line may be skipped as torn.
+            #[test]
+            fn arbitrary_bytes(bytes in prop::collection::vec(
+                prop_oneof![any::<u8>(), Just(b'\n'), Just(b'{'), Just(b'}'), Just(b'"')], 0..512)) {
+                let expected: Vec<Result<RequestRecord, ()>> = bytes
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.trim_ascii().is_empty())
+                    .map(|l| serde_json::from_slice(l).map_err(|_| ()))
+                    .collect();
+                match read_jsonl(&bytes[..]) {
+                    Ok((back, torn)) => {
+                        let ok: Vec<RequestRecord> = expected.iter().filter_map(|r| r.clone().ok()).collect();
+                        prop_assert_eq!(back, ok);
+                        prop_assert_eq!(torn, expected.len() - expected.iter().filter(|r| r.is_ok()).count());
+                        prop_assert!(torn <= 1);
+                    }
+                    Err(e) => {
+                        prop_assert!(e.starts_with("line ") && !e.contains('\n'), "{}", e);
+                        prop_assert!(expected.iter().filter(|r| r.is_err()).count() >= 1);
+                    }
+                }
+            }
+        }
     }
 }

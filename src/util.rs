@@ -138,13 +138,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !v.is_finite() || v < 0.0 {
         return Err(format!("invalid duration '{s}': must be a non-negative number"));
     }
-    // Far beyond any run, and small enough that `Instant + Duration` never overflows.
-    const MAX_S: f64 = 10.0 * 365.0 * 86_400.0;
-    if v * mult > MAX_S {
-        return Err(format!("invalid duration '{s}': longer than 10 years"));
+    // `Duration::from_secs_f64` panics past u64::MAX seconds, and `Instant + d` long before
+    // that; nothing measured here runs for decades.
+    let secs = v * mult;
+    if secs > MAX_DURATION_S {
+        return Err(format!(
+            "invalid duration '{s}': at most {MAX_DURATION_S:e} s (about 31 years)"
+        ));
     }
-    Ok(Duration::from_secs_f64(v * mult))
+    Ok(Duration::from_secs_f64(secs))
 }
+
+/// The largest duration `parse_duration` accepts, in seconds.
+pub const MAX_DURATION_S: f64 = 1e9;
 
 /// `YYYYMMDD-HHMMSS` and RFC 3339 strings for a UNIX time in seconds (UTC).
 pub fn utc_strings(unix_s: u64) -> (String, String) {
@@ -199,8 +205,32 @@ mod tests {
         assert!(parse_duration("abc").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("1e300s").is_err(), "too large: an error, not a panic");
-        assert!(parse_duration("100000h").is_err());
+        assert!(parse_duration("1e10s").is_err());
         assert!(parse_duration("87000h").is_ok());
+    }
+
+    /// Regression (found by `parse_duration_never_panics`): `--duration 1e300` used to panic
+    /// in `Duration::from_secs_f64` instead of being a usage error.
+    #[test]
+    fn huge_durations_are_errors_not_panics() {
+        for s in ["1e300", "1e20s", "1e17h", "3e8m", "1e10"] {
+            assert!(parse_duration(s).unwrap_err().contains("at most"), "{s}");
+        }
+        assert_eq!(parse_duration("1e9").unwrap(), Duration::from_secs(1_000_000_000));
+    }
+
+    proptest::proptest! {
+        /// Any string: a duration within the bound or a one-line error quoting the input.
+        #[test]
+        fn parse_duration_never_panics(s in "\\PC{0,16}|[0-9.eE+-]{1,12}(ms|us|s|m|h)?") {
+            match parse_duration(&s) {
+                Ok(d) => proptest::prop_assert!(d.as_secs_f64() <= MAX_DURATION_S),
+                Err(e) => {
+                    let quoted = format!("'{s}'");
+                    proptest::prop_assert!(e.contains(&quoted) && !e.contains('\n'), "{}", e);
+                }
+            }
+        }
     }
 
     #[test]

@@ -95,20 +95,30 @@ pub fn request_metrics(r: &RequestRecord) -> RequestMetrics {
     m
 }
 
+/// The most samples one event adds to the per-token ITL distribution (an event of k tokens
+/// adds k samples of gap/k). Far above any real stream chunk, it bounds memory when a
+/// server's usage counts (or a records file) claim billions of tokens in one event: without
+/// it, one such event asked for a 16 GiB `Vec` (found by the `records` fuzz target).
+pub const MAX_ITL_WEIGHT: u32 = 1024;
+
 /// Per-token (chunk-aware) inter-token latencies of one request, in ms: an event carrying `k`
-/// tokens after a gap `g` from the previous event gives `k` samples of `g / k`. The first
-/// event (its gap is the TTFT) gives none. This is the one definition of "ITL per token".
+/// tokens after a gap `g` from the previous event gives `k` samples of `g / k` (at most
+/// [`MAX_ITL_WEIGHT`]). The first event (its gap is the TTFT) gives none. Event times out of
+/// order (only in a hand-edited records file) count as a zero gap. This is the one definition
+/// of "ITL per token".
 pub fn itl_samples(r: &RequestRecord) -> impl Iterator<Item = f32> + '_ {
     r.events.windows(2).flat_map(|w| {
         let k = w[1].tokens().max(1);
-        let per = (w[1].t_us() - w[0].t_us()) as f32 / 1000.0 / k as f32;
-        std::iter::repeat_n(per, k as usize)
+        let per = w[1].t_us().saturating_sub(w[0].t_us()) as f32 / 1000.0 / k as f32;
+        std::iter::repeat_n(per, k.min(MAX_ITL_WEIGHT) as usize)
     })
 }
 
 /// Inter-chunk latencies (gap between consecutive token-bearing events) of one request, ms.
 pub fn icl_samples(r: &RequestRecord) -> impl Iterator<Item = f32> + '_ {
-    r.events.windows(2).map(|w| (w[1].t_us() - w[0].t_us()) as f32 / 1000.0)
+    r.events
+        .windows(2)
+        .map(|w| w[1].t_us().saturating_sub(w[0].t_us()) as f32 / 1000.0)
 }
 
 /// Tokens carried by each token-bearing event of one request.
@@ -381,6 +391,20 @@ mod tests {
         assert_eq!(tokens_per_chunk(&r).collect::<Vec<_>>(), vec![2, 3, 1]);
         // TPOT divides by OSL − k_first = 4 (not OSL − 1 = 5)
         assert_eq!(request_metrics(&r).tpot_ms, Some(10.0));
+    }
+
+    /// Regressions (found by the `records` fuzz target): an event claiming u32::MAX tokens
+    /// (a hostile server's usage counts, or a crafted records file) made the ITL expansion
+    /// allocate 16 GiB; event times out of order underflowed (a panic with overflow checks,
+    /// a 71-minute gap without).
+    #[test]
+    fn hostile_token_counts_and_times_are_bounded() {
+        let r = rec(0, 0, &[(40_000, 1, 1), (30_000, u32::MAX, 1), (50_000, 2, 1)], u32::MAX);
+        let m = compute(std::slice::from_ref(&r));
+        assert_eq!(m.latency_ms.itl.n, u64::from(MAX_ITL_WEIGHT) + 2);
+        assert_eq!(m.latency_ms.icl.max, 20.0);
+        assert_eq!(itl_samples(&r).count(), MAX_ITL_WEIGHT as usize + 2);
+        assert_eq!(icl_samples(&r).collect::<Vec<_>>(), vec![0.0, 20.0]);
     }
 
     #[test]

@@ -30,7 +30,10 @@ impl ValueDist {
             ("uniform", [a, b]) if a <= b => Ok(ValueDist::Uniform(*a, *b)),
             ("normal", [m, s]) => Ok(ValueDist::Normal(*m, *s)),
             ("lognormal", [m, s]) if *m > 0.0 => {
-                let sigma2 = (1.0 + (s * s) / (m * m)).ln();
+                let sigma2 = (s / m).powi(2).ln_1p(); // s²/m² would be inf/inf = NaN for huge inputs
+                if !sigma2.is_finite() {
+                    return Err(bad("STD/MEAN too large"));
+                }
                 Ok(ValueDist::LogNormal {
                     mu: m.ln() - sigma2 / 2.0,
                     sigma: sigma2.sqrt(),

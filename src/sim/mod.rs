@@ -227,6 +227,9 @@ struct Ask {
     continuous_usage: bool,
 }
 
+/// The largest `max_tokens` the simulator serves (a 400 above, like a real server's context limit).
+pub const MAX_TOKENS: u32 = 1 << 20;
+
 fn parse_ask(v: &Value, chat: bool) -> Result<Ask, String> {
     let prompt_tokens = if chat {
         let msgs = v
@@ -256,6 +259,10 @@ fn parse_ask(v: &Value, chat: bool) -> Result<Ask, String> {
     let max_tokens = get_u32("max_tokens")
         .or_else(|| get_u32("max_completion_tokens"))
         .unwrap_or(if chat { 64 } else { 16 });
+    if max_tokens > MAX_TOKENS {
+        // Per-token state is allocated up front: an untrusted count must not size it.
+        return Err(format!("max_tokens {max_tokens} is over the limit of {MAX_TOKENS}"));
+    }
     let so = v.get("stream_options");
     Ok(Ask {
         prompt_tokens,
@@ -341,7 +348,7 @@ async fn generate(
         if i > 0 {
             t += st.cfg.itl_ms.sample(&mut rng);
         }
-        offsets.push(Duration::from_secs_f64(t.max(0.0) / 1000.0));
+        offsets.push(Duration::from_secs_f64((t / 1000.0).clamp(0.0, 1e9))); // huge/inf flags: no panic
     }
 
     if !ask.stream {

@@ -52,7 +52,11 @@ impl LengthDist {
             ("uniform", [_, _]) => return Err(bad("LO must be <= HI")),
             ("normal", [m, s]) => Shape::Normal(*m, *s),
             ("lognormal", [m, s]) if *m > 0.0 => {
-                let sigma2 = (1.0 + (s * s) / (m * m)).ln();
+                // (s/m)², not s²/m²: both squares overflow to inf for large inputs (NaN).
+                let sigma2 = (s / m).powi(2).ln_1p();
+                if !sigma2.is_finite() {
+                    return Err(bad("STD/MEAN too large"));
+                }
                 Shape::LogNormal(m.ln() - sigma2 / 2.0, sigma2.sqrt())
             }
             ("lognormal", _) if params.len() == 2 => return Err(bad("MEAN must be > 0")),
@@ -85,8 +89,10 @@ impl LengthDist {
             Shape::Normal(m, s) => m + s * rng.normal(),
             Shape::LogNormal(mu, sigma) => (mu + sigma * rng.normal()).exp(),
         };
-        let x = x.round().clamp(self.min as f64, self.max as f64);
-        x as u32
+        if x.is_nan() {
+            return self.min;
+        }
+        x.round().clamp(self.min as f64, self.max as f64) as u32
     }
 
     /// Expected value ignoring clamping (for planning and messages).
@@ -133,6 +139,42 @@ mod tests {
             "lognormal:0,1",
         ] {
             assert!(LengthDist::parse(s).is_err(), "{s}");
+        }
+    }
+
+    /// Regression (found by `accepted_specs_sample_in_bounds`): `lognormal:1e200,1e200`
+    /// was accepted with NaN parameters, and every sample was 0 tokens (NaN as u32), below
+    /// the minimum of 1.
+    #[test]
+    fn lognormal_with_huge_moments() {
+        let mut r = Rng::new(1);
+        let d = LengthDist::parse("lognormal:1e200,1e200").unwrap();
+        assert!((1..=10_000_000).contains(&d.sample(&mut r)) && d.mean().is_finite());
+        assert!(LengthDist::parse("lognormal:1e-300,1e10").is_err());
+    }
+
+    proptest::proptest! {
+        /// Any string: an error quoting it, or a distribution whose samples stay in
+        /// [min, max] (never 0, never NaN-derived).
+        #[test]
+        fn accepted_specs_sample_in_bounds(
+            spec in "\\PC{0,24}|(fixed|uniform|normal|lognormal|x)?:?[0-9.eE+-]{0,8}(,[0-9.eE+-]{0,8}){0,4}",
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            match LengthDist::parse(&spec) {
+                Ok(d) => {
+                    proptest::prop_assert!(d.min >= 1 && d.min <= d.max);
+                    let mut r = Rng::new(seed);
+                    for _ in 0..32 {
+                        let x = d.sample(&mut r);
+                        proptest::prop_assert!((d.min..=d.max).contains(&x), "{} -> {}", spec, x);
+                    }
+                }
+                Err(e) => {
+                    let quoted = format!("'{spec}'");
+                    proptest::prop_assert!(e.contains(&quoted) && !e.contains('\n'), "{}", e);
+                }
+            }
         }
     }
 }
