@@ -277,7 +277,11 @@ pub fn compute_refs(records: &[&RequestRecord]) -> RunMetrics {
             }
         }),
         icl: pooled(&measured, |r, v| {
-            v.extend(r.events.windows(2).map(|w| w[1].t_us().saturating_sub(w[0].t_us()) as f32 / 1000.0))
+            v.extend(
+                r.events
+                    .windows(2)
+                    .map(|w| w[1].t_us().saturating_sub(w[0].t_us()) as f32 / 1000.0),
+            )
         }),
         normalized: Stats::from_samples(norm),
         schedule_lag: Stats::from_samples(lag),
