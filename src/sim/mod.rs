@@ -286,7 +286,7 @@ async fn generate(st: Arc<AppState>, body: Bytes, chat: bool) -> Response {
         if i > 0 {
             t += st.cfg.itl_ms.sample(&mut rng);
         }
-        offsets.push(Duration::from_secs_f64((t / 1000.0).max(0.0).min(1e9))); // huge/inf flags: no panic
+        offsets.push(Duration::from_secs_f64((t / 1000.0).clamp(0.0, 1e9))); // t >= 0, maybe inf: no panic
     }
 
     if !ask.stream {
