@@ -404,8 +404,9 @@ mod tests {
         assert_eq!((big.tokens(), big.kind()), (TokenEvent::MAX_TOKENS, kind::CONTENT));
     }
 
-    /// Regression (found by the torn-tail property): `kill -9` can cut a line inside a
-    /// multi-byte character; that torn tail used to fail the whole file as invalid UTF-8.
+    /// Regression (found in review; `torn_tail_at_any_byte` fails on the old reader): `kill -9`
+    /// can cut a line inside a multi-byte character; that torn tail used to fail the whole
+    /// file as invalid UTF-8.
     #[test]
     fn torn_tail_inside_a_utf8_character_is_tolerated() {
         let r = RequestRecord {

@@ -98,7 +98,7 @@ pub fn request_metrics(r: &RequestRecord) -> RequestMetrics {
 /// The most samples one event adds to the per-token ITL distribution (an event of k tokens
 /// adds k samples of gap/k). Far above any real stream chunk, it bounds memory when a
 /// server's usage counts (or a records file) claim billions of tokens in one event: without
-/// it, one such event asked for a 16 GiB `Vec` (found by the `records` fuzz target).
+/// it, one such event asked for a 16 GiB `Vec`.
 pub const MAX_ITL_WEIGHT: u32 = 1024;
 
 /// Per-token (chunk-aware) inter-token latencies of one request, in ms: an event carrying `k`
@@ -393,10 +393,10 @@ mod tests {
         assert_eq!(request_metrics(&r).tpot_ms, Some(10.0));
     }
 
-    /// Regressions (found by the `records` fuzz target): an event claiming u32::MAX tokens
-    /// (a hostile server's usage counts, or a crafted records file) made the ITL expansion
-    /// allocate 16 GiB; event times out of order underflowed (a panic with overflow checks,
-    /// a 71-minute gap without).
+    /// Regressions: event times out of order underflowed (found by the `records` fuzz
+    /// target: a panic with overflow checks, a 71-minute gap without); an event claiming
+    /// u32::MAX tokens (a hostile server's usage counts, or a crafted records file) made the
+    /// ITL expansion allocate 16 GiB.
     #[test]
     fn hostile_token_counts_and_times_are_bounded() {
         let r = rec(0, 0, &[(40_000, 1, 1), (30_000, u32::MAX, 1), (50_000, 2, 1)], u32::MAX);

@@ -142,7 +142,7 @@ mod tests {
         }
     }
 
-    /// Regression (found by `accepted_specs_sample_in_bounds`): `lognormal:1e200,1e200`
+    /// Regression (found in review; `accepted_specs_sample_in_bounds` now catches it): `lognormal:1e200,1e200`
     /// was accepted with NaN parameters, and every sample was 0 tokens (NaN as u32), below
     /// the minimum of 1.
     #[test]
@@ -153,12 +153,24 @@ mod tests {
         assert!(LengthDist::parse("lognormal:1e-300,1e10").is_err());
     }
 
+    use proptest::strategy::Strategy;
+
     proptest::proptest! {
         /// Any string: an error quoting it, or a distribution whose samples stay in
         /// [min, max] (never 0, never NaN-derived).
         #[test]
         fn accepted_specs_sample_in_bounds(
-            spec in "\\PC{0,24}|(fixed|uniform|normal|lognormal|x)?:?[0-9.eE+-]{0,8}(,[0-9.eE+-]{0,8}){0,4}",
+            spec in proptest::prop_oneof![
+                "\\PC{0,24}|(fixed|uniform|normal|lognormal|x)?:?[0-9.eE+-]{0,8}(,[0-9.eE+-]{0,8}){0,4}",
+                // Well-formed specs with numbers of every magnitude (1e-300 .. 1e300).
+                (
+                    "(fixed|uniform|normal|lognormal):",
+                    proptest::collection::vec((1u32..10, proptest::prop_oneof![-300i32..300, 150i32..300]), 1..5)
+                ).prop_map(|(k, nums)| {
+                    let nums: Vec<String> = nums.iter().map(|(m, e)| format!("{m}e{e}")).collect();
+                    format!("{k}{}", nums.join(","))
+                }),
+            ],
             seed in proptest::prelude::any::<u64>(),
         ) {
             match LengthDist::parse(&spec) {

@@ -148,8 +148,9 @@ fn request_body() -> impl Strategy<Value = Value> {
         })
 }
 
-/// Regression (found by `sim_answers_any_request_body`): `max_tokens` near u32::MAX sized a
-/// per-token `Vec` up front (64 GiB) and aborted the simulated server.
+/// Regression (found in review while writing `sim_answers_any_request_body`, which sends such
+/// bodies): `max_tokens` near u32::MAX sized a per-token `Vec` up front (64 GiB) and aborted
+/// the simulated server.
 #[test]
 fn sim_rejects_a_huge_max_tokens() {
     let rt = tokio::runtime::Builder::new_current_thread()
