@@ -144,6 +144,30 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    /// Every class, in declaration order.
+    pub const ALL: [ErrorClass; 20] = [
+        ErrorClass::ConnectRefused,
+        ErrorClass::ConnectTimeout,
+        ErrorClass::ConnectError,
+        ErrorClass::ResetBeforeHeaders,
+        ErrorClass::ResetMidStream,
+        ErrorClass::FirstByteTimeout,
+        ErrorClass::IdleTimeout,
+        ErrorClass::TotalTimeout,
+        ErrorClass::Http4xx,
+        ErrorClass::Http429,
+        ErrorClass::Http5xx,
+        ErrorClass::StreamErrorEvent,
+        ErrorClass::Truncated,
+        ErrorClass::MalformedEvent,
+        ErrorClass::InvalidUtf8,
+        ErrorClass::EventTooLarge,
+        ErrorClass::NotSse,
+        ErrorClass::EmptyOutput,
+        ErrorClass::ClientError,
+        ErrorClass::TlsError,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::ConnectRefused => "connect_refused",
@@ -361,28 +385,7 @@ mod tests {
 
     #[test]
     fn record_error_names_match_summary_names() {
-        let all = [
-            ErrorClass::ConnectRefused,
-            ErrorClass::ConnectTimeout,
-            ErrorClass::ConnectError,
-            ErrorClass::ResetBeforeHeaders,
-            ErrorClass::ResetMidStream,
-            ErrorClass::FirstByteTimeout,
-            ErrorClass::IdleTimeout,
-            ErrorClass::TotalTimeout,
-            ErrorClass::Http4xx,
-            ErrorClass::Http429,
-            ErrorClass::Http5xx,
-            ErrorClass::StreamErrorEvent,
-            ErrorClass::Truncated,
-            ErrorClass::MalformedEvent,
-            ErrorClass::InvalidUtf8,
-            ErrorClass::EventTooLarge,
-            ErrorClass::NotSse,
-            ErrorClass::EmptyOutput,
-            ErrorClass::ClientError,
-            ErrorClass::TlsError,
-        ];
+        let all = ErrorClass::ALL;
         for c in all {
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json, format!("\"{}\"", c.as_str()));
@@ -433,28 +436,7 @@ mod tests {
         use proptest::prelude::*;
 
         fn error_class() -> impl Strategy<Value = ErrorClass> {
-            use ErrorClass::*;
-            prop::sample::select(vec![
-                ConnectRefused,
-                ConnectTimeout,
-                ConnectError,
-                ResetBeforeHeaders,
-                ResetMidStream,
-                FirstByteTimeout,
-                IdleTimeout,
-                TotalTimeout,
-                Http4xx,
-                Http429,
-                Http5xx,
-                StreamErrorEvent,
-                Truncated,
-                MalformedEvent,
-                InvalidUtf8,
-                EventTooLarge,
-                NotSse,
-                EmptyOutput,
-                ClientError,
-            ])
+            prop::sample::select(ErrorClass::ALL.to_vec())
         }
 
         fn token_count() -> impl Strategy<Value = TokenCount> {
