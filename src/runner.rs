@@ -544,6 +544,8 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
 
     let phase_start = Instant::now();
     let cpu_start = crate::metrics::health::process_cpu_s();
+    // Read lag of the measured phase only (warm-up connections were dropped and counted).
+    plan.client.read_lag.reset();
     let probe_stop = Arc::new(AtomicBool::new(false));
     let probe_flag = probe_stop.clone();
     let probe = tokio::spawn(async move {
@@ -604,6 +606,8 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         includes_embedded_server: false,
         peak_rss_bytes: crate::metrics::health::peak_rss_bytes(),
         run_start_monotonic_ns: Some(run_start_ns),
+        rx_timestamp: Some(plan.client.rx_timestamp),
+        read_lag_ms: Some(plan.client.read_lag.summary()),
     };
     Ok(RunOutcome {
         records,

@@ -48,6 +48,7 @@ pub struct Validated {
     pub drain_timeout: std::time::Duration,
     /// `--ca-cert` and `--insecure` (https:// targets).
     pub tls: TlsOptions,
+    pub rx_timestamp: client::rx::RxTimestamp,
     pub out: PathBuf,
 }
 
@@ -278,6 +279,11 @@ pub fn validate(a: &BenchArgs) -> Result<Validated, CliError> {
         retry,
         drain_timeout,
         tls,
+        rx_timestamp: if a.rx_timestamp == "user" {
+            client::rx::RxTimestamp::User
+        } else {
+            client::rx::RxTimestamp::Kernel
+        },
         out,
     })
 }
@@ -540,6 +546,8 @@ pub async fn run_stage(a: BenchArgs) -> Result<StageOutcome, CliError> {
         max_event_bytes: client::sse::DEFAULT_MAX_EVENT_BYTES,
         max_body_bytes: 64 << 20,
         request_id_prefix: request_id_prefix(v.seed),
+        rx_timestamp: v.rx_timestamp,
+        read_lag: Default::default(),
     };
     let request_id_prefix = client_cfg.request_id_prefix.clone();
     let model = preflight(&client_cfg, v.model.as_deref().or(default_model.as_deref())).await?;

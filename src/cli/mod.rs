@@ -277,6 +277,11 @@ pub struct BenchArgs {
     /// Do not verify the server's TLS certificate (https:// only; prints a warning).
     #[arg(long)]
     pub insecure: bool,
+    /// Arrival time of streamed bytes: the kernel's receive timestamp of the socket segment
+    /// (Linux; immune to the client's own scheduling delay), or when the client's read
+    /// returned.
+    #[arg(long, value_parser = ["kernel", "user"], default_value = "kernel", value_name = "CLOCK")]
+    pub rx_timestamp: String,
     /// Extra header 'Name: value' (repeatable).
     #[arg(long = "header", short = 'H')]
     pub headers: Vec<String>,

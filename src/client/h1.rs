@@ -15,9 +15,11 @@
 //! headers) and so are chunk-size lines and trailers: hostile input cannot grow memory.
 //! The framing logic ([`parse_head`], [`Chunked`]) is pure and tested without sockets.
 
+use super::rx::{LagHistogram, RxTime, RxTimestamp, SharedLag};
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -282,9 +284,34 @@ pub struct Conn<S> {
     /// Bytes received since the last request was sent.
     received: u64,
     last_read: Instant,
+    /// Read lag of this connection (read return − kernel arrival), handed to `lag_sink`
+    /// when the connection is dropped.
+    lag: LagHistogram,
+    lag_sink: Option<Arc<SharedLag>>,
+    /// Stamp data with the kernel's arrival time where the stream has one.
+    kernel_time: bool,
+    /// Read lag of the latest read (zero when the kernel gave no stamp).
+    last_lag: std::time::Duration,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+impl<S> Drop for Conn<S> {
+    fn drop(&mut self) {
+        if let Some(sink) = &self.lag_sink {
+            sink.absorb(&mut self.lag);
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + RxTime + Unpin> Conn<S> {
+    /// A connection whose read lag is added to `sink` when it is dropped; `mode` says whether
+    /// data carries the kernel's arrival time (where known) or the read's return time.
+    pub fn with_lag_sink(io: S, sink: Arc<SharedLag>, mode: RxTimestamp) -> Self {
+        let mut c = Conn::new(io);
+        c.lag_sink = Some(sink);
+        c.kernel_time = mode == RxTimestamp::Kernel;
+        c
+    }
+
     pub fn new(io: S) -> Self {
         Conn {
             io,
@@ -296,12 +323,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             busy: false,
             received: 0,
             last_read: Instant::now(),
+            lag: LagHistogram::default(),
+            lag_sink: None,
+            kernel_time: true,
+            last_lag: std::time::Duration::ZERO,
         }
     }
 
-    /// When the most recent socket read returned: the arrival time of the bytes it brought.
+    /// The arrival time of the bytes the most recent socket read brought: the kernel's receive
+    /// stamp where the stream has one ([`RxTime`]), else when the read returned.
     pub fn last_read(&self) -> Instant {
         self.last_read
+    }
+
+    /// `n` events delivered by the latest read shared its stamp with an earlier event of the
+    /// same stream; counted as late when that read's lag exceeded [`super::rx::LATE_READ`].
+    pub fn note_shared_stamps(&mut self, n: u64) {
+        self.lag.note_shared(n, self.last_lag);
     }
 
     /// Bytes received since the last request was sent (0: the server said nothing at all).
@@ -361,7 +399,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
         let n = tokio::io::AsyncReadExt::read(&mut self.io, &mut self.buf[self.end..]).await?;
         if n > 0 {
-            self.last_read = Instant::now();
+            let now = Instant::now();
+            self.last_read = match self.io.take_rx_time() {
+                Some(t) if t <= now => {
+                    self.last_lag = now - t;
+                    self.lag.record(self.last_lag);
+                    if self.kernel_time {
+                        t
+                    } else {
+                        now
+                    }
+                }
+                _ => {
+                    self.last_lag = std::time::Duration::ZERO;
+                    self.lag.record_unstamped();
+                    now
+                }
+            };
             self.end += n;
             self.received += n as u64;
             // A read that filled the buffer suggests a fast sender: grow for the next one.

@@ -1,13 +1,14 @@
 //! How requests travel: one HTTP/1.1 keep-alive connection per in-flight stream, owned by
 //! the task that measures the request (infermeter's own minimal HTTP/1.1 client, [`h1`]: no
 //! connection task, no pool racing), the OpenAI request body, and the response read as the
-//! socket delivers it. The bytes of each socket read are stamped with `Instant::now()` the
-//! moment the read returns, before any parsing, and every SSE event completed by those bytes
-//! carries that stamp.
+//! socket delivers it. The bytes of each socket read are stamped with their arrival time
+//! before any parsing — the kernel's receive timestamp ([`rx`]) or, without one, the moment
+//! the read returned — and every SSE event completed by those bytes carries that stamp.
 
 pub mod h1;
 pub mod openai;
 pub mod retry;
+pub mod rx;
 pub mod sse;
 pub mod tls;
 
@@ -74,6 +75,10 @@ pub struct ClientConfig {
     /// Each request carries `X-Request-Id: {prefix}-{record id}`, so server logs (vLLM uses
     /// it as its request id) and the simulator's write log can be joined with the records.
     pub request_id_prefix: String,
+    /// Where arrival times come from (`--rx-timestamp`).
+    pub rx_timestamp: rx::RxTimestamp,
+    /// The run's socket read lag (read return − kernel arrival), for the self-health block.
+    pub read_lag: std::sync::Arc<rx::SharedLag>,
 }
 
 /// A kept-alive connection to the target.
@@ -95,23 +100,35 @@ pub async fn connect(cfg: &ClientConfig) -> Result<Conn, Failure> {
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
+    let stream = rx::TcpIo::new(stream);
+    let conn = |s| h1::Conn::with_lag_sink(s, cfg.read_lag.clone(), cfg.rx_timestamp);
     match &cfg.target.tls {
-        None => Ok(h1::Conn::new(Stream::Plain(stream))),
+        None => Ok(conn(Stream::Plain(stream))),
         Some(tls) => match timeout_at(deadline, tls.handshake(stream)).await {
             Err(_) => Err((
                 ErrorClass::ConnectTimeout,
                 format!("TLS handshake with {addr} timed out"),
             )),
             Ok(Err(f)) => Err(f),
-            Ok(Ok(s)) => Ok(h1::Conn::new(Stream::Tls(Box::new(s)))),
+            Ok(Ok(s)) => Ok(conn(Stream::Tls(Box::new(s)))),
         },
     }
 }
 
 /// A connection's byte stream: plain TCP, or TLS over TCP for `https://` targets.
 pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Plain(rx::TcpIo),
+    Tls(Box<tokio_rustls::client::TlsStream<rx::TcpIo>>),
+}
+
+impl rx::RxTime for Stream {
+    fn take_rx_time(&mut self) -> Option<Instant> {
+        match self {
+            Stream::Plain(s) => s.take_rx_time(),
+            // The newest segment the TLS layer read from the socket.
+            Stream::Tls(s) => s.get_mut().0.take_rx_time(),
+        }
+    }
 }
 
 impl tokio::io::AsyncRead for Stream {
@@ -465,7 +482,8 @@ pub async fn execute(
                 }
                 Ok(Ok(None)) => {
                     clean_end = true;
-                    let t_us = us32(t_send, Instant::now());
+                    // The body's end arrived with the latest read.
+                    let t_us = us32(t_send, c.last_read());
                     if let Err(e) = parser.finish(|ev| st.on_data(ev.data, t_us, &mut events)) {
                         st.error = Some((ErrorClass::EventTooLarge, e.to_string()));
                     }
@@ -481,8 +499,18 @@ pub async fn execute(
                     // The arrival time of these bytes: when the socket read that brought them
                     // returned (taken inside the read, before any parsing).
                     let t_us = us32(t_send, t_read);
+                    let before = events.len();
                     if let Err(e) = parser.push(data, |ev| st.on_data(ev.data, t_us, &mut events)) {
                         st.error = Some((ErrorClass::EventTooLarge, e.to_string()));
+                    }
+                    // Events that reached the client in one read with the previous event carry
+                    // the same stamp; when that read came late, their true arrivals were
+                    // earlier (up to the read lag): counted for the self-health verdict.
+                    let shared = (before.max(1)..events.len())
+                        .filter(|&i| events[i].t_us() == events[i - 1].t_us())
+                        .count();
+                    if shared > 0 {
+                        c.note_shared_stamps(shared as u64);
                     }
                     if st.error.is_some() {
                         break;
@@ -490,7 +518,14 @@ pub async fn execute(
                 }
             }
         }
-        rec.end_us = Some(us32(t_send, Instant::now()));
+        // A clean end (or [DONE], even if the body's end then never came) arrived with the
+        // latest read; otherwise the end is when the client gave up.
+        let t_end = if clean_end || st.done {
+            c.last_read()
+        } else {
+            Instant::now()
+        };
+        rec.end_us = Some(us32(t_send, t_end));
         if st.error.is_none() && !st.done && st.finish_reason.is_none() {
             st.error = Some((
                 ErrorClass::Truncated,
@@ -499,7 +534,10 @@ pub async fn execute(
         }
     } else {
         let (bytes, outcome) = read_bounded(c, cfg.max_body_bytes, total_deadline, cfg.timeouts.idle).await;
-        let t_end = Instant::now();
+        let t_end = match outcome {
+            ReadOutcome::Complete => c.last_read(),
+            _ => Instant::now(),
+        };
         rec.end_us = Some(us32(t_send, t_end));
         frames = 1;
         nbytes = bytes.len() as u64;
@@ -575,7 +613,7 @@ enum ReadOutcome {
 }
 
 /// Read a whole (non-streamed or error) body, up to `limit` bytes.
-async fn read_bounded<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+async fn read_bounded<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + rx::RxTime + Unpin>(
     c: &mut h1::Conn<S>,
     limit: usize,
     total: tokio::time::Instant,

@@ -4,6 +4,7 @@
 //! verification (handshake signatures are still checked). A failed handshake is its own
 //! error class, `tls_error`, with the verifier's reason as the detail.
 
+use super::rx::TcpIo;
 use crate::record::ErrorClass;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -12,7 +13,6 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use std::path::Path;
 use std::sync::Arc;
-use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -81,7 +81,7 @@ impl Tls {
     }
 
     /// The TLS handshake on an open TCP connection.
-    pub async fn handshake(&self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, (ErrorClass, String)> {
+    pub async fn handshake(&self, tcp: TcpIo) -> Result<TlsStream<TcpIo>, (ErrorClass, String)> {
         self.connector
             .connect(self.server_name.clone(), tcp)
             .await

@@ -7,7 +7,10 @@
 //! late). Thresholds (documented in docs/metrics.md):
 //! * open-loop schedule lag p99 > 5 ms, or achieved rate < 99 % of the scheduled rate;
 //! * runtime probe lateness p99 > 10 ms;
-//! * CPU utilisation > 90 % of the cores available to the process.
+//! * CPU utilisation > 90 % of the cores available to the process;
+//! * socket reads: more than 1 % of token events shared the stamp of a late read (lag > 1 ms)
+//!   with the previous event of their stream (kernel arrival stamps), or, with
+//!   `--rx-timestamp user` (stamps are read returns), read lag p99 > 1 ms.
 
 use super::Stats;
 use crate::record::RequestRecord;
@@ -17,6 +20,8 @@ pub const LAG_P99_LIMIT_MS: f64 = 5.0;
 pub const RATE_RATIO_LIMIT: f64 = 0.99;
 pub const PROBE_P99_LIMIT_MS: f64 = 10.0;
 pub const CPU_LIMIT: f64 = 0.90;
+pub const LATE_SHARED_LIMIT: f64 = 0.01;
+pub const USER_READ_LAG_P99_LIMIT_MS: f64 = 1.0;
 
 /// What the runner measured besides the records.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,6 +39,28 @@ pub struct RuntimeSamples {
     /// The run's time origin (`*_us` fields of the records count from it) on the system
     /// monotonic clock, ns: joins records with another process's timestamps on this machine.
     pub run_start_monotonic_ns: Option<u64>,
+    /// `--rx-timestamp`: where the records' arrival times came from.
+    pub rx_timestamp: Option<crate::client::rx::RxTimestamp>,
+    /// Socket read lag over the measured phase (live runs only).
+    pub read_lag_ms: Option<ReadLag>,
+}
+
+/// Socket read lag: how long received bytes waited in the kernel before the client's read
+/// returned them (read return − the kernel's receive stamp), per read, ms. Percentiles come
+/// from a log-linear histogram (within 12.5 %); `max` is exact.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReadLag {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    /// Reads the kernel stamped (the lag is over these) and reads it did not.
+    pub stamped_reads: u64,
+    pub unstamped_reads: u64,
+    /// Token events that reached the client in one read with the previous event of their
+    /// stream when that read was late (lag > 1 ms): they carry the read's stamp, an upper
+    /// bound of their arrival. The verdict counts them against all token events.
+    #[serde(default)]
+    pub late_shared_stamps: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -60,6 +87,13 @@ pub struct ClientHealth {
     /// See [`RuntimeSamples::run_start_monotonic_ns`] (absent in summaries rebuilt by `report`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_start_monotonic_ns: Option<u64>,
+    /// Where the records' arrival times came from: `kernel` (receive timestamps) or `user`
+    /// (read return). Absent where no live client ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_timestamp: Option<crate::client::rx::RxTimestamp>,
+    /// See [`ReadLag`]; absent where no live client ran or the kernel stamped no read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_lag_ms: Option<ReadLag>,
 }
 
 fn rate(mut ts: Vec<u64>) -> Option<f64> {
@@ -122,6 +156,25 @@ pub fn client_health(
             ));
         }
     }
+    let read_lag = rt.read_lag_ms.clone().filter(|l| l.stamped_reads > 0);
+    if let Some(l) = &read_lag {
+        let events: usize = measured.iter().map(|r| r.events.len()).sum();
+        let late = l.late_shared_stamps as f64 / events.max(1) as f64;
+        if rt.rx_timestamp == Some(crate::client::rx::RxTimestamp::User) {
+            if l.p99 > USER_READ_LAG_P99_LIMIT_MS {
+                reasons.push(format!(
+                    "socket read lag p99 {:.2} ms > {USER_READ_LAG_P99_LIMIT_MS} ms (--rx-timestamp user: arrival times include it)",
+                    l.p99
+                ));
+            }
+        } else if late > LATE_SHARED_LIMIT {
+            reasons.push(format!(
+                "{:.1}% of token events shared a late socket read (read lag p99 {:.2} ms): their arrival times are upper bounds",
+                late * 100.0,
+                l.p99
+            ));
+        }
+    }
     ClientHealth {
         offered_rate,
         scheduled_rate,
@@ -134,6 +187,8 @@ pub fn client_health(
         peak_in_flight: peak,
         peak_rss_bytes: rt.peak_rss_bytes,
         run_start_monotonic_ns: rt.run_start_monotonic_ns,
+        rx_timestamp: rt.rx_timestamp,
+        read_lag_ms: read_lag,
         runtime_probe_lateness_ms: probe,
         saturated: !reasons.is_empty(),
         saturated_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
@@ -206,6 +261,57 @@ mod tests {
             why.contains("schedule lag") && why.contains("achieved") && why.contains("probe") && why.contains("CPU"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn late_socket_reads_are_flagged() {
+        use crate::client::rx::RxTimestamp;
+        use crate::record::{kind, TokenEvent};
+        // 10 requests of 20 token events each: 200 events.
+        let recs: Vec<_> = (0..10)
+            .map(|i| RequestRecord {
+                events: (0..20).map(|j| TokenEvent::new(j * 10, 1, kind::CONTENT)).collect(),
+                ..rec(i, i)
+            })
+            .collect();
+        let lag = |late: u64, p99: f64| ReadLag {
+            p50: 0.1,
+            p99,
+            max: 20.0,
+            stamped_reads: 200,
+            unstamped_reads: 0,
+            late_shared_stamps: late,
+        };
+        let rt = |mode, l| RuntimeSamples {
+            wall_s: 1.0,
+            cores: 2,
+            rx_timestamp: Some(mode),
+            read_lag_ms: Some(l),
+            ..Default::default()
+        };
+        // Kernel stamps: a lagging read only matters for events it delivered together.
+        let ok = client_health(&recs, None, 10, &rt(RxTimestamp::Kernel, lag(2, 8.0)));
+        assert!(!ok.saturated, "{:?}", ok.saturated_reason);
+        assert_eq!(ok.read_lag_ms.as_ref().map(|l| l.late_shared_stamps), Some(2));
+        let bad = client_health(&recs, None, 10, &rt(RxTimestamp::Kernel, lag(3, 8.0)));
+        let why = bad.saturated_reason.unwrap_or_default();
+        assert!(
+            bad.saturated && why.contains("1.5% of token events shared a late socket read"),
+            "{why}"
+        );
+        // Read-return stamps: the lag is in every arrival time.
+        let user = client_health(&recs, None, 10, &rt(RxTimestamp::User, lag(0, 1.5)));
+        let why = user.saturated_reason.unwrap_or_default();
+        assert!(user.saturated && why.contains("socket read lag p99 1.50 ms"), "{why}");
+        let fine = client_health(&recs, None, 10, &rt(RxTimestamp::User, lag(0, 0.5)));
+        assert!(!fine.saturated);
+        // No stamped read at all: no lag block, no verdict from it.
+        let none = ReadLag {
+            stamped_reads: 0,
+            ..lag(50, 9.0)
+        };
+        let h = client_health(&recs, None, 10, &rt(RxTimestamp::Kernel, none));
+        assert!(h.read_lag_ms.is_none() && !h.saturated);
     }
 
     #[test]

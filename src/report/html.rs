@@ -788,6 +788,23 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
                 "n/a".into()
             },
         ),
+        (
+            "socket read lag p50 / p99 / max".to_string(),
+            match &c.read_lag_ms {
+                Some(l) => format!(
+                    "{} / {} / {} ms ({} arrival stamps; {} token events shared a late read)",
+                    f2(l.p50),
+                    f2(l.p99),
+                    f2(l.max),
+                    match c.rx_timestamp {
+                        Some(crate::client::rx::RxTimestamp::User) => "read-return",
+                        _ => "kernel",
+                    },
+                    l.late_shared_stamps
+                ),
+                None => "n/a (no kernel receive stamps)".into(),
+            },
+        ),
         ("peak in flight".to_string(), c.peak_in_flight.to_string()),
         (
             "verdict".to_string(),

@@ -471,9 +471,13 @@ pub fn render_console(s: &Summary) -> String {
     } else {
         String::new()
     };
+    let reads = match &c.read_lag_ms {
+        Some(l) => format!("socket read lag p99 {:.2} ms · ", l.p99),
+        None => String::new(),
+    };
     let _ = writeln!(
         out,
-        "client     {rates}{cpu}{probe}{}",
+        "client     {rates}{cpu}{probe}{reads}{}",
         if c.saturated { "SATURATED" } else { "not saturated" }
     );
     if let Some(why) = &c.saturated_reason {
