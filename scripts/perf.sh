@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Client performance harness (issue 9): is infermeter ever the bottleneck?
-# Usage: scripts/perf.sh            (about 1 minute on 2 cores; prints every figure)
+# Usage: scripts/perf.sh            (about 1.5 minutes on 2 cores; prints every figure)
 # The simulated server runs as a separate process on 127.0.0.1 in zero-cost mode
 # (TTFT 0, ITL 0: tokens are written as fast as possible), so the client's CPU and memory are
 # measured alone. On a 2-core machine client and server share the cores: the figures are a
@@ -27,18 +27,32 @@ wait_up "$PORT"
 field() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval(sys.argv[1], {'d': d}))" "$2"; }
 
 echo "== 1. token events ingested per second (streaming, 1 token per event)"
-printf '%12s %10s %12s %14s %12s %14s\n' concurrency events "events/s" "client CPU s" "CPU s/1M ev" "peak RSS MB"
-for spec in "100 200 1000" "1000 1000 200" "5000 5000 40"; do
-  set -- $spec
-  "$BIN" bench --url "http://127.0.0.1:$PORT" --concurrency "$1" --requests "$2" --output-tokens "$3" \
-    --input-tokens 16 --no-progress --quiet --out "$OUT/ingest-$1" >/dev/null
-  S="$OUT/ingest-$1/summary.json"
-  ev=$(field "$S" "d['tokens']['output']")
-  dur=$(field "$S" "d['duration_s']")
-  cpu=$(field "$S" "d['client']['cpu_s']")
-  rss=$(field "$S" "d['client']['peak_rss_bytes']/1e6")
-  python3 -c "print('%12d %10d %12.0f %14.2f %12.2f %14.1f' % ($1, $ev, $ev/$dur, $cpu, $cpu/$ev*1e6, $rss))"
+# "shared": client and server on both cores; "pinned": server on CPU 1, client on CPU 0, so
+# "ev per client CPU-s" is the client's capacity on one core and events/s is capped by the
+# server's single core.
+PIN_S= PIN_C=
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then PIN_S="taskset -c 1"; PIN_C="taskset -c 0"; fi
+$PIN_S "$BIN" sim serve --port "$PORT3" --ttft-ms 0 --itl-ms 0 --prefill-us-per-token 0 --max-num-seqs 100000 2>/dev/null &
+SIM3=$!
+wait_up "$PORT3"
+printf '%8s %12s %10s %12s %14s %12s %20s %12s\n' cores concurrency events "events/s" "client CPU s" "CPU s/1M ev" "ev per client CPU-s" "peak RSS MB"
+for cores in shared pinned; do
+  port=$PORT pc=
+  if [ "$cores" = pinned ]; then [ -n "$PIN_C" ] || continue; port=$PORT3; pc=$PIN_C; fi
+  for spec in "100 200 1000" "1000 1000 200" "5000 5000 40"; do
+    set -- $spec
+    $pc "$BIN" bench --url "http://127.0.0.1:$port" --concurrency "$1" --requests "$2" --output-tokens "$3" \
+      --input-tokens 16 --no-progress --quiet --out "$OUT/ingest-$1" >/dev/null
+    S="$OUT/ingest-$1/summary.json"
+    ev=$(field "$S" "d['tokens']['output']")
+    dur=$(field "$S" "d['duration_s']")
+    cpu=$(field "$S" "d['client']['cpu_s']")
+    rss=$(field "$S" "d['client']['peak_rss_bytes']/1e6")
+    python3 -c "print('%8s %12d %10d %12.0f %14.2f %12.2f %20.0f %12.1f' % ('$cores', $1, $ev, $ev/$dur, $cpu, $cpu/$ev*1e6, $ev/$cpu, $rss))"
+  done
 done
+kill "$SIM3" 2>/dev/null || true
+wait "$SIM3" 2>/dev/null || true
 
 echo "== 2. open-loop pacing (Poisson, 5 s each)"
 printf '%10s %12s %12s %12s %12s %12s %10s\n' offered scheduled achieved "lag p50 ms" "lag p99 ms" "lag max ms" saturated
@@ -53,15 +67,32 @@ print('%10.0f %12.1f %12.1f %12.3f %12.3f %12.3f %10s' % (c['offered_rate'], c['
 PY
 done
 
-echo "== 3. timing error: client stamps vs the server's write times (concurrency 500, TTFT 50 ms, ITL 10 ms, 64k events)"
-"$BIN" sim serve --port "$PORT2" --ttft-ms 50 --itl-ms 10 --prefill-us-per-token 0 --max-num-seqs 100000 \
-  --write-log "$OUT/writes.jsonl" 2>/dev/null &
-SIM2=$!
-wait_up "$PORT2"
-"$BIN" bench --url "http://127.0.0.1:$PORT2" --api completions --concurrency 500 --requests 2000 --output-tokens 32 \
-  --input-tokens 16 --no-progress --quiet --out "$OUT/timing" >/dev/null
-python3 scripts/timing-error.py "$OUT/timing" "$OUT/writes.jsonl"
-kill "$SIM2" 2>/dev/null || true
+echo "== 3. timing error: client stamps vs the server's write times (concurrency 500, 2000 requests x 32 tokens, TTFT 50 ms)"
+# Every stream gets its tokens in the same engine step (lock-step ITL), the hardest case: 500
+# events written at once. "pinned" runs the server on CPU 1 and the client on CPU 0 (taskset),
+# so the two do not compete for cores; unpinned they share both.
+printf '%-34s %7s %7s %8s %8s %8s %9s %7s %s\n' run "TTFT50" "TTFT99" "event50" "event99" "max ms" "rdlag99" "late%" verdict
+timing_row() { # label itl pin(0/1) [bench flags...]
+  local label=$1 itl=$2 pin=$3; shift 3
+  local ps= pc=
+  if [ "$pin" = 1 ]; then ps=$PIN_S; pc=$PIN_C; [ -n "$ps" ] || { echo "$label: skipped (no taskset or one core)"; return; }; fi
+  rm -f "$OUT/writes.jsonl"
+  $ps "$BIN" sim serve --port "$PORT2" --ttft-ms 50 --itl-ms "$itl" --prefill-us-per-token 0 --max-num-seqs 100000 \
+    --write-log "$OUT/writes.jsonl" 2>/dev/null &
+  SIM2=$!
+  wait_up "$PORT2"
+  $pc "$BIN" bench --url "http://127.0.0.1:$PORT2" --api completions --concurrency 500 --requests 2000 --output-tokens 32 \
+    --input-tokens 16 --no-progress --quiet --out "$OUT/timing" "$@" >/dev/null
+  kill "$SIM2" 2>/dev/null || true
+  wait "$SIM2" 2>/dev/null || true
+  python3 scripts/timing-error.py "$OUT/timing" "$OUT/writes.jsonl" "$label"
+}
+timing_row "ITL 10 ms, kernel stamps, pinned" 10 1
+timing_row "ITL 10 ms, read-return, pinned" 10 1 --rx-timestamp user
+timing_row "ITL 10 ms, kernel stamps, shared" 10 0
+timing_row "ITL 10 ms, read-return, shared" 10 0 --rx-timestamp user
+timing_row "ITL 20 ms, kernel stamps, shared" 20 0
+timing_row "ITL 20 ms, read-return, shared" 20 0 --rx-timestamp user
 
 echo "== 4. memory: per recorded token event (concurrency 10, 10^6 events) and per in-flight request (2000 requests held by a 3 s TTFT)"
 "$BIN" sim serve --port "$PORT3" --ttft-ms 3000 --itl-ms 10 --prefill-us-per-token 0 --max-num-seqs 100000 2>/dev/null &

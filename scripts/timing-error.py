@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Timing error of infermeter's client against the simulated server's write log.
 
-Usage: scripts/timing-error.py RUN_DIR WRITE_LOG
+Usage: scripts/timing-error.py RUN_DIR WRITE_LOG [LABEL]
+       (with LABEL: one table row, including the client's read lag and verdict)
 
 The server (`infermeter sim serve --write-log WRITE_LOG`) records when it handed each body
 chunk of each response to the HTTP layer; the client records when its socket read returned
@@ -53,6 +54,14 @@ def main():
                 ttft.append(err_ms)
     if not ev:
         sys.exit("timing-error: no record joined the write log (wrong files, or --api chat?)")
+    if len(sys.argv) > 3:
+        c = summary["client"]
+        lag = c.get("read_lag_ms") or {}
+        late = lag.get("late_shared_stamps", 0) / max(len(ev), 1) * 100
+        print("%-34s %7.3f %7.3f %8.3f %8.3f %8.2f %9.2f %7.2f %s" % (
+            sys.argv[3], pct(ttft, 50), pct(ttft, 99), pct(ev, 50), pct(ev, 99), max(ev),
+            lag.get("p99", float("nan")), late, "SATURATED" if c["saturated"] else "ok"))
+        return
     print("requests joined %d, token events %d" % (joined, len(ev)))
     for name, v in (("TTFT (first event)", ttft), ("every token event", ev)):
         print("%-20s error p50 %.3f ms  p99 %.3f ms  max %.3f ms  min %.3f ms"

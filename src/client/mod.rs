@@ -503,9 +503,9 @@ pub async fn execute(
                     if let Err(e) = parser.push(data, |ev| st.on_data(ev.data, t_us, &mut events)) {
                         st.error = Some((ErrorClass::EventTooLarge, e.to_string()));
                     }
-                    // Events that reached the client in one read with the previous event carry
-                    // the same stamp; when that read came late, their true arrivals were
-                    // earlier (up to the read lag): counted for the self-health verdict.
+                    // Events delivered by one read share its stamp (its newest segment's); when
+                    // the read came late, all but the newest of them arrived earlier than it
+                    // says (by up to the read lag): counted for the self-health verdict.
                     let shared = (before.max(1)..events.len())
                         .filter(|&i| events[i].t_us() == events[i - 1].t_us())
                         .count();

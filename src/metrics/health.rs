@@ -56,9 +56,10 @@ pub struct ReadLag {
     /// Reads the kernel stamped (the lag is over these) and reads it did not.
     pub stamped_reads: u64,
     pub unstamped_reads: u64,
-    /// Token events that reached the client in one read with the previous event of their
-    /// stream when that read was late (lag > 1 ms): they carry the read's stamp, an upper
-    /// bound of their arrival. The verdict counts them against all token events.
+    /// Token events that reached the client in one read with a later event of their stream
+    /// when that read was late (lag > 1 ms), all but the newest of each group: they carry the
+    /// newest segment's stamp, an upper bound of their arrival. The verdict counts them
+    /// against all token events.
     #[serde(default)]
     pub late_shared_stamps: u64,
 }

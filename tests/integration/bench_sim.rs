@@ -49,6 +49,16 @@ fn closed_loop_measures_configured_ttft_and_itl() {
             assert!(s["latency_ms"][key][stat].is_number(), "latency_ms.{key}.{stat}");
         }
     }
+    // Arrival times come from the kernel's receive stamps (Linux), and the read lag is reported.
+    if cfg!(target_os = "linux") {
+        assert_eq!(s["client"]["rx_timestamp"], "kernel");
+        let lag = &s["client"]["read_lag_ms"];
+        assert!(lag["stamped_reads"].as_u64().unwrap_or(0) > 300, "{lag}");
+        assert!(
+            f(lag, "/p50") <= f(lag, "/p99") && f(lag, "/p99") <= f(lag, "/max") * 1.125,
+            "{lag}"
+        );
+    }
     for key in [
         "requests_per_s",
         "output_tokens_per_s",
@@ -300,4 +310,41 @@ fn duration_stop_and_report_rebuild() {
     assert_eq!(rebuilt["latency_ms"], s["latency_ms"]);
     assert_eq!(rebuilt["throughput"], s["throughput"]);
     assert_eq!(rebuilt["run"], s["run"]);
+}
+
+/// `--rx-timestamp user` stamps reads when they return; the lag is still measured, and a bad
+/// value is a usage error.
+#[test]
+fn rx_timestamp_user_mode_and_bad_value() {
+    let mut args = vec![
+        "--concurrency",
+        "4",
+        "--requests",
+        "8",
+        "--output-tokens",
+        "5",
+        "--rx-timestamp",
+        "user",
+    ];
+    args.extend_from_slice(FIXED);
+    let run = bench(&args);
+    run.ok();
+    let s = run.summary();
+    assert_eq!(s["client"]["rx_timestamp"], "user");
+    if cfg!(target_os = "linux") {
+        assert!(
+            s["client"]["read_lag_ms"]["stamped_reads"].as_u64().unwrap_or(0) > 0,
+            "{}",
+            s["client"]
+        );
+    }
+    // Read-return stamps are never earlier than the kernel's: TTFT is at least the configured 50 ms.
+    assert!(f(&s, "/latency_ms/ttft/min") >= 49.5);
+    let bad = crate::util::bin()
+        .args(["bench", "--rx-timestamp", "nic", "--requests", "1"])
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("--rx-timestamp"), "{err}");
 }
