@@ -17,6 +17,10 @@ SIM= SIM2= SIM3=
 trap 'kill $SIM $SIM2 $SIM3 2>/dev/null || true; rm -rf "$OUT"' EXIT
 wait_up() { for _ in $(seq 50); do curl -sf "http://127.0.0.1:$1/health" >/dev/null && return; sleep 0.1; done; }
 
+echo "== 0. platform: CPU time taken from a pinned thread that never sleeps (5 s per core, nothing else running)"
+# The floor under every tail below: a pacer or a reader cannot be more punctual than its core.
+target/release/examples/hiccup 5
+
 echo "== 5. SSE parser + chunk decoder (single thread)"
 target/release/examples/sse_bench 1000000 | tail -1
 
