@@ -12,10 +12,7 @@
 use std::time::{Duration, Instant};
 
 fn main() {
-    let secs: f64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5.0);
+    let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5.0);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads: Vec<_> = (0..cores)
         .map(|core| std::thread::spawn(move || (core, spin(core, Duration::from_secs_f64(secs)))))

@@ -236,6 +236,10 @@ pub struct RequestRecord {
     /// part of the record's TTFT and E2E; subtract it for the last attempt alone.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retry_wait_us: u64,
+    /// The server's `Retry-After` on an error response (429 or 5xx), ms: `--retry` waits at
+    /// least this long (up to 60 s) before the next attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
     /// Immediately before the request was written, µs since run start.
     pub send_us: u64,
     /// Response headers arrived, µs since send.

@@ -261,7 +261,8 @@ async fn with_retries(ctx: &Ctx, conn: &mut Option<Conn>, spec: &RequestSpec, ba
         connect_us += rec.connect_us;
         stale += rec.stale_connection_retries;
         if let Some(class) = rec.error.filter(|&c| ctx.retry.should_retry(c, earlier.len() as u32)) {
-            let wait = ctx.retry.delay(earlier.len() as u32 + 1);
+            let asked = rec.retry_after_ms.map(Duration::from_millis);
+            let wait = ctx.retry.delay_after(earlier.len() as u32 + 1, asked);
             // Stopping (before or during the backoff) ends the retries: this attempt is the result.
             let stopped = ctx.control.stopping()
                 || tokio::select! {

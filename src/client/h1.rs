@@ -76,6 +76,18 @@ pub struct Head {
     pub framing: Framing,
     /// Whether the connection may carry another request after this response.
     pub keep_alive: bool,
+    /// `Retry-After` (delay-seconds, or an HTTP date converted to a delay from now).
+    pub retry_after: Option<std::time::Duration>,
+}
+
+/// A `Retry-After` value: delay-seconds or an HTTP date (a date in the past is no delay).
+pub fn parse_retry_after(v: &str) -> Option<std::time::Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
 /// Parse a response head from the start of `buf`: `Ok(None)` when it is not complete yet,
@@ -94,6 +106,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, H1Error> {
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut close = http10;
+    let mut retry_after = None;
     for h in resp.headers.iter() {
         let v = String::from_utf8_lossy(h.value);
         if h.name.eq_ignore_ascii_case("content-type") {
@@ -113,6 +126,8 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, H1Error> {
                 .rsplit(',')
                 .next()
                 .is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
+        } else if h.name.eq_ignore_ascii_case("retry-after") {
+            retry_after = parse_retry_after(&v);
         } else if h.name.eq_ignore_ascii_case("connection") {
             for t in v.split(',').map(str::trim) {
                 if t.eq_ignore_ascii_case("close") {
@@ -139,6 +154,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, H1Error> {
             content_type,
             framing,
             keep_alive,
+            retry_after,
         },
         n,
     )))
@@ -579,6 +595,24 @@ mod tests {
         assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
         assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").is_err());
         assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        use std::time::{Duration, SystemTime};
+        let h = head("HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(h.retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(head("HTTP/1.1 503 x\r\nContent-Length: 0\r\n\r\n").retry_after, None);
+        assert_eq!(parse_retry_after(" soon "), None);
+        assert_eq!(parse_retry_after("-3"), None);
+        // A date in the past means no wait; one ~2 minutes ahead, about 2 minutes.
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let ahead = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        let d = parse_retry_after(&ahead).expect("date");
+        assert!(
+            (Duration::from_secs(118)..=Duration::from_secs(120)).contains(&d),
+            "{d:?}"
+        );
     }
 
     fn decode_all(wire: &[u8], splits: &[usize]) -> Result<Vec<u8>, String> {

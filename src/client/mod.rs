@@ -426,6 +426,7 @@ pub async fn execute(
 
     if rec.status != 200 {
         let (bytes, _) = read_bounded(c, 4096, total_deadline, cfg.timeouts.idle).await;
+        rec.retry_after_ms = head.retry_after.map(|d| d.as_millis().min(u64::MAX as u128) as u64);
         let class = match rec.status {
             429 => ErrorClass::Http429,
             400..=499 => ErrorClass::Http4xx,

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 /// Longest wait between two attempts, whatever the exponent.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Longest server-requested wait (`Retry-After`) honoured; a longer one is cut to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -35,6 +37,13 @@ impl RetryPolicy {
     pub fn delay(&self, n: u32) -> Duration {
         let factor = 1u32 << n.saturating_sub(1).min(20);
         self.backoff.saturating_mul(factor).min(MAX_BACKOFF)
+    }
+
+    /// Wait before retry number `n` when the failed attempt's response said `Retry-After`:
+    /// the longer of the backoff and the server's delay (capped at [`MAX_RETRY_AFTER`]).
+    pub fn delay_after(&self, n: u32, retry_after: Option<Duration>) -> Duration {
+        let asked = retry_after.unwrap_or_default().min(MAX_RETRY_AFTER);
+        self.delay(n).max(asked)
     }
 
     /// Whether a request that failed with `class` after `done` retries gets another attempt.
@@ -71,6 +80,21 @@ mod tests {
         assert_eq!(p.delay(4), Duration::from_millis(800));
         assert_eq!(p.delay(8), MAX_BACKOFF);
         assert_eq!(p.delay(49), MAX_BACKOFF, "no overflow");
+    }
+
+    #[test]
+    fn retry_after_lengthens_the_wait_never_shortens_it() {
+        let p = RetryPolicy {
+            max: 5,
+            backoff: Duration::from_millis(100),
+        };
+        assert_eq!(p.delay_after(1, None), Duration::from_millis(100));
+        assert_eq!(p.delay_after(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        assert_eq!(
+            p.delay_after(3, Some(Duration::from_millis(10))),
+            Duration::from_millis(400)
+        );
+        assert_eq!(p.delay_after(1, Some(Duration::from_secs(3600))), MAX_RETRY_AFTER);
     }
 
     #[test]

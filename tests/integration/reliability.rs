@@ -359,6 +359,46 @@ fn retry_resends_5xx_and_latency_counts_from_the_first_send() {
     assert!(crate::util::f(&s, "/latency_ms/ttft/p50") >= 40.0);
 }
 
+/// The simulator's `http_429` fault answers with `Retry-After: 1`: a retry waits that second
+/// even though the backoff is 10 ms.
+#[test]
+fn retry_honours_retry_after() {
+    let run = bench(&[
+        "--requests",
+        "6",
+        "--concurrency",
+        "6",
+        "--output-tokens",
+        "3",
+        "--sim-ttft-ms",
+        "5",
+        "--sim-itl-ms",
+        "1",
+        "--fault",
+        "http_429=0.5",
+        "--retry",
+        "4",
+        "--retry-backoff",
+        "10ms",
+    ]);
+    run.ok();
+    let s = run.summary();
+    assert!(
+        s["requests"]["retried"].as_u64().unwrap_or(0) >= 1,
+        "no request was retried: {s}"
+    );
+    for r in run.records() {
+        let retries = r.get("retries").and_then(|v| v.as_u64()).unwrap_or(0);
+        let wait = r.get("retry_wait_us").and_then(|v| v.as_u64()).unwrap_or(0);
+        assert!(wait >= retries * 1_000_000, "Retry-After ignored: {r}");
+        if r.get("error").is_some() {
+            assert_eq!(r["retry_after_ms"], 1000, "{r}");
+        } else {
+            assert!(r.get("retry_after_ms").is_none(), "{r}");
+        }
+    }
+}
+
 #[test]
 fn without_retry_a_429_is_recorded_not_retried() {
     let (_rt, url) = flaky_sim(429, |n| n % 2 == 0);
