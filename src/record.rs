@@ -124,6 +124,10 @@ pub enum ErrorClass {
     Http429,
     #[serde(rename = "http_5xx", alias = "http5xx")]
     Http5xx,
+    /// Any other status than 200, 4xx or 5xx: a redirect (not followed), 1xx, or a 2xx other
+    /// than 200.
+    #[serde(rename = "http_other")]
+    HttpOther,
     /// An error object was sent as an event inside the stream.
     StreamErrorEvent,
     /// The stream ended with neither `[DONE]` nor a finish reason.
@@ -145,7 +149,7 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, in declaration order.
-    pub const ALL: [ErrorClass; 20] = [
+    pub const ALL: [ErrorClass; 21] = [
         ErrorClass::ConnectRefused,
         ErrorClass::ConnectTimeout,
         ErrorClass::ConnectError,
@@ -157,6 +161,7 @@ impl ErrorClass {
         ErrorClass::Http4xx,
         ErrorClass::Http429,
         ErrorClass::Http5xx,
+        ErrorClass::HttpOther,
         ErrorClass::StreamErrorEvent,
         ErrorClass::Truncated,
         ErrorClass::MalformedEvent,
@@ -181,6 +186,7 @@ impl ErrorClass {
             ErrorClass::Http4xx => "http_4xx",
             ErrorClass::Http429 => "http_429",
             ErrorClass::Http5xx => "http_5xx",
+            ErrorClass::HttpOther => "http_other",
             ErrorClass::StreamErrorEvent => "stream_error_event",
             ErrorClass::Truncated => "truncated",
             ErrorClass::MalformedEvent => "malformed_event",

@@ -430,7 +430,8 @@ pub async fn execute(
         let class = match rec.status {
             429 => ErrorClass::Http429,
             400..=499 => ErrorClass::Http4xx,
-            _ => ErrorClass::Http5xx,
+            500..=599 => ErrorClass::Http5xx,
+            _ => ErrorClass::HttpOther,
         };
         *conn = None;
         let detail = format!("HTTP {}: {}", rec.status, error_detail_of(&bytes));

@@ -399,6 +399,35 @@ fn retry_honours_retry_after() {
     }
 }
 
+/// A redirect is neither a server error nor followed: its own class, not retried.
+#[test]
+fn a_redirect_is_http_other_and_not_retried() {
+    let (_rt, url) = flaky_sim(302, |n| n % 2 == 0);
+    let run = bench(&[
+        "--url",
+        &url,
+        "--requests",
+        "4",
+        "--concurrency",
+        "1",
+        "--output-tokens",
+        "3",
+        "--retry",
+        "2",
+    ]);
+    run.ok();
+    let s = run.summary();
+    assert_eq!(s["errors"]["http_other"], 2, "{}", s["errors"]);
+    assert!(s["errors"].get("http_5xx").is_none(), "{}", s["errors"]);
+    assert_eq!(s["requests"]["retried"], 0);
+    let failed: Vec<_> = run.records().into_iter().filter(|r| r.get("error").is_some()).collect();
+    assert_eq!(failed.len(), 2);
+    assert!(
+        failed.iter().all(|r| r["status"] == 302 && r["error"] == "http_other"),
+        "{failed:?}"
+    );
+}
+
 #[test]
 fn without_retry_a_429_is_recorded_not_retried() {
     let (_rt, url) = flaky_sim(429, |n| n % 2 == 0);
