@@ -1,6 +1,7 @@
 //! `infermeter report DIR`: rebuild `summary.json` and `requests.csv` from `records.jsonl`
 //! with the same pure metric functions a live run uses (works after a crash or `kill -9`),
-//! and write the self-contained `report.html` (unless `--no-html`). A directory holding only
+//! keeping the live run's client block and stop reason when its own summary of the same
+//! records is still there, and write the self-contained `report.html` (unless `--no-html`). A directory holding only
 //! a `sweep.json` gets a sweep-only `report.html`.
 
 use super::{CliError, ReportArgs};
@@ -28,13 +29,22 @@ pub fn run(a: ReportArgs) -> Result<u8, CliError> {
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    // CPU time and probe samples are not in the records: the rebuilt client block has
-    // only the record-derived parts (rates, schedule lag).
+    // CPU time, probe samples and read lag are not in the records: the rebuilt client block
+    // has only the record-derived parts (rates, schedule lag)...
     let runtime = crate::metrics::health::RuntimeSamples {
         wall_s: records.iter().map(|r| r.end_abs_us()).max().unwrap_or(0) as f64 / 1e6,
         ..Default::default()
     };
-    let summary = report::build_summary(run, &records, &runtime, torn > 0);
+    let mut summary = report::build_summary(run, &records, &runtime, torn > 0);
+    // ...unless the live run's own summary of these same records is still there: it keeps
+    // what only the live run measured (the client block) and why a partial run stopped.
+    if let Some(live) = live_summary_of(&a.dir.join("summary.json"), &summary) {
+        summary.client = live.client;
+        summary.partial |= live.partial;
+        summary.stopped_reason = live.stopped_reason;
+        summary.aborted_in_flight = live.aborted_in_flight;
+        summary.wall_s = live.wall_s;
+    }
     report::write_json(&a.dir.join("summary.json"), &summary)?;
     report::write_csv(&a.dir.join("requests.csv"), &records)?;
     let html = if a.no_html {
@@ -51,4 +61,15 @@ pub fn run(a: ReportArgs) -> Result<u8, CliError> {
         println!("report:  {}", p.display());
     }
     Ok(0)
+}
+
+/// The summary at `path` if a live run wrote it over the same records as `rebuilt` (same run
+/// start, request-id prefix and request count); `None` otherwise (absent, unreadable, from
+/// `report` itself, or from another run).
+fn live_summary_of(path: &std::path::Path, rebuilt: &report::Summary) -> Option<report::Summary> {
+    let live: report::Summary = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let same = live.run.started_at == rebuilt.run.started_at
+        && live.run.request_id_prefix == rebuilt.run.request_id_prefix
+        && live.metrics.requests.total == rebuilt.metrics.requests.total;
+    (same && live.client.cpu_s.is_some()).then_some(live)
 }

@@ -310,6 +310,15 @@ fn duration_stop_and_report_rebuild() {
     assert_eq!(rebuilt["latency_ms"], s["latency_ms"]);
     assert_eq!(rebuilt["throughput"], s["throughput"]);
     assert_eq!(rebuilt["run"], s["run"]);
+    assert!(rebuilt["client"]["cpu_s"].is_null(), "no live summary to keep it from");
+    // Rebuilding next to the live run's own summary keeps what only the live run measured.
+    std::fs::write(run.path().join("summary.json"), serde_json::to_vec(&s).unwrap()).unwrap();
+    let out = crate::util::bin().arg("report").arg(run.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = run.summary();
+    assert_eq!(again["client"], s["client"]);
+    assert!(again["client"]["cpu_s"].is_number());
+    assert_eq!(again["latency_ms"], s["latency_ms"]);
 }
 
 /// `--rx-timestamp user` stamps reads when they return; the lag is still measured, and a bad

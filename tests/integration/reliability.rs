@@ -298,6 +298,12 @@ fn error_rate_breaker_stops_the_run_with_exit_3() {
     );
     assert_eq!(run.records().len() as u64, total, "every completed request is recorded");
     assert_eq!(s["errors"]["http_5xx"].as_u64(), Some(total));
+    // `report DIR` next to this summary keeps why the run stopped.
+    let out = bin().arg("report").arg(run.path()).arg("--no-html").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rebuilt = run.summary();
+    assert_eq!(rebuilt["stopped_reason"], s["stopped_reason"]);
+    assert_eq!(rebuilt["partial"], true);
     assert!(run.stdout().contains("PARTIAL: error rate 1.00"), "{}", run.stdout());
 }
 
