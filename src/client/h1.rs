@@ -416,7 +416,7 @@ impl<S: AsyncRead + AsyncWrite + RxTime + Unpin> Conn<S> {
         let n = tokio::io::AsyncReadExt::read(&mut self.io, &mut self.buf[self.end..]).await?;
         if n > 0 {
             let now = Instant::now();
-            self.last_read = match self.io.take_rx_time() {
+            self.last_read = match self.io.rx_time() {
                 Some(t) if t <= now => {
                     self.last_lag = now - t;
                     self.lag.record(self.last_lag);

@@ -122,11 +122,12 @@ pub enum Stream {
 }
 
 impl rx::RxTime for Stream {
-    fn take_rx_time(&mut self) -> Option<Instant> {
+    fn rx_time(&self) -> Option<Instant> {
         match self {
-            Stream::Plain(s) => s.take_rx_time(),
-            // The newest segment the TLS layer read from the socket.
-            Stream::Tls(s) => s.get_mut().0.take_rx_time(),
+            Stream::Plain(s) => s.rx_time(),
+            // The newest segment the TLS layer read from the socket (plaintext it returns from
+            // its buffer arrived no later).
+            Stream::Tls(s) => s.get_ref().0.rx_time(),
         }
     }
 }

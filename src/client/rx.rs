@@ -34,11 +34,12 @@ pub enum RxTimestamp {
     User,
 }
 
-/// A stream that can say when the bytes of its latest read arrived.
+/// A stream that can say when the bytes it returns arrived.
 pub trait RxTime {
-    /// The kernel arrival time of the bytes the latest read returned, if known; taken (a
-    /// second call returns `None` until the next read).
-    fn take_rx_time(&mut self) -> Option<Instant> {
+    /// The kernel arrival time of the newest segment read from the socket so far, if the
+    /// kernel stamped it: the arrival of everything a read has returned (a TLS layer may
+    /// return data from an earlier socket read, which arrived no later than that).
+    fn rx_time(&self) -> Option<Instant> {
         None
     }
 }
@@ -217,8 +218,8 @@ impl TcpIo {
 }
 
 impl RxTime for TcpIo {
-    fn take_rx_time(&mut self) -> Option<Instant> {
-        self.rx.take()
+    fn rx_time(&self) -> Option<Instant> {
+        self.rx
     }
 }
 
@@ -409,7 +410,7 @@ mod tests {
             let mut b = [0u8; 64];
             let n = io.read(&mut b).await.expect("read");
             assert_eq!(n, 9);
-            if let Some(t) = io.take_rx_time() {
+            if let Some(t) = io.rx_time() {
                 got = Some((sent, t, Instant::now()));
                 break;
             }
@@ -423,6 +424,6 @@ mod tests {
             read_done.duration_since(t) >= Duration::from_millis(25),
             "stamp is the read time"
         );
-        assert!(io.take_rx_time().is_none(), "taken once");
+        assert_eq!(io.rx_time(), Some(t), "kept until the next read");
     }
 }

@@ -140,6 +140,12 @@ fn https_with_ca_cert_succeeds() {
         (Some(4), Some(0))
     );
     assert!(s["run"]["target"].as_str().unwrap().starts_with("https://127.0.0.1:"));
+    // Kernel receive stamps come through the TLS layer too.
+    if cfg!(target_os = "linux") {
+        let lag = &s["client"]["read_lag_ms"];
+        assert!(lag["stamped_reads"].as_u64().unwrap_or(0) > 0, "{}", s["client"]);
+        assert_eq!(s["client"]["rx_timestamp"], "kernel");
+    }
 }
 
 #[test]
