@@ -52,6 +52,21 @@ fn flaky_sim(status: u16, fail: fn(u64) -> bool) -> (tokio::runtime::Runtime, St
     sim_behind(move |_, n| fail(n).then_some(status))
 }
 
+/// One worker sending `requests` 3-token requests to `url`, plus `extra` flags.
+fn one_worker(url: &str, requests: &str, extra: &[&str]) -> crate::util::Run {
+    let base = [
+        "--url",
+        url,
+        "--requests",
+        requests,
+        "--concurrency",
+        "1",
+        "--output-tokens",
+        "3",
+    ];
+    bench(&[&base[..], extra].concat())
+}
+
 #[test]
 fn api_key_and_header_secrets_never_reach_outputs() {
     let key = "sk-infermeter-TEST-7f3a9c1e5b";
@@ -336,20 +351,7 @@ fn error_rate_at_or_below_the_limit_does_not_stop() {
 fn retry_resends_5xx_and_latency_counts_from_the_first_send() {
     // Every other generation request fails: with one worker, each request's first attempt.
     let (_rt, url) = flaky_sim(503, |n| n % 2 == 0);
-    let run = bench(&[
-        "--url",
-        &url,
-        "--requests",
-        "6",
-        "--concurrency",
-        "1",
-        "--output-tokens",
-        "3",
-        "--retry",
-        "2",
-        "--retry-backoff",
-        "40ms",
-    ]);
+    let run = one_worker(&url, "6", &["--retry", "2", "--retry-backoff", "40ms"]);
     run.ok();
     let s = run.summary();
     assert_eq!(s["requests"]["failed"], 0);
@@ -409,18 +411,7 @@ fn retry_honours_retry_after() {
 #[test]
 fn a_redirect_is_http_other_and_not_retried() {
     let (_rt, url) = flaky_sim(302, |n| n % 2 == 0);
-    let run = bench(&[
-        "--url",
-        &url,
-        "--requests",
-        "4",
-        "--concurrency",
-        "1",
-        "--output-tokens",
-        "3",
-        "--retry",
-        "2",
-    ]);
+    let run = one_worker(&url, "4", &["--retry", "2"]);
     run.ok();
     let s = run.summary();
     assert_eq!(s["errors"]["http_other"], 2, "{}", s["errors"]);
@@ -437,16 +428,7 @@ fn a_redirect_is_http_other_and_not_retried() {
 #[test]
 fn without_retry_a_429_is_recorded_not_retried() {
     let (_rt, url) = flaky_sim(429, |n| n % 2 == 0);
-    let run = bench(&[
-        "--url",
-        &url,
-        "--requests",
-        "6",
-        "--concurrency",
-        "1",
-        "--output-tokens",
-        "3",
-    ]);
+    let run = one_worker(&url, "6", &[]);
     run.ok();
     let s = run.summary();
     assert_eq!(s["errors"]["http_429"], 3);
