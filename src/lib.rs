@@ -19,5 +19,6 @@ pub mod report;
 pub mod runner;
 pub mod schedule;
 pub mod sim;
+pub mod telemetry;
 pub mod util;
 pub mod workload;
