@@ -75,13 +75,16 @@ impl EngineHandle {
     /// Start the engine task (needs a tokio runtime).
     pub fn start(built: BuiltEngine, time_scale: f64) -> EngineHandle {
         let (tx, rx) = mpsc::unbounded_channel();
+        let gpu_memory = super::prom::SimGpuMemory::of(&built);
         let engine = Engine::new(built.config.clone(), built.timer);
-        let prom = Arc::new(Mutex::new(PromState::new(
+        let mut state = PromState::new(
             engine.stats(),
             built.config.block_size,
             built.config.num_gpu_blocks,
             built.config.enable_prefix_caching,
-        )));
+        );
+        state.gpu_memory = Some(gpu_memory);
+        let prom = Arc::new(Mutex::new(state));
         tokio::spawn(engine_task(engine, time_scale, rx, prom.clone()));
         EngineHandle {
             tx,

@@ -5,7 +5,14 @@
 //! The engine task owns a [`PromState`] behind a mutex: it copies the engine's counters and
 //! gauges after every step and observes one histogram sample per request event. Durations are
 //! in real (scaled) seconds, i.e. what a client of the simulated server measures.
-
+//!
+//! Besides vLLM's names, the exposition carries the simulated GPUs' framebuffer memory under
+//! the DCGM exporter's names (`DCGM_FI_DEV_FB_USED`/`_FREE`, MiB, one series per tensor-parallel
+//! rank, `modelName` ending in "(simulated)"), as a DCGM exporter next to a real vLLM would, so
+//! GPU memory utilization can be tested end to end without a GPU. The figures follow vLLM's
+//! allocation: at start-up it reserves weights, the activation peak, its overhead and the whole
+//! KV-block pool (`num_gpu_blocks`), so memory used stays constant while KV-cache usage moves —
+//! the two are different quantities, and the simulator shows both.
 use infermeter_engine::EngineStats;
 use std::fmt::Write as _;
 
@@ -57,6 +64,36 @@ impl Histogram {
     }
 }
 
+/// The simulated GPUs' memory (per tensor-parallel rank), bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimGpuMemory {
+    /// GPU preset name, e.g. `h100-sxm`.
+    pub gpu: String,
+    pub ranks: u32,
+    pub total_bytes: u64,
+    /// Weights + activation peak + overhead + the KV-block pool, as vLLM allocates at start.
+    pub used_bytes: u64,
+    /// The engine's `gpu_memory_utilization` setting.
+    pub utilization_setting: f64,
+}
+
+impl SimGpuMemory {
+    /// The memory one rank of `built` holds.
+    pub fn of(built: &super::timing::BuiltEngine) -> SimGpuMemory {
+        let d = &built.timer.deployment;
+        let kv_pool =
+            f64::from(built.config.num_gpu_blocks) * f64::from(built.config.block_size) * d.kv_bytes_per_token();
+        let used = d.weights_bytes_per_gpu() + d.activation_bytes() + d.engine.overhead_bytes + kv_pool;
+        SimGpuMemory {
+            gpu: d.gpu.name.clone(),
+            ranks: d.tp.max(1),
+            total_bytes: d.gpu.memory_bytes,
+            used_bytes: (used.max(0.0) as u64).min(d.gpu.memory_bytes),
+            utilization_setting: d.engine.gpu_memory_utilization,
+        }
+    }
+}
+
 /// Everything `/metrics` shows.
 #[derive(Debug, Clone)]
 pub struct PromState {
@@ -64,6 +101,8 @@ pub struct PromState {
     pub block_size: u32,
     pub num_gpu_blocks: u32,
     pub prefix_caching: bool,
+    /// Simulated GPU memory (DCGM-style series); `None` leaves them out.
+    pub gpu_memory: Option<SimGpuMemory>,
     pub ttft: Histogram,
     pub itl: Histogram,
     pub tpot: Histogram,
@@ -81,6 +120,7 @@ impl PromState {
             block_size,
             num_gpu_blocks,
             prefix_caching,
+            gpu_memory: None,
             ttft: Histogram::new(TTFT_BUCKETS),
             itl: Histogram::new(ITL_BUCKETS),
             tpot: Histogram::new(ITL_BUCKETS),
@@ -123,10 +163,15 @@ impl PromState {
             "KV-cache usage. 1 means 100 percent usage.",
             st.kv_cache_usage,
         );
+        let gmu = self
+            .gpu_memory
+            .as_ref()
+            .map(|g| format!(",gpu_memory_utilization=\"{}\"", g.utilization_setting))
+            .unwrap_or_default();
         let _ = write!(
             s,
             "# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n# TYPE vllm:cache_config_info gauge\n\
-             vllm:cache_config_info{{block_size=\"{}\",enable_prefix_caching=\"{}\",engine=\"0\",num_gpu_blocks=\"{}\"}} 1.0\n",
+             vllm:cache_config_info{{block_size=\"{}\",enable_prefix_caching=\"{}\",engine=\"0\"{gmu},num_gpu_blocks=\"{}\"}} 1.0\n",
             self.block_size,
             if self.prefix_caching { "True" } else { "False" },
             self.num_gpu_blocks
@@ -235,6 +280,24 @@ impl PromState {
             let _ = writeln!(s, "{name}_count{{{labels}}} {}", num(h.count as f64));
             let _ = writeln!(s, "{name}_sum{{{labels}}} {}", h.sum);
         }
+        if let Some(g) = &self.gpu_memory {
+            const MIB: u64 = 1 << 20;
+            let (used, free) = (g.used_bytes / MIB, (g.total_bytes - g.used_bytes) / MIB);
+            for (field, help, v) in [
+                ("DCGM_FI_DEV_FB_FREE", "Framebuffer memory free (in MiB).", free),
+                ("DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB).", used),
+            ] {
+                let _ = writeln!(s, "# HELP {field} {help}\n# TYPE {field} gauge");
+                for rank in 0..g.ranks {
+                    let _ = writeln!(
+                        s,
+                        "{field}{{gpu=\"{rank}\",UUID=\"GPU-infermeter-sim-{rank}\",device=\"nvidia{rank}\",modelName=\"{} {}\",Hostname=\"infermeter-sim\"}} {v}",
+                        g.gpu,
+                        crate::telemetry::gpu::SIMULATED_MARK
+                    );
+                }
+            }
+        }
         s
     }
 }
@@ -283,5 +346,43 @@ mod tests {
             text.contains("vllm:request_success_total{model_name=\"m\",engine=\"0\",finished_reason=\"abort\"} 0.0\n")
         );
         assert!(text.contains("# TYPE vllm:prompt_tokens_total counter\n"));
+        assert!(!text.contains("DCGM_FI_DEV_FB_USED"), "no GPU memory unless set");
+    }
+
+    #[test]
+    fn simulated_gpu_memory_is_the_preallocated_budget_and_parses_as_dcgm() {
+        use crate::telemetry::concepts::{Concept, Engine};
+        let built = crate::sim::timing::EngineSpec {
+            tp: 2,
+            model_preset: "llama-3.1-70b".into(),
+            ..Default::default()
+        }
+        .build()
+        .unwrap();
+        let g = SimGpuMemory::of(&built);
+        assert_eq!(g.ranks, 2);
+        // vLLM sizes the KV pool to fill its budget: used is just under 0.9 × total.
+        let frac = g.used_bytes as f64 / g.total_bytes as f64;
+        assert!(frac > 0.85 && frac <= 0.9, "{frac}");
+        let mut p = PromState::new(
+            EngineStats::default(),
+            built.config.block_size,
+            built.config.num_gpu_blocks,
+            true,
+        );
+        p.gpu_memory = Some(g.clone());
+        let f = crate::telemetry::scraper::frame_of(&p.render("\"m\"")).unwrap();
+        assert_eq!(f.engines, vec![Engine::Vllm, Engine::Dcgm]);
+        assert_eq!(f.gpus.len(), 2);
+        assert!(f.gpus[0].name.as_deref().unwrap().ends_with("(simulated)"));
+        let mib = (1u64 << 20) as f64;
+        let used = f.value(Concept::GpuMemoryUsedBytes).unwrap();
+        let total = f.value(Concept::GpuMemoryTotalBytes).unwrap();
+        assert!((used - 2.0 * (g.used_bytes / (1 << 20)) as f64 * mib).abs() < 1.0);
+        assert!((total - 2.0 * g.total_bytes as f64).abs() <= 2.0 * mib);
+        assert_eq!(
+            f.value(Concept::KvCacheCapacityTokens),
+            Some(f64::from(built.config.num_gpu_blocks) * 16.0)
+        );
     }
 }

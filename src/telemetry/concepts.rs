@@ -564,6 +564,13 @@ pub static MAPPINGS: &[Mapping] = &[
     ),
     mn(
         E::Dcgm,
+        C::GpuMemoryTotalBytes,
+        S::GaugeSum(&["DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"]),
+        MIB,
+        "MiB; exporters without FB_RESERVED",
+    ),
+    mn(
+        E::Dcgm,
         C::GpuUtilization,
         S::Gauge("DCGM_FI_DEV_GPU_UTIL"),
         0.01,
