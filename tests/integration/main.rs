@@ -16,3 +16,4 @@ mod reliability;
 mod replay;
 mod sim_engine;
 mod sweep;
+mod telemetry;
