@@ -212,7 +212,8 @@ fn spec_of<T: Serialize>(args: &T, config: &ConfigFlags, m: &ArgMatches) -> Resu
     overlay::spec_from(config.config.as_deref(), &overlay::given(m), &values)
 }
 
-/// `--print-config`: the resolved specification as TOML.
+/// `--print-config`: the resolved specification as TOML (after validation, so a bad one
+/// fails as the run would).
 fn print_config(spec: &RunSpec) -> Result<u8, CliError> {
     print!("{}", spec.to_toml().map_err(CliError::failed)?);
     Ok(0)
@@ -225,10 +226,10 @@ fn sub<'a>(m: &'a ArgMatches, path: &[&str]) -> &'a ArgMatches {
 
 async fn bench(a: &BenchArgs, m: &ArgMatches) -> Result<u8, CliError> {
     let spec = spec_of(a, &a.config, m)?;
-    if a.config.print_config {
-        return print_config(&spec);
-    }
     let cfg = validate::bench(&spec)?;
+    if a.config.print_config {
+        return print_config(&cfg.spec);
+    }
     let ui = Ui {
         progress: !a.ui.no_progress,
         quiet: a.ui.quiet,
@@ -240,6 +241,7 @@ async fn bench(a: &BenchArgs, m: &ArgMatches) -> Result<u8, CliError> {
 async fn sweep(a: &SweepArgs, m: &ArgMatches) -> Result<u8, CliError> {
     let mut spec = spec_of(a, &a.config, m)?;
     spec.sweep.get_or_insert_with(Default::default);
+    let cfg = validate::sweep(&spec)?;
     if a.config.print_config {
         return print_config(&spec);
     }
@@ -248,7 +250,7 @@ async fn sweep(a: &SweepArgs, m: &ArgMatches) -> Result<u8, CliError> {
         quiet: a.ui.quiet,
         silent: false,
     };
-    app::sweep::run(&validate::sweep(&spec)?, ui).await
+    app::sweep::run(&cfg, ui).await
 }
 
 async fn serve(a: &SimServeArgs, m: &ArgMatches) -> Result<u8, CliError> {
@@ -256,11 +258,12 @@ async fn serve(a: &SimServeArgs, m: &ArgMatches) -> Result<u8, CliError> {
         print!("{}", crate::sim::timing::presets_text());
         return Ok(0);
     }
-    let spec = spec_of(a, &a.config, m)?;
+    let mut spec = spec_of(a, &a.config, m)?;
+    let mut cfg = validate::sim_server(&spec.sim.clone().unwrap_or_default(), spec.seed)?;
     if a.config.print_config {
+        spec.sim.get_or_insert_with(Default::default);
         return print_config(&spec);
     }
-    let mut cfg = validate::sim_server(&spec.sim.clone().unwrap_or_default(), spec.seed)?;
     if let Some(path) = &a.write_log {
         let log = crate::sim::write_log::WriteLog::create(path)
             .map_err(|e| CliError::usage(format!("cannot create --write-log {}: {e}", path.display())))?;
@@ -279,15 +282,16 @@ fn sim_run(a: &SimRunArgs, m: &ArgMatches) -> Result<u8, CliError> {
         return Ok(0);
     }
     let spec = spec_of(a, &a.config, m)?;
+    let cfg = validate::sim_run(&spec)?;
     if a.config.print_config {
-        return print_config(&spec);
+        return print_config(&cfg.spec);
     }
     let ui = Ui {
         progress: false,
         quiet: a.quiet,
         silent: false,
     };
-    app::simrun::run(&validate::sim_run(&spec)?, ui)
+    app::simrun::run(&cfg, ui)
 }
 
 /// Parse and run; returns the process exit code.
