@@ -22,7 +22,6 @@
 //! (infermeter's synthetic prompts are one token per word), and every emitted output token is
 //! a common word that is exactly one token in the `cl100k_base` and `o200k_base` encodings.
 
-pub mod dist;
 pub mod fault_conn;
 pub mod faults;
 pub mod offline;
@@ -32,6 +31,7 @@ pub mod timing;
 pub mod write_log;
 
 use crate::util::Rng;
+pub use crate::workload::dist::ValueDist;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -39,7 +39,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use bytes::Bytes;
-pub use dist::ValueDist;
 use fault_conn::ConnFault;
 pub use faults::{FaultKind, FaultPlan};
 use online::{EngineHandle, Ev};
@@ -87,14 +86,17 @@ pub struct EngineMode {
     pub time_scale: f64,
 }
 
-impl Default for SimConfig {
-    fn default() -> Self {
+impl SimConfig {
+    /// A fixed-timing server with constant TTFT and inter-token times (ms), no prefill cost
+    /// and 256 slots: a predictable target for tests. The default simulated server is
+    /// `spec::SimSpec::default()`, validated by `spec::validate::sim_server`.
+    pub fn fixed_timing(ttft_ms: f64, itl_ms: f64) -> Self {
         SimConfig {
-            model: "infermeter-sim".into(),
-            ttft_ms: ValueDist::Fixed(50.0),
-            itl_ms: ValueDist::Fixed(10.0),
+            model: crate::spec::defaults::SIM_FIXED_MODEL.into(),
+            ttft_ms: ValueDist::fixed(ttft_ms),
+            itl_ms: ValueDist::fixed(itl_ms),
             prefill_us_per_token: 0.0,
-            max_num_seqs: 256,
+            max_num_seqs: crate::spec::defaults::SIM_FIXED_MAX_NUM_SEQS as usize,
             tokens_per_chunk: 1,
             seed: 0,
             engine: None,
@@ -102,6 +104,79 @@ impl Default for SimConfig {
             write_log: None,
         }
     }
+
+    /// What this server simulates, for reports and for [`DESCRIBE_PATH`].
+    pub fn describe(&self) -> Described {
+        match &self.engine {
+            Some(e) => Described {
+                mode: "engine".into(),
+                model: self.model.clone(),
+                engine: Some(format!("{}, time scale {}", e.built.describe(), e.time_scale)),
+                fixed: None,
+            },
+            None => Described {
+                mode: "fixed".into(),
+                model: self.model.clone(),
+                engine: None,
+                fixed: Some(format!(
+                    "TTFT {} ms + {} µs per prompt token, inter-token {} ms, max_num_seqs {}, {} token{} per chunk",
+                    self.ttft_ms,
+                    self.prefill_us_per_token,
+                    self.itl_ms,
+                    self.max_num_seqs,
+                    self.tokens_per_chunk,
+                    if self.tokens_per_chunk == 1 { "" } else { "s" }
+                )),
+            },
+        }
+    }
+}
+
+/// Where a simulated server describes itself (JSON [`Described`]).
+pub const DESCRIBE_PATH: &str = "/infermeter/sim";
+
+/// The `owned_by` of the simulator's `/v1/models` entries.
+pub const OWNER: &str = "infermeter-sim";
+
+/// What a simulated server simulates: its mode, served model and settings in one line.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Described {
+    /// `engine` or `fixed`.
+    pub mode: String,
+    pub model: String,
+    /// Engine mode: the deployment and every engine limit.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub engine: Option<String>,
+    /// Fixed mode: the configured timing.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fixed: Option<String>,
+}
+
+impl Described {
+    /// One line, e.g. `engine qwen3-0.6b@l4 (...)` or `fixed timing: TTFT ...`.
+    pub fn line(&self) -> String {
+        match (&self.engine, &self.fixed) {
+            (Some(e), _) => format!("engine {e}"),
+            (None, Some(f)) => format!("fixed timing: {f}"),
+            (None, None) => self.mode.clone(),
+        }
+    }
+
+    /// Record it in a run's description.
+    pub fn fill(&self, info: &mut crate::report::RunInfo) {
+        info.sim_engine = self.engine.clone();
+        info.sim_fixed = self.fixed.clone();
+    }
+}
+
+/// True when a `/v1/models` body comes from this simulator.
+pub fn is_simulator_listing(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body).ok().is_some_and(|v| {
+        v.get("data").and_then(Value::as_array).is_some_and(|d| {
+            d.iter()
+                .any(|m| m.get("owned_by").and_then(Value::as_str) == Some(OWNER))
+        })
+    })
 }
 
 struct AppState {
@@ -131,6 +206,7 @@ pub fn app(cfg: SimConfig) -> Router {
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(models))
+        .route(DESCRIBE_PATH, get(describe))
         .route("/health", get(|| async { "ok" }));
     if has_engine {
         r = r.route("/metrics", get(metrics));
@@ -176,7 +252,11 @@ pub async fn spawn(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<(SocketA
 }
 
 async fn models(State(st): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({"object": "list", "data": [{"id": st.cfg.model, "object": "model", "owned_by": "infermeter-sim"}]}))
+    Json(json!({"object": "list", "data": [{"id": st.cfg.model, "object": "model", "owned_by": OWNER}]}))
+}
+
+async fn describe(State(st): State<Arc<AppState>>) -> Json<Described> {
+    Json(st.cfg.describe())
 }
 
 /// The connection handle, present when the server runs with a fault plan (see [`spawn`]).
@@ -813,11 +893,7 @@ mod tests {
     }
 
     fn fast() -> SimConfig {
-        SimConfig {
-            ttft_ms: ValueDist::Fixed(1.0),
-            itl_ms: ValueDist::Fixed(0.5),
-            ..SimConfig::default()
-        }
+        SimConfig::fixed_timing(1.0, 0.5)
     }
 
     #[tokio::test]
@@ -909,7 +985,7 @@ mod tests {
         .unwrap();
         SimConfig {
             engine: Some(EngineMode { built, time_scale }),
-            ..SimConfig::default()
+            ..SimConfig::fixed_timing(50.0, 10.0)
         }
     }
 

@@ -53,9 +53,9 @@ pub struct EngineSpec {
 impl Default for EngineSpec {
     fn default() -> Self {
         EngineSpec {
-            model_preset: "llama-3.1-8b".into(),
+            model_preset: crate::spec::defaults::SIM_MODEL_PRESET.into(),
             model_config: None,
-            gpu: "h100-sxm".into(),
+            gpu: crate::spec::defaults::SIM_GPU.into(),
             tp: 1,
             weights_dtype: "bf16".into(),
             kv_dtype: "bf16".into(),

@@ -21,6 +21,7 @@ fn simulate(spec: &EngineSpec, load: Load, n: u64, input: &str, output: &str) ->
         requests: Some(n),
         duration: None,
         ignore_eos: true,
+        warmup: 0,
     };
     let out = offline::run(&built, &plan, |_| {});
     assert_eq!(out.records.len() as u64, n);
