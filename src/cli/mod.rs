@@ -581,4 +581,18 @@ mod tests {
         let spec = spec_of(&*a, &a.config, sub(&m, &["bench"])).unwrap();
         assert!(spec.sim.is_none() && spec.target.url.is_some());
     }
+
+    /// docs/config.md documents every key and its flag.
+    #[test]
+    fn config_docs_list_every_key() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md")).expect("docs/config.md");
+        for (id, key, _) in overlay::KEYS {
+            assert!(doc.contains(&format!("| `{key}` |")), "docs/config.md lacks key {key}");
+            let flag = match *id {
+                "headers" => "--header".to_string(),
+                other => format!("--{}", other.replace('_', "-")),
+            };
+            assert!(doc.contains(&format!("`{flag}`")), "docs/config.md lacks flag {flag}");
+        }
+    }
 }
