@@ -46,6 +46,32 @@ pub struct BenchPlan {
     pub drain_timeout: Duration,
     /// Print a line on stderr when Ctrl-C starts a drain.
     pub announce: bool,
+    /// Told when the run's clock starts, when the warm-up ends, and of every request (the
+    /// telemetry scraper and the live exporter).
+    pub observer: Option<Arc<dyn RunObserver>>,
+}
+
+/// A future a [`RunObserver`] hook returns; the run waits for it.
+pub type Hook<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// Watches a run from outside the request path. The two phase hooks are awaited (nothing is
+/// sent until they return); the per-request ones must not block.
+pub trait RunObserver: Send + Sync {
+    /// The run's clock starts at `run_start` (every record time counts from it); nothing has
+    /// been sent yet.
+    fn started(&self, run_start: Instant) -> Hook<'_>;
+    /// The warm-up is over; the measured phase starts when this returns.
+    fn measuring(&self) -> Hook<'_>;
+    /// A request is about to be sent.
+    fn sent(&self) {}
+    /// A request ended with this record, or was abandoned mid-flight (`None`).
+    fn done(&self, _record: Option<&RequestRecord>) {}
+}
+
+impl std::fmt::Debug for dyn RunObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunObserver")
+    }
 }
 
 /// Why a run stopped before its end.
@@ -198,6 +224,7 @@ struct Ctx {
     run_start: Instant,
     tx: mpsc::UnboundedSender<RequestRecord>,
     control: Arc<Control>,
+    observer: Option<Arc<dyn RunObserver>>,
 }
 
 fn us(run_start: Instant, t: Instant) -> u64 {
@@ -218,6 +245,9 @@ async fn one_request(
         return;
     }
     control.in_flight.fetch_add(1, Ordering::Relaxed);
+    if let Some(o) = &ctx.observer {
+        o.sent();
+    }
     let spec = ctx.workload.request(index);
     let rec = RequestRecord {
         id: index,
@@ -234,6 +264,9 @@ async fn one_request(
         _ = abort.wait_for(Option::is_some) => None,
     };
     control.in_flight.fetch_sub(1, Ordering::Relaxed);
+    if let Some(o) = &ctx.observer {
+        o.done(done.as_ref());
+    }
     match done {
         Some(rec) => {
             control.observe(&rec);
@@ -451,7 +484,11 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         run_start: Instant::now(),
         tx,
         control: control.clone(),
+        observer: plan.observer.clone(),
     });
+    if let Some(o) = &plan.observer {
+        o.started(ctx.run_start).await;
+    }
 
     let run_start_ns = crate::util::monotonic_ns(ctx.run_start);
     let total_hint = plan.requests.map(|n| n + plan.warmup);
@@ -543,6 +580,9 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         closed_loop(ctx.clone(), c, 0, Some(plan.warmup), None, true).await;
     }
 
+    if let Some(o) = &plan.observer {
+        o.measuring().await;
+    }
     let phase_start = Instant::now();
     let cpu_start = crate::metrics::health::process_cpu_s();
     // Read lag of the measured phase only (warm-up connections were dropped and counted).

@@ -9,6 +9,8 @@ use crate::report::{self, Summary};
 use crate::runner::{self, BenchPlan};
 use crate::schedule::Load;
 use crate::spec::validate::BenchConfig;
+use crate::telemetry::exporter::{Exporter, LiveEvent, LiveSender};
+use crate::telemetry::session::{self, Session, TelemetryConfig};
 use crate::workload::{Tokenizer, Workload};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,8 +56,46 @@ impl StageOutcome {
     }
 }
 
-/// Run one benchmark and write its outputs (the console summary unless quiet or silent).
+/// Run one benchmark and write its outputs (the console summary unless quiet or silent);
+/// with `--prometheus-listen`, its live metrics are served while it runs.
 pub async fn run_stage(cfg: &BenchConfig, ui: Ui) -> Result<StageOutcome, Error> {
+    let exporter = start_exporter(&cfg.telemetry, ui)?;
+    let result = run_stage_with(cfg, ui, exporter.as_ref().map(Exporter::sender)).await;
+    if let Some(e) = exporter {
+        finish_exporter(e, &cfg.telemetry, ui).await;
+    }
+    result
+}
+
+/// Start the live exporter when `--prometheus-listen` is set.
+pub fn start_exporter(t: &TelemetryConfig, ui: Ui) -> Result<Option<Exporter>, Error> {
+    let Some(addr) = t.prometheus_listen else {
+        return Ok(None);
+    };
+    let e = Exporter::start(addr)
+        .map_err(|err| Error::failed(format!("cannot listen on {addr} (--prometheus-listen): {err}")))?;
+    if !ui.silent || ui.progress {
+        eprintln!("live metrics: http://{}/metrics", e.addr());
+    }
+    if let Some(p) = &t.sla {
+        e.sender().send(LiveEvent::Sla(p.clone()));
+    }
+    Ok(Some(e))
+}
+
+/// Keep the exporter up until Prometheus has read the final values (`--prometheus-linger`).
+pub async fn finish_exporter(e: Exporter, t: &TelemetryConfig, ui: Ui) {
+    let addr = e.addr();
+    if !e.finish(t.prometheus_linger).await && !ui.quiet {
+        eprintln!(
+            "note: no scrape of http://{addr}/metrics read the final values within {:.0}s (--prometheus-linger)",
+            t.prometheus_linger.as_secs_f64()
+        );
+    }
+}
+
+/// [`run_stage`] feeding an exporter the caller owns (a sweep keeps one for all stages).
+pub async fn run_stage_with(cfg: &BenchConfig, ui: Ui, live: Option<LiveSender>) -> Result<StageOutcome, Error> {
     let tokenizer = Tokenizer::load(&cfg.workload.tokenizer).map_err(Error::usage)?;
     let workload = Workload::new(
         cfg.workload.input.clone(),
@@ -87,7 +127,28 @@ pub async fn run_stage(cfg: &BenchConfig, ui: Ui) -> Result<StageOutcome, Error>
     if let Some(d) = &ready.simulated {
         d.fill(&mut run_info);
     }
+    let tele = &cfg.telemetry;
+    run_info.sla = tele.sla.clone();
+    run_info.server_metrics_interval_s = Some(tele.interval.as_secs_f64());
     info::write_run_json(&cfg.out, &cfg.spec, &run_info)?;
+    if let Some(l) = &live {
+        l.send(LiveEvent::RunInfo(vec![
+            ("model".into(), ready.model.clone()),
+            ("target".into(), ready.url.clone()),
+        ]));
+    }
+    // Scrape the server (and poll local GPUs) on the run's clock, off the request runtime.
+    let target_has_metrics = cfg.sim.as_ref().is_none_or(|s| s.engine.is_some());
+    let warn: Arc<dyn Fn(String) + Send + Sync> = Arc::new(|w| eprintln!("{w}"));
+    let session = Arc::new(Session::new(
+        tele,
+        &cfg.out,
+        &ready.url,
+        target_has_metrics,
+        cfg.tls.clone(),
+        live,
+        warn,
+    ));
 
     let plan = BenchPlan {
         client: Arc::new(ready.client),
@@ -103,14 +164,25 @@ pub async fn run_stage(cfg: &BenchConfig, ui: Ui) -> Result<StageOutcome, Error>
         retry: cfg.retry,
         drain_timeout: cfg.drain_timeout,
         announce: !ui.silent,
+        observer: Some(session.clone()),
     };
-    let mut outcome = runner::run(&plan).await?;
+    let outcome = runner::run(&plan).await;
+    let scraped = session.finish().await;
+    let mut outcome = outcome?;
     outcome.runtime.includes_embedded_server = cfg.url.is_none();
     let mut summary = report::build_summary(run_info, &outcome.records, &outcome.runtime, outcome.stopped.is_some());
     if let Some(s) = &outcome.stopped {
         summary.stopped_reason = Some(s.reason());
         summary.aborted_in_flight = s.aborted_in_flight;
     }
+    session::attach(
+        &mut summary,
+        &outcome.records,
+        scraped.as_ref(),
+        session.no_scrape_reason(),
+        tele.interval.as_secs_f64(),
+        tele.sla.as_ref(),
+    );
     output::write_all(
         &cfg.out,
         &summary,

@@ -71,6 +71,12 @@ pub struct RunInfo {
     /// is infermeter's simulator in engine mode or an offline `sim run`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sim_engine: Option<String>,
+    /// The SLA profile judged (`--sla`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sla: Option<crate::telemetry::sla::SlaProfile>,
+    /// Seconds between two scrapes of the server's metrics (`--server-metrics-interval`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub server_metrics_interval_s: Option<f64>,
     /// The fixed timing of infermeter's simulator behind the target, when in fixed mode.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sim_fixed: Option<String>,
@@ -138,6 +144,15 @@ pub struct Summary {
     /// Open loop only: latency from the intended send time.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub latency_from_schedule_ms: Option<FromSchedule>,
+    /// What the server's own `/metrics` said during the run (`--server-metrics`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub server: Option<crate::telemetry::server::ServerBlock>,
+    /// GPU memory, utilization, power and energy (NVML or a scraped GPU exporter).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gpu: Option<crate::telemetry::gpu::GpuBlock>,
+    /// The SLA profile's verdicts (`--sla`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sla: Option<crate::telemetry::sla::SlaResult>,
     /// The convention behind each latency key, so no number is ambiguous.
     pub definitions: BTreeMap<String, String>,
 }
@@ -216,6 +231,9 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
         cost: run_cost,
         steady_state: steady,
         latency_from_schedule_ms: from_schedule,
+        server: None,
+        gpu: None,
+        sla: None,
         definitions: definitions(),
     }
 }
@@ -511,6 +529,11 @@ pub fn render_console(s: &Summary) -> String {
             "           output count server vs client tokenizer: {} of {} requests differ (Σ server − client = {})",
             tk.output_mismatched, tk.output_compared, tk.output_server_minus_client
         );
+    }
+    let tele = crate::telemetry::session::console(s);
+    if !tele.is_empty() {
+        let _ = writeln!(out);
+        out.push_str(&tele);
     }
     out
 }

@@ -3,8 +3,8 @@
 //! from here (through the `Default` impls below), so no command disagrees with another.
 
 use super::{
-    CostSpec, LoadSpec, OutputSpec, ReliabilitySpec, RunSpec, SimSpec, SweepSpec, TargetSpec, WorkloadSpec,
-    SPEC_VERSION,
+    CostSpec, LoadSpec, OutputSpec, ReliabilitySpec, RunSpec, SimSpec, SweepSpec, TargetSpec, TelemetrySpec,
+    WorkloadSpec, SPEC_VERSION,
 };
 
 /// Measured requests when neither a count nor a duration is given.
@@ -35,6 +35,13 @@ pub const SWEEP_OPERATING_FRACTION: f64 = 0.6;
 pub const SWEEP_ATTAINMENT_TARGET: f64 = 0.9;
 pub const SWEEP_TRIALS: usize = 2;
 pub const SWEEP_SEARCH_STEPS: usize = 3;
+
+/// Scrape the target's own `/metrics`.
+pub const SERVER_METRICS: &str = "auto";
+/// Between two scrapes (AIPerf scrapes every 0.33 s; Prometheus servers every 15–60 s).
+pub const SERVER_METRICS_INTERVAL: &str = "500ms";
+pub const GPU_TELEMETRY: &str = "auto";
+pub const PROMETHEUS_LINGER: &str = "20s";
 
 /// The simulated server: a small model on a modest GPU, so the default `bench` finishes in
 /// about ten seconds and still shows batching; vLLM's limits for that GPU; real time.
@@ -68,9 +75,11 @@ impl Default for RunSpec {
             load: LoadSpec::default(),
             workload: WorkloadSpec::default(),
             slo: None,
+            sla: None,
             cost: CostSpec::default(),
             reliability: ReliabilitySpec::default(),
             output: OutputSpec::default(),
+            telemetry: TelemetrySpec::default(),
             sim: None,
             sweep: None,
             run: None,
@@ -158,6 +167,18 @@ impl Default for OutputSpec {
             dir: None,
             csv: false,
             html: true,
+        }
+    }
+}
+
+impl Default for TelemetrySpec {
+    fn default() -> Self {
+        TelemetrySpec {
+            server_metrics: vec![SERVER_METRICS.into()],
+            server_metrics_interval: SERVER_METRICS_INTERVAL.into(),
+            gpu_telemetry: GPU_TELEMETRY.into(),
+            prometheus_listen: None,
+            prometheus_linger: PROMETHEUS_LINGER.into(),
         }
     }
 }

@@ -38,9 +38,16 @@ pub struct RunSpec {
     /// or a preset: `chat` (TTFT < 200 ms), `batch` (< 1 s), `realtime` (< 50 ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slo: Option<String>,
+    /// SLA profile judged in `summary.json`: `chat`, `batch` or `realtime` (seed 004's
+    /// production targets for TTFT, output tokens/s and GPU memory utilization), or custom
+    /// objectives `ttft=300ms,tps=2000,memory=85%` (and `ttft_percentile=95`), optionally
+    /// after a preset (`chat,ttft=150ms`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla: Option<String>,
     pub cost: CostSpec,
     pub reliability: ReliabilitySpec,
     pub output: OutputSpec,
+    pub telemetry: TelemetrySpec,
     /// The simulated server. Present when the target is the embedded server (no
     /// `target.url`), and for `sim serve` / `sim run`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -199,6 +206,28 @@ pub struct OutputSpec {
     pub csv: bool,
     /// Write `report.html`.
     pub html: bool,
+}
+
+/// Server and GPU telemetry during the run, and the live Prometheus exporter (`[telemetry]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySpec {
+    /// `/metrics` endpoints scraped during the run: `auto` (the target's own `/metrics`),
+    /// `off`, or URLs (several allowed, e.g. the engine's and a DCGM exporter's
+    /// `http://gpu-host:9400/metrics`; `auto` may be listed with them).
+    pub server_metrics: Vec<String>,
+    /// Time between two scrapes.
+    pub server_metrics_interval: String,
+    /// Local GPU telemetry through NVML (loaded at run time): `auto` (used when an NVIDIA
+    /// driver and GPU are present) or `off`.
+    pub gpu_telemetry: String,
+    /// Serve the run's live metrics for Prometheus at this address: `PORT` (on 127.0.0.1) or
+    /// `HOST:PORT` (e.g. `0.0.0.0:9464` to listen on every interface).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus_listen: Option<String>,
+    /// After the run, keep serving until Prometheus has scraped the final values, at most
+    /// this long.
+    pub prometheus_linger: String,
 }
 
 /// The simulated OpenAI-compatible server: the embedded `bench` target, `sim serve` and

@@ -86,6 +86,8 @@ pub struct BenchConfig {
     pub html: bool,
     /// The embedded simulated server (when `url` is `None`).
     pub sim: Option<SimConfig>,
+    /// Server/GPU telemetry, the live exporter and the SLA profile (`[telemetry]`, `sla`).
+    pub telemetry: crate::telemetry::session::TelemetryConfig,
 }
 
 /// `sim run`, validated.
@@ -380,6 +382,7 @@ pub fn bench(spec: &RunSpec) -> Result<BenchConfig, Error> {
     let load = load(spec)?;
     let workload = workload(spec)?;
     let (slo, price) = judging(spec)?;
+    let telemetry = crate::telemetry::session::TelemetryConfig::from_spec(spec).map_err(usage)?;
     let api_key = match &t.api_key_file {
         Some(path) => Some(read_api_key_file(path)?),
         None => std::env::var(&t.api_key_env).ok().filter(|k| !k.is_empty()),
@@ -470,6 +473,7 @@ pub fn bench(spec: &RunSpec) -> Result<BenchConfig, Error> {
         csv: spec.output.csv,
         html: spec.output.html,
         sim,
+        telemetry,
     })
 }
 

@@ -111,6 +111,8 @@ pub enum LiveEvent {
     /// A request was sent (in flight until its `Finished`).
     Started,
     Finished(Box<Finished>),
+    /// A request was abandoned in flight (no record).
+    Abandoned,
     /// A scrape round (server concepts, GPU readings).
     Round(Box<Round>),
     /// The SLA profile the alert rules compare against.
@@ -227,6 +229,7 @@ impl LiveState {
     pub fn apply(&mut self, e: LiveEvent) {
         match e {
             LiveEvent::Started => self.in_flight += 1,
+            LiveEvent::Abandoned => self.in_flight = (self.in_flight - 1).max(0),
             LiveEvent::Finished(f) => {
                 self.in_flight = (self.in_flight - 1).max(0);
                 if !f.warmup {

@@ -92,7 +92,8 @@ fn gauge(points: &[(i64, f64)], a: i64, b: i64, source: &str) -> Option<ConceptS
     Some(ConceptStats::Gauge {
         source: source.to_string(),
         n: s.n,
-        mean: s.mean,
+        // The sum of equal values divided back can round below them.
+        mean: s.mean.clamp(s.min, s.max),
         min: s.min,
         p50: s.p50,
         p90: s.p90,

@@ -22,5 +22,6 @@ pub mod log;
 pub mod nvml;
 pub mod scraper;
 pub mod server;
+pub mod session;
 pub mod sla;
 pub mod window;

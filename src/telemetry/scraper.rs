@@ -172,6 +172,7 @@ enum Cmd {
 /// A running scraper.
 pub struct Scraper {
     tx: mpsc::UnboundedSender<Cmd>,
+    first: Option<oneshot::Receiver<()>>,
     done: oneshot::Receiver<ScrapeLog>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -206,6 +207,7 @@ impl Scraper {
     pub fn spawn(cfg: ScraperConfig, out: Box<dyn Write + Send>) -> std::io::Result<Scraper> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (done_tx, done) = oneshot::channel();
+        let (first_tx, first) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("infermeter-telemetry".into())
             .spawn(move || {
@@ -217,14 +219,22 @@ impl Scraper {
                         return;
                     }
                 };
-                let log = rt.block_on(run(cfg, out, rx));
+                let log = rt.block_on(run(cfg, out, rx, first_tx));
                 let _ = done_tx.send(log);
             })?;
         Ok(Scraper {
             tx,
+            first: Some(first),
             done,
             thread: Some(thread),
         })
+    }
+
+    /// Wait until the first round (the baseline, started at spawn) is recorded.
+    pub async fn ready(&mut self) {
+        if let Some(f) = self.first.take() {
+            let _ = f.await;
+        }
     }
 
     /// Run a round now (at a phase boundary) and wait until it is recorded.
@@ -259,7 +269,13 @@ fn thread_cpu_s() -> Option<f64> {
     (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
 }
 
-async fn run(cfg: ScraperConfig, out: Box<dyn Write + Send>, mut rx: mpsc::UnboundedReceiver<Cmd>) -> ScrapeLog {
+async fn run(
+    cfg: ScraperConfig,
+    out: Box<dyn Write + Send>,
+    mut rx: mpsc::UnboundedReceiver<Cmd>,
+    first: oneshot::Sender<()>,
+) -> ScrapeLog {
+    let mut first = Some(first);
     let cpu0 = thread_cpu_s();
     let mut st = State {
         endpoints: cfg
@@ -299,6 +315,9 @@ async fn run(cfg: ScraperConfig, out: Box<dyn Write + Send>, mut rx: mpsc::Unbou
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {
                 st.round().await;
+                if let Some(f) = first.take() {
+                    let _ = f.send(());
+                }
                 next += interval;
                 let now = tokio::time::Instant::now();
                 if next < now {

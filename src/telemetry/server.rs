@@ -120,6 +120,10 @@ pub struct ScrapeCounts {
     pub ok: u64,
     pub failed: u64,
     pub interval_s: f64,
+    /// CPU time of the scraper's thread per round (all sources: HTTP, parsing, writing the
+    /// line, normalizing), ms. Live runs only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cpu_ms_per_round: Option<f64>,
 }
 
 /// Token count cross-check.
@@ -312,7 +316,8 @@ fn gauge_stats(series: &[(i64, f64)], a: i64, b: i64, source: String) -> Option<
     Some(ConceptStats::Gauge {
         source,
         n: s.n,
-        mean: s.mean,
+        // The sum of equal values divided back can round below them.
+        mean: s.mean.clamp(s.min, s.max),
         min: s.min,
         p50: s.p50,
         p90: s.p90,
@@ -488,6 +493,7 @@ impl ServerBlock {
             ok: endpoints.iter().map(|s| s.scrapes_ok).sum(),
             failed: endpoints.iter().map(|s| s.scrapes_failed).sum(),
             interval_s,
+            cpu_ms_per_round: None,
         };
         if endpoints.is_empty() {
             return ServerBlock::unavailable("no metrics endpoint was scraped");
