@@ -35,15 +35,40 @@ pub fn run(dir: &Path, no_html: bool) -> Result<u8, Error> {
         wall_s: records.iter().map(|r| r.end_abs_us()).max().unwrap_or(0) as f64 / 1e6,
         ..Default::default()
     };
+    let interval_s = run.server_metrics_interval_s.unwrap_or(0.0);
+    let sla = run.sla.clone();
     let mut summary = report::build_summary(run, &records, &runtime, torn > 0);
     // ...unless the live run's own summary of these same records is still there: it keeps
     // what only the live run measured (the client block) and why a partial run stopped.
-    if let Some(live) = live_summary_of(&dir.join("summary.json"), &summary) {
-        summary.client = live.client;
+    let live = live_summary_of(&dir.join("summary.json"), &summary);
+    if let Some(live) = &live {
+        summary.client = live.client.clone();
         summary.partial |= live.partial;
-        summary.stopped_reason = live.stopped_reason;
+        summary.stopped_reason = live.stopped_reason.clone();
         summary.aborted_in_flight = live.aborted_in_flight;
         summary.wall_s = live.wall_s;
+    }
+    // The server and GPU blocks come from server_metrics.jsonl with the same functions; the
+    // scraper's own CPU cost is only known to the live run.
+    let scrapes = dir.join(crate::telemetry::session::FILE);
+    let live_server = live.as_ref().and_then(|l| l.server.clone());
+    match crate::telemetry::log::ScrapeLog::read(&scrapes) {
+        Ok(log) => {
+            crate::telemetry::session::attach(&mut summary, &records, Some(&log), None, interval_s, sla.as_ref());
+            if let (Some(s), Some(l)) = (summary.server.as_mut(), &live_server) {
+                s.scrapes.cpu_ms_per_round = l.scrapes.cpu_ms_per_round;
+            }
+            if log.bad_lines > 0 {
+                eprintln!("note: ignored {} unreadable line(s) in {}", log.bad_lines, scrapes.display());
+            }
+        }
+        Err(_) => {
+            summary.server = live_server;
+            summary.gpu = live.as_ref().and_then(|l| l.gpu.clone());
+            summary.sla = sla.map(|p| {
+                crate::telemetry::sla::evaluate(&p, &crate::telemetry::session::sla_inputs(&summary))
+            });
+        }
     }
     report::write_json(&dir.join("summary.json"), &summary)?;
     report::write_csv(&dir.join("requests.csv"), &records)?;

@@ -11,6 +11,8 @@ use crate::metrics::saturation::{operating_point, saturation, StagePoint};
 use crate::report::Summary;
 use crate::spec::validate::{self, SweepConfig, SweepMode as Mode};
 use crate::spec::RunSpec;
+use crate::telemetry::exporter::LiveSender;
+use crate::telemetry::session::{saturation_signals, TelemetryConfig};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,9 +41,18 @@ pub fn stage_spec(base: &RunSpec, mode: Mode, load: f64, dir: &Path, seed: u64) 
     s
 }
 
-async fn run_at(base: &RunSpec, ui: Ui, mode: Mode, load: f64, dir: &Path, seed: u64) -> Result<Stage, Error> {
+#[allow(clippy::too_many_arguments)]
+async fn run_at(
+    base: &RunSpec,
+    ui: Ui,
+    mode: Mode,
+    load: f64,
+    dir: &Path,
+    seed: u64,
+    live: Option<&LiveSender>,
+) -> Result<Stage, Error> {
     let cfg = validate::bench(&stage_spec(base, mode, load, dir, seed))?;
-    let st = bench::run_stage(&cfg, ui).await?;
+    let st = bench::run_stage_with(&cfg, ui, live.cloned()).await?;
     // A stage stopped early (Ctrl-C, circuit breaker) ends the sweep with that stage's code.
     if let Some(mut e) = st.stop_error() {
         let what = st.stopped.as_ref().map(|s| s.reason()).unwrap_or_default();
@@ -131,9 +142,23 @@ pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
         progress: ui.progress && !ui.quiet,
         ..Ui::SILENT
     };
-    let a = &c.sweep;
     let root = c.out.clone();
     std::fs::create_dir_all(&root).map_err(|e| Error::failed(format!("cannot create {}: {e}", root.display())))?;
+    let base = &c.stage_spec;
+    // One live exporter for the whole sweep (its counters run across the stages).
+    let tele = TelemetryConfig::from_spec(base).map_err(Error::usage)?;
+    let exporter = bench::start_exporter(&tele, ui)?;
+    let live = exporter.as_ref().map(|e| e.sender());
+    let result = sweep_stages(c, ui, stage_ui, &root, live.as_ref()).await;
+    if let Some(e) = exporter {
+        bench::finish_exporter(e, &tele, ui).await;
+    }
+    result
+}
+
+async fn sweep_stages(c: &SweepConfig, ui: Ui, stage_ui: Ui, root: &Path, live: Option<&LiveSender>) -> Result<u8, Error> {
+    let a = &c.sweep;
+    let root = root.to_path_buf();
     let base = &c.stage_spec;
     let seed = base.seed;
     // The sweep's own specification, so `sweep --config OUT/run.json` reruns it.
@@ -155,6 +180,7 @@ pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
                 a.probe_concurrency as f64,
                 &root.join("probe"),
                 seed,
+                live,
             )
             .await?;
             let max_rps = p.summary.metrics.throughput.requests_per_s;
@@ -170,7 +196,7 @@ pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
     let mut stages = Vec::new();
     for (i, load) in loads.iter().enumerate() {
         let dir = root.join(format!("stage-{:02}-{}-{load}", i + 1, mode.key()));
-        let st = run_at(base, stage_ui, mode, *load, &dir, seed).await?;
+        let st = run_at(base, stage_ui, mode, *load, &dir, seed, live).await?;
         let m = &st.summary.metrics;
         eprintln!(
             "sweep: stage {}/{} {} {load:.2}: output {:.1} tok/s, TTFT p50 {:.1} ms p99 {:.1} ms, {} failed{}",
@@ -190,6 +216,14 @@ pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
 
     let points: Vec<StagePoint> = stages.iter().map(point).collect();
     let sat = saturation(&points);
+    // What the server said at the first saturated stage: queue growth, preemptions, KV full.
+    let server_at_knee = sat.as_ref().and_then(|s| {
+        stages
+            .iter()
+            .find(|st| st.load == s.first_saturated_load)
+            .and_then(|st| saturation_signals(&st.summary))
+    });
+    let server_reasons = server_at_knee.as_ref().map(|g| g.explain()).unwrap_or_default();
     let op = sat.as_ref().map(|s| operating_point(s, a.operating_fraction));
 
     // Highest load meeting the attainment target: bracket from the stages, then bisect with
@@ -226,7 +260,8 @@ pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
                     let mut atts = Vec::new();
                     for t in 0..a.trials {
                         let dir = root.join(format!("search-{:02}-{}-{mid:.3}-trial{}", step + 1, mode.key(), t + 1));
-                        let st = run_at(base, stage_ui, mode, mid, &dir, seed.wrapping_add(1 + t as u64)).await?;
+                        let st =
+                            run_at(base, stage_ui, mode, mid, &dir, seed.wrapping_add(1 + t as u64), live).await?;
                         atts.push(attainment(&st.summary).unwrap_or(0.0));
                     }
                     let mean = atts.iter().sum::<f64>() / atts.len() as f64;
@@ -262,10 +297,12 @@ pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
         "probe": probe.map(|(c, r)| json!({"concurrency": c, "max_requests_per_s": r})),
         "stages": stages.iter().map(|s| json!({
             mode.key(): s.load, "load": s.load, "dir": s.dir.display().to_string(), "summary": s.summary,
+            "server_signals": saturation_signals(&s.summary),
         })).collect::<Vec<_>>(),
         "saturation": sat.as_ref().map(|s| load_obj(s.load, json!({
             "output_tokens_per_s": s.output_tokens_per_s, "first_saturated_load": s.first_saturated_load,
             "peak_output_tokens_per_s": s.peak_output_tokens_per_s, "reason": s.reason,
+            "server_signals": server_at_knee, "server_reasons": server_reasons,
         }))),
         "operating_point": op.as_ref().map(|o| load_obj(o.load, json!({"fraction": o.fraction}))),
         "max_goodput": search,
@@ -288,6 +325,9 @@ pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
                 s.peak_output_tokens_per_s,
                 s.reason
             );
+            if !server_reasons.is_empty() {
+                println!("server at {} {:.2}: {}", mode.key(), s.first_saturated_load, server_reasons.join(", "));
+            }
             if let Some(o) = &op {
                 println!(
                     "operating point: {} {:.2} ({:.0}% of saturation)",

@@ -189,6 +189,38 @@ pub struct JudgeFlags {
     /// Number of GPUs serving the target.
     #[arg(long, value_name = "N", default_value_t = d::GPUS)]
     pub gpus: f64,
+    /// SLA profile judged in the summary: chat (TTFT < 200 ms, > 1,000 output tok/s, GPU
+    /// memory utilization > 70 %), batch (< 1 s, > 5,000, > 90 %), realtime (< 50 ms, > 500,
+    /// > 80 %), or custom ttft=300ms,tps=2000,memory=85%[,ttft_percentile=95], optionally
+    /// after a preset (chat,ttft=150ms). TTFT is judged at p99 unless told otherwise.
+    #[arg(long, value_name = "PROFILE")]
+    pub sla: Option<String>,
+}
+
+/// Server and GPU telemetry, the live exporter (`[telemetry]`).
+#[derive(Debug, Args, Clone, Serialize)]
+#[command(next_help_heading = "Telemetry")]
+pub struct TelemetryFlags {
+    /// /metrics endpoints to scrape during the run: auto (the target's own /metrics), off,
+    /// or URLs (several allowed, e.g. a DCGM exporter's http://gpu-host:9400/metrics; auto
+    /// may be listed with them). Raw scrapes go to server_metrics.jsonl.
+    #[arg(long, value_name = "URL|auto|off", num_args = 1.., default_values_t = [d::SERVER_METRICS.to_string()])]
+    pub server_metrics: Vec<String>,
+    /// Time between two scrapes.
+    #[arg(long, value_name = "DURATION", default_value = d::SERVER_METRICS_INTERVAL)]
+    pub server_metrics_interval: String,
+    /// Local GPU telemetry through NVML, loaded at run time: auto (when an NVIDIA driver and
+    /// GPU are present) or off.
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "off"], default_value = d::GPU_TELEMETRY)]
+    pub gpu_telemetry: String,
+    /// Serve the run's live metrics for Prometheus at PORT (on 127.0.0.1) or HOST:PORT (e.g.
+    /// 0.0.0.0:9464 for every interface).
+    #[arg(long, value_name = "ADDR")]
+    pub prometheus_listen: Option<String>,
+    /// After the run, keep serving until Prometheus has scraped the final values, at most
+    /// this long.
+    #[arg(long, value_name = "DURATION", default_value = d::PROMETHEUS_LINGER)]
+    pub prometheus_linger: String,
 }
 
 /// Failures and early stops (`[reliability]`).

@@ -88,6 +88,9 @@ pub struct BenchArgs {
     pub reliability: ReliabilityFlags,
     #[command(flatten)]
     #[serde(flatten)]
+    pub telemetry: TelemetryFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
     pub output: OutputFlags,
     #[command(flatten)]
     #[serde(flatten)]
@@ -123,6 +126,9 @@ pub struct SweepArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub reliability: ReliabilityFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub telemetry: TelemetryFlags,
     #[command(flatten)]
     #[serde(flatten)]
     pub output: OutputFlags,
