@@ -216,7 +216,7 @@ pub fn app(cfg: SimConfig) -> Router {
 
 async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     let text = match st.engine.as_ref().map(|e| e.prom.lock()) {
-        Some(Ok(p)) => p.render(&st.model_json),
+        Some(Ok(mut p)) => p.render(&st.model_json),
         _ => return error(StatusCode::NOT_FOUND, "no metrics in fixed-timing mode"),
     };
     (

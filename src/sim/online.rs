@@ -218,6 +218,9 @@ impl Task {
 
     /// Hand out the tokens of a step whose end the real clock has reached.
     fn deliver(&mut self, rep: &StepReport) {
+        if let Ok(mut p) = self.prom.lock() {
+            p.busy.busy_s += (rep.end_s - rep.start_s).max(0.0) * self.scale;
+        }
         for a in &rep.admitted {
             if let Some(l) = self.live.get_mut(&a.id) {
                 l.scheduled.get_or_insert(a.time_s);

@@ -12,7 +12,8 @@
 //! GPU memory utilization can be tested end to end without a GPU. The figures follow vLLM's
 //! allocation: at start-up it reserves weights, the activation peak, its overhead and the whole
 //! KV-block pool (`num_gpu_blocks`), so memory used stays constant while KV-cache usage moves —
-//! the two are different quantities, and the simulator shows both.
+//! the two are different quantities, and the simulator shows both. `DCGM_FI_DEV_GPU_UTIL` is
+//! the share of wall time the engine spent executing steps since the previous scrape.
 use infermeter_engine::EngineStats;
 use std::fmt::Write as _;
 
@@ -94,6 +95,43 @@ impl SimGpuMemory {
     }
 }
 
+/// Simulated GPU utilization: the share of wall time the engine spent executing steps,
+/// between two renders of `/metrics` (DCGM's `GPU_UTIL` is "the percent of time over the past
+/// sample period during which one or more kernels was executing").
+#[derive(Debug, Clone)]
+pub struct BusyClock {
+    /// Real seconds of executed steps since the engine started.
+    pub busy_s: f64,
+    last_render: std::time::Instant,
+    last_busy_s: f64,
+}
+
+impl Default for BusyClock {
+    fn default() -> Self {
+        BusyClock {
+            busy_s: 0.0,
+            last_render: std::time::Instant::now(),
+            last_busy_s: 0.0,
+        }
+    }
+}
+
+impl BusyClock {
+    /// Busy fraction since the previous call (0–1), and start a new period.
+    fn take(&mut self) -> f64 {
+        let now = std::time::Instant::now();
+        let wall = now.duration_since(self.last_render).as_secs_f64();
+        let busy = self.busy_s - self.last_busy_s;
+        self.last_render = now;
+        self.last_busy_s = self.busy_s;
+        if wall > 0.0 {
+            (busy / wall).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Everything `/metrics` shows.
 #[derive(Debug, Clone)]
 pub struct PromState {
@@ -103,6 +141,8 @@ pub struct PromState {
     pub prefix_caching: bool,
     /// Simulated GPU memory (DCGM-style series); `None` leaves them out.
     pub gpu_memory: Option<SimGpuMemory>,
+    /// Engine busy time, for the simulated GPU utilization.
+    pub busy: BusyClock,
     pub ttft: Histogram,
     pub itl: Histogram,
     pub tpot: Histogram,
@@ -121,6 +161,7 @@ impl PromState {
             num_gpu_blocks,
             prefix_caching,
             gpu_memory: None,
+            busy: BusyClock::default(),
             ttft: Histogram::new(TTFT_BUCKETS),
             itl: Histogram::new(ITL_BUCKETS),
             tpot: Histogram::new(ITL_BUCKETS),
@@ -134,7 +175,7 @@ impl PromState {
 
     /// The text exposition (format 0.0.4). `model_json` is the model name as a JSON string
     /// (quoted and escaped), which is also a valid Prometheus label value for plain names.
-    pub fn render(&self, model_json: &str) -> String {
+    pub fn render(&mut self, model_json: &str) -> String {
         let labels = format!("model_name={model_json},engine=\"0\"");
         let mut s = String::with_capacity(16 * 1024);
         let st = &self.stats;
@@ -280,10 +321,12 @@ impl PromState {
             let _ = writeln!(s, "{name}_count{{{labels}}} {}", num(h.count as f64));
             let _ = writeln!(s, "{name}_sum{{{labels}}} {}", h.sum);
         }
+        let util = (self.busy.take() * 100.0).round() as u64;
         if let Some(g) = &self.gpu_memory {
             const MIB: u64 = 1 << 20;
             let (used, free) = (g.used_bytes / MIB, (g.total_bytes - g.used_bytes) / MIB);
             for (field, help, v) in [
+                ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", util),
                 ("DCGM_FI_DEV_FB_FREE", "Framebuffer memory free (in MiB).", free),
                 ("DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB).", used),
             ] {

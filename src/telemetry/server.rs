@@ -188,6 +188,11 @@ pub struct ServerBlock {
     pub unavailable: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub cross_checks: Option<CrossChecks>,
+    /// Growth of the server's waiting queue while requests were being sent, requests/s:
+    /// (waiting at the last send − waiting at the first) / send span (the drain after the
+    /// last send, when the queue empties, is left out).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub queue_growth_per_s: Option<f64>,
 }
 
 /// The client figures the block is aligned and cross-checked with. Times are µs on the run's
@@ -196,6 +201,8 @@ pub struct ServerBlock {
 pub struct ClientView {
     /// First measured send, last token.
     pub window: (i64, i64),
+    /// Last measured send.
+    pub last_send: i64,
     pub steady: Option<(i64, i64)>,
     pub output_tokens: u64,
     pub input_tokens: u64,
@@ -218,6 +225,7 @@ impl ClientView {
             .unwrap_or(t0 as u64) as i64;
         ClientView {
             window: (t0, t1.max(t0)),
+            last_send: measured().map(|r| r.send_us).max().unwrap_or(0) as i64,
             steady: steady.detected.then(|| {
                 (
                     t0 + (steady.window_start_s * 1e6) as i64,
@@ -549,7 +557,17 @@ impl ServerBlock {
             );
         }
         let cross_checks = Some(cross_checks(&total, client));
+        let queue_growth_per_s = {
+            let w = gauge_series(log, Concept::Waiting);
+            let at = |t: i64| w.iter().rev().find(|p| p.0 <= t).or(w.first()).map(|p| p.1);
+            let span = (client.last_send - a) as f64 / 1e6;
+            match (at(a), at(client.last_send)) {
+                (Some(w0), Some(w1)) if span > 0.0 => Some((w1 - w0) / span),
+                _ => None,
+            }
+        };
         ServerBlock {
+            queue_growth_per_s,
             available: true,
             reason: None,
             engine,
@@ -622,11 +640,8 @@ impl ServerSignals {
         let Some(t) = &b.total else {
             return ServerSignals::default();
         };
-        let secs = (t.window_end_s - t.window_start_s).max(1e-9);
-        let (growth, wmax) = match t.get(Concept::Waiting) {
-            Some(ConceptStats::Gauge { first, last, max, .. }) => (Some((last - first) / secs), Some(*max)),
-            _ => (None, None),
-        };
+        let wmax = t.get(Concept::Waiting).and_then(ConceptStats::max);
+        let growth = b.queue_growth_per_s;
         let kv = t.get(Concept::KvCacheUsage).and_then(ConceptStats::max);
         ServerSignals {
             queue_growth_per_s: growth,
@@ -734,6 +749,7 @@ vllm:time_to_first_token_seconds_count{{engine=\"0\"}} {}\n",
     fn client() -> ClientView {
         ClientView {
             window: (0, 3_200_000),
+            last_send: 3_000_000,
             steady: Some((900_000, 3_000_000)),
             output_tokens: 290,
             input_tokens: 300,
@@ -813,7 +829,8 @@ vllm:time_to_first_token_seconds_count{{engine=\"0\"}} {}\n",
         let sig = ServerSignals::from_block(&b);
         assert!(sig.kv_at_capacity);
         assert_eq!(sig.preemptions, Some(3.0));
-        assert!((sig.queue_growth_per_s.unwrap() - 8.0 / 3.2).abs() < 1e-9);
+        // waiting 0 at the baseline before the first send, 10 at the last send (3.0 s)
+        assert!((sig.queue_growth_per_s.unwrap() - 10.0 / 3.0).abs() < 1e-9);
         let why = sig.explain();
         assert_eq!(why.len(), 3, "{why:?}");
         assert!(why[2].contains("97 %"), "{why:?}");
