@@ -18,3 +18,4 @@ mod replay;
 mod sim_engine;
 mod sweep;
 mod telemetry;
+mod telemetry_prometheus;
