@@ -111,6 +111,24 @@ fn llama_server_end_to_end() {
         .iter()
         .filter(|r| r["warmup"] != true)
         .all(|r| r["events"].as_array().unwrap().len() == 16));
+    // The server's own /metrics (llama-server --metrics), scraped during the run: the engine
+    // is recognized, its token counters agree with the client's exactly (the warm-up request
+    // is before the baseline scrape), and no KV-cache figure is made up: llama-server has no
+    // KV gauge, and the summary and console say so instead of showing zeros.
+    let srv = &s["server"];
+    assert_eq!(srv["available"], true, "{srv}");
+    assert_eq!(srv["engine"], "llama.cpp");
+    assert!(srv["scrapes"]["ok"].as_u64().unwrap() >= 2, "{srv}");
+    for (check, client) in [("generation_tokens", "/tokens/output"), ("prompt_tokens", "/tokens/input")] {
+        let server = f(srv, &format!("/cross_checks/{check}/server"));
+        assert_eq!(server, f(&s, client), "{check}: {srv}");
+    }
+    let why = srv["unavailable"]["kv_cache_usage"].as_str().unwrap_or_default();
+    assert!(why.contains("no KV-cache gauge"), "{srv}");
+    assert!(srv["total"].get("kv_cache_usage").is_none() && srv["total"].get("running").is_some());
+    assert!(comp.stdout().contains("kv_cache_usage: llama.cpp"), "{}", comp.stdout());
+    let raw = std::fs::read_to_string(comp.path().join("server_metrics.jsonl")).unwrap();
+    assert!(raw.lines().count() >= 2 && raw.contains("llamacpp:tokens_predicted_total"));
     let itl = f(&s, "/latency_ms/itl/p50");
     assert!((1.0..500.0).contains(&itl), "itl p50 {itl} ms");
     assert!(f(&s, "/latency_ms/itl/min") >= 0.0);
