@@ -59,15 +59,18 @@ pub fn run(dir: &Path, no_html: bool) -> Result<u8, Error> {
                 s.scrapes.cpu_ms_per_round = l.scrapes.cpu_ms_per_round;
             }
             if log.bad_lines > 0 {
-                eprintln!("note: ignored {} unreadable line(s) in {}", log.bad_lines, scrapes.display());
+                eprintln!(
+                    "note: ignored {} unreadable line(s) in {}",
+                    log.bad_lines,
+                    scrapes.display()
+                );
             }
         }
         Err(_) => {
             summary.server = live_server;
             summary.gpu = live.as_ref().and_then(|l| l.gpu.clone());
-            summary.sla = sla.map(|p| {
-                crate::telemetry::sla::evaluate(&p, &crate::telemetry::session::sla_inputs(&summary))
-            });
+            summary.sla =
+                sla.map(|p| crate::telemetry::sla::evaluate(&p, &crate::telemetry::session::sla_inputs(&summary)));
         }
     }
     report::write_json(&dir.join("summary.json"), &summary)?;

@@ -156,7 +156,13 @@ pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
     result
 }
 
-async fn sweep_stages(c: &SweepConfig, ui: Ui, stage_ui: Ui, root: &Path, live: Option<&LiveSender>) -> Result<u8, Error> {
+async fn sweep_stages(
+    c: &SweepConfig,
+    ui: Ui,
+    stage_ui: Ui,
+    root: &Path,
+    live: Option<&LiveSender>,
+) -> Result<u8, Error> {
     let a = &c.sweep;
     let root = root.to_path_buf();
     let base = &c.stage_spec;
@@ -260,8 +266,7 @@ async fn sweep_stages(c: &SweepConfig, ui: Ui, stage_ui: Ui, root: &Path, live: 
                     let mut atts = Vec::new();
                     for t in 0..a.trials {
                         let dir = root.join(format!("search-{:02}-{}-{mid:.3}-trial{}", step + 1, mode.key(), t + 1));
-                        let st =
-                            run_at(base, stage_ui, mode, mid, &dir, seed.wrapping_add(1 + t as u64), live).await?;
+                        let st = run_at(base, stage_ui, mode, mid, &dir, seed.wrapping_add(1 + t as u64), live).await?;
                         atts.push(attainment(&st.summary).unwrap_or(0.0));
                     }
                     let mean = atts.iter().sum::<f64>() / atts.len() as f64;
@@ -326,7 +331,12 @@ async fn sweep_stages(c: &SweepConfig, ui: Ui, stage_ui: Ui, root: &Path, live: 
                 s.reason
             );
             if !server_reasons.is_empty() {
-                println!("server at {} {:.2}: {}", mode.key(), s.first_saturated_load, server_reasons.join(", "));
+                println!(
+                    "server at {} {:.2}: {}",
+                    mode.key(),
+                    s.first_saturated_load,
+                    server_reasons.join(", ")
+                );
             }
             if let Some(o) = &op {
                 println!(

@@ -119,7 +119,10 @@ fn llama_server_end_to_end() {
     assert_eq!(srv["available"], true, "{srv}");
     assert_eq!(srv["engine"], "llama.cpp");
     assert!(srv["scrapes"]["ok"].as_u64().unwrap() >= 2, "{srv}");
-    for (check, client) in [("generation_tokens", "/tokens/output"), ("prompt_tokens", "/tokens/input")] {
+    for (check, client) in [
+        ("generation_tokens", "/tokens/output"),
+        ("prompt_tokens", "/tokens/input"),
+    ] {
         let server = f(srv, &format!("/cross_checks/{check}/server"));
         assert_eq!(server, f(&s, client), "{check}: {srv}");
     }

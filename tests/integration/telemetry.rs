@@ -467,3 +467,253 @@ fn nvml_init_failure_is_a_reason_not_a_crash() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A loopback HTTP server answering every request with `body` (200, text/plain).
+fn plain_server(body: &'static str) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+const SHORT: &[&str] = &["-n", "24", "-c", "6", "--output-tokens", "24"];
+
+#[test]
+fn bad_metrics_endpoints_warn_and_the_run_continues() {
+    let dead = format!("http://127.0.0.1:{}/metrics", dead_port());
+    let junk = format!(
+        "http://127.0.0.1:{}/metrics",
+        plain_server("<p>no metrics here</p>\nnor here\n")
+    );
+    for (url, why) in [(&dead, "connect to"), (&junk, "not Prometheus text")] {
+        let mut args = SHORT.to_vec();
+        args.extend(["--server-metrics", url.as_str()]);
+        let run = crate::util::bench(&args);
+        run.ok();
+        let warnings = run
+            .stderr()
+            .lines()
+            .filter(|l| l.contains("warning: server metrics"))
+            .count();
+        assert_eq!(warnings, 1, "one warning per endpoint: {}", run.stderr());
+        assert!(run.stderr().contains(why), "{}", run.stderr());
+        let s = run.summary();
+        assert_eq!(s["requests"]["succeeded"], 24, "the run went on");
+        let srv = &s["server"];
+        assert_eq!(srv["available"], false, "{srv}");
+        let reason = srv["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("every scrape failed (") && reason.contains(why),
+            "{reason}"
+        );
+        assert!(
+            run.stdout().contains("server metrics: none (every scrape failed"),
+            "{}",
+            run.stdout()
+        );
+    }
+    let mut args = SHORT.to_vec();
+    args.extend(["--server-metrics", "off", "--gpu-telemetry", "off"]);
+    let run = crate::util::bench(&args);
+    run.ok();
+    assert_eq!(run.summary()["server"]["reason"], "disabled (--server-metrics off)");
+    assert!(!run.path().join("server_metrics.jsonl").exists());
+}
+
+#[test]
+fn bad_telemetry_flags_exit_2_in_one_line() {
+    for (flag, value, needle) in [
+        ("--server-metrics", "ftp://h/metrics", "only http:// and https://"),
+        ("--server-metrics-interval", "1ms", "below 10ms"),
+        ("--prometheus-listen", "nowhere", "--prometheus-listen"),
+        ("--sla", "fast", "--sla"),
+        ("--sla", "memory=150%", "memory"),
+    ] {
+        let run = crate::util::bench(&["-n", "1", flag, value]);
+        assert_eq!(run.out.status.code(), Some(2), "{flag} {value}: {}", run.stderr());
+        let err = run.stderr();
+        assert_eq!(err.trim().lines().count(), 1, "{flag} {value}: {err}");
+        assert!(err.contains(needle), "{flag} {value}: {err}");
+    }
+    let run = crate::util::bench(&["-n", "1", "--server-metrics", "off", "http://h/metrics"]);
+    assert_eq!(run.out.status.code(), Some(2), "{}", run.stderr());
+}
+
+#[test]
+fn embedded_engine_gives_server_gpu_and_sla_blocks_and_report_rebuilds_them() {
+    let mut args = SHORT.to_vec();
+    args.extend(["--sla", "chat", "--warmup", "4"]);
+    let run = crate::util::bench(&args);
+    run.ok();
+    let s = run.summary();
+    let srv = &s["server"];
+    assert_eq!(
+        (srv["available"].as_bool(), srv["engine"].as_str()),
+        (Some(true), Some("vllm"))
+    );
+    // The simulator's own counters agree with the client exactly: the warm-up requests are
+    // before the scrape that starts the measured window.
+    for (check, client) in [
+        ("generation_tokens", "/tokens/output"),
+        ("prompt_tokens", "/tokens/input"),
+        ("requests", "/requests/total"),
+    ] {
+        assert_eq!(
+            f64_at(srv, &format!("/cross_checks/{check}/server")),
+            f64_at(&s, client),
+            "{check}"
+        );
+    }
+    let tc = &srv["cross_checks"]["ttft"];
+    assert_eq!(f64_at(tc, "/server_count"), f64_at(&s, "/latency_ms/ttft/n"));
+    // Server TTFT is measured from the request's arrival in the engine: never after the client's.
+    assert!(f64_at(tc, "/network_http_client_mean_ms") >= 0.0, "{tc}");
+    assert!(srv["scrapes"]["cpu_ms_per_round"].as_f64().unwrap() > 0.0);
+    // GPU memory: the simulated DCGM figures (vLLM's preallocation: ~90 % whatever the load).
+    let g = &s["gpu"];
+    assert_eq!(
+        (g["available"].as_bool(), g["simulated"].as_bool()),
+        (Some(true), Some(true))
+    );
+    // (0.9 × total, read back from whole MiB as DCGM reports them: a hair above is rounding.)
+    let mem = f64_at(g, "/total/memory_utilization/mean");
+    assert!((0.85..=0.9001).contains(&mem), "{mem}");
+    // SLA chat: memory utilization from GPU memory (passed), with its source.
+    let sla = &s["sla"];
+    assert_eq!(sla["profile"]["name"], "chat");
+    let m = &sla["objectives"][2];
+    assert_eq!(
+        (m["objective"].as_str(), m["verdict"].as_str()),
+        (Some("memory_utilization"), Some("passed"))
+    );
+    assert!((f64_at(m, "/value") - mem * 100.0).abs() < 5.0, "{m}");
+    assert!(
+        m["source"].as_str().unwrap().starts_with("GPU memory used / total"),
+        "{m}"
+    );
+    assert!(run.stdout().contains("SLA chat"), "{}", run.stdout());
+    // The raw scrapes are on the records' clock: the first one before the first send.
+    let raw = std::fs::read_to_string(run.path().join("server_metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(raw.lines().next().unwrap()).unwrap();
+    let first_send = run
+        .records()
+        .iter()
+        .map(|r| r["send_us"].as_i64().unwrap())
+        .min()
+        .unwrap();
+    assert!(first["t_us"].as_i64().unwrap() < first_send, "{first}");
+    // `report DIR` recomputes the same blocks from server_metrics.jsonl.
+    let out = crate::util::bin()
+        .args(["report", "--no-html"])
+        .arg(run.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rebuilt = crate::util::read_json(&run.path().join("summary.json"));
+    for key in ["server", "gpu", "sla"] {
+        assert_eq!(rebuilt[key], s[key], "{key} differs after report DIR");
+    }
+}
+
+fn f64_at(v: &serde_json::Value, ptr: &str) -> f64 {
+    v.pointer(ptr)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or_else(|| panic!("no {ptr} in {v}"))
+}
+
+#[test]
+fn nvml_stand_in_through_the_cli_gives_the_gpu_block_and_tokens_per_joule() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(lib) = build_fake_nvml(dir.path()) else {
+        return;
+    };
+    let _one = crate::util::lock();
+    let out_dir = dir.path().join("run");
+    let out = crate::util::bin()
+        .arg("bench")
+        .args(SHORT)
+        .args(["--server-metrics", "off", "--sla", "chat", "--no-progress", "--out"])
+        .arg(&out_dir)
+        .env("INFERMETER_NVML_LIBRARY", &lib)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = crate::util::read_json(&out_dir.join("summary.json"));
+    let g = &s["gpu"];
+    assert_eq!(
+        (g["available"].as_bool(), g["source"].as_str()),
+        (Some(true), Some("nvml")),
+        "{g}"
+    );
+    assert_eq!(g["gpus"].as_array().unwrap().len(), 2);
+    // (72 + 10) / (80 + 40) GiB on the stand-in.
+    assert!((f64_at(g, "/total/memory_utilization/mean") - 82.0 / 120.0).abs() < 1e-9);
+    let e = f64_at(g, "/total/energy_j");
+    let tpj = f64_at(g, "/total/output_tokens_per_joule");
+    assert!(e > 0.0 && (tpj - f64_at(&s, "/tokens/output") / e).abs() < 1e-9, "{g}");
+    // 68.3 % < chat's 70 %: failed, from NVML.
+    let m = &s["sla"]["objectives"][2];
+    assert_eq!(m["verdict"], "failed", "{m}");
+    assert!(m["source"].as_str().unwrap().contains("nvml"));
+    assert_eq!(s["server"]["reason"], "disabled (--server-metrics off)");
+}
+
+#[test]
+fn sweep_explains_saturation_with_server_signals() {
+    let _one = crate::util::lock();
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::util::bin()
+        .args([
+            "sweep",
+            "--rates",
+            "5,120",
+            "--duration",
+            "3s",
+            "--input-tokens",
+            "2048",
+            "--output-tokens",
+            "128",
+            "--sim-time-scale",
+            "0.25",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(dir.path().join("sw"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sw = crate::util::read_json(&dir.path().join("sw/sweep.json"));
+    let sat = &sw["saturation"];
+    assert_eq!(sat["first_saturated_load"], 120.0, "{sat}");
+    let sig = &sat["server_signals"];
+    assert_eq!(sig["kv_at_capacity"], true, "{sig}");
+    assert!(
+        f64_at(sig, "/queue_growth_per_s") > 0.5 && f64_at(sig, "/preemptions") >= 0.0,
+        "{sig}"
+    );
+    assert!(!sat["server_reasons"].as_array().unwrap().is_empty());
+    // The first stage was not saturated on the server side either.
+    let s0 = &sw["stages"][0]["server_signals"];
+    assert_eq!(s0["kv_at_capacity"], false, "{s0}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("server at rate 120.00: ") && stdout.contains("KV cache at capacity"),
+        "{stdout}"
+    );
+}

@@ -115,7 +115,11 @@ fn scalar(port: u16, q: &str, time: f64) -> f64 {
 }
 
 fn promtool(args: &[&str], cwd: &std::path::Path) {
-    let out = Command::new("promtool").args(args).current_dir(cwd).output().expect("promtool");
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("promtool");
     assert!(
         out.status.success(),
         "promtool {args:?}:\n{}{}",
@@ -214,7 +218,10 @@ fn real_prometheus_scrapes_the_live_exporter_of_a_simulated_run() {
     assert_eq!(last("llm_ttft_seconds_count"), f(&s, "/latency_ms/ttft/n"));
     let ttft_sum_ms = last("infermeter_time_to_first_token_seconds_sum") * 1000.0;
     let want = f(&s, "/latency_ms/ttft/mean") * f(&s, "/latency_ms/ttft/n");
-    assert!((ttft_sum_ms - want).abs() < 1e-6 * want.max(1.0), "{ttft_sum_ms} vs {want}");
+    assert!(
+        (ttft_sum_ms - want).abs() < 1e-6 * want.max(1.0),
+        "{ttft_sum_ms} vs {want}"
+    );
 
     // histogram_quantile(0.5, …) of TTFT lies within one bucket of the summary's p50.
     let q50 = scalar(
@@ -229,7 +236,10 @@ fn real_prometheus_scrapes_the_live_exporter_of_a_simulated_run() {
         index(q50).abs_diff(index(p50)) <= 1,
         "Prometheus TTFT p50 {q50} s vs summary {p50} s"
     );
-    eprintln!("TTFT p50: Prometheus histogram_quantile {:.4} s, summary {p50:.4} s", q50);
+    eprintln!(
+        "TTFT p50: Prometheus histogram_quantile {:.4} s, summary {p50:.4} s",
+        q50
+    );
 
     // Every query of the shipped dashboard returns data.
     let dash: Value = serde_json::from_str(
