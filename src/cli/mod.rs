@@ -585,7 +585,8 @@ mod tests {
     /// docs/config.md documents every key and its flag.
     #[test]
     fn config_docs_list_every_key() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md")).expect("docs/config.md");
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md")).expect("docs/config.md");
         for (id, key, _) in overlay::KEYS {
             assert!(doc.contains(&format!("| `{key}` |")), "docs/config.md lacks key {key}");
             let flag = match *id {

@@ -9,7 +9,11 @@ use std::process::Stdio;
 fn input_token_total(records: &[Value]) -> u64 {
     records
         .iter()
-        .map(|r| r["input_tokens"]["server"].as_u64().expect("server-reported input tokens"))
+        .map(|r| {
+            r["input_tokens"]["server"]
+                .as_u64()
+                .expect("server-reported input tokens")
+        })
         .sum()
 }
 
@@ -62,8 +66,18 @@ fn run_json_reruns_the_same_requests() {
 fn unknown_keys_are_one_line_with_the_nearest_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     for (name, text, key, near) in [
-        ("a.toml", "[load]\nconcurency = 4\n", "load.concurency", "load.concurrency"),
-        ("b.yaml", "workload:\n  input_token: \"5\"\n", "workload.input_token", "workload.input_tokens"),
+        (
+            "a.toml",
+            "[load]\nconcurency = 4\n",
+            "load.concurency",
+            "load.concurrency",
+        ),
+        (
+            "b.yaml",
+            "workload:\n  input_token: \"5\"\n",
+            "workload.input_token",
+            "workload.input_tokens",
+        ),
         ("c.json", "{\"sim\": {\"gpuu\": \"l4\"}}", "sim.gpuu", "sim.gpu"),
         ("d.toml", "sed = 3\n", "sed", "seed"),
     ] {
@@ -94,8 +108,14 @@ fn unknown_keys_are_one_line_with_the_nearest_key() {
     let out = bin().args(["bench", "--config"]).arg(&p).output().expect("run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("load.concurrency") && err.trim().lines().count() == 1, "{err}");
-    let out = bin().args(["bench", "--config", "/no/such/file.toml"]).output().expect("run");
+    assert!(
+        err.contains("load.concurrency") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    let out = bin()
+        .args(["bench", "--config", "/no/such/file.toml"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -182,6 +202,8 @@ fn serve(args: &[&str]) -> Served {
             };
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("sim serve printed no address");
 }
 
@@ -199,10 +221,16 @@ fn bench_and_sim_serve_default_to_the_same_server() {
     assert_eq!(a["run"]["model"], b["run"]["model"]);
     let engine = a["run"]["sim_engine"].as_str().expect("embedded: sim_engine");
     assert_eq!(Some(engine), b["run"]["sim_engine"].as_str(), "the URL's simulator");
-    assert_eq!((&a["run"]["embedded_sim"], &b["run"]["embedded_sim"]), (&Value::Bool(true), &Value::Bool(false)));
+    assert_eq!(
+        (&a["run"]["embedded_sim"], &b["run"]["embedded_sim"]),
+        (&Value::Bool(true), &Value::Bool(false))
+    );
     // Same server, same load: the medians agree (TPOT is set by the simulated GPU).
     for key in ["tpot", "e2e"] {
-        let (x, y) = (a["latency_ms"][key]["p50"].as_f64(), b["latency_ms"][key]["p50"].as_f64());
+        let (x, y) = (
+            a["latency_ms"][key]["p50"].as_f64(),
+            b["latency_ms"][key]["p50"].as_f64(),
+        );
         let (x, y) = (x.expect("p50"), y.expect("p50"));
         assert!((x - y).abs() <= 0.1 * x, "{key} p50: embedded {x} vs served {y}");
     }
