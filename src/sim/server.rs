@@ -312,7 +312,7 @@ mod tests {
     fn engine_cfg(max_num_seqs: u32, time_scale: f64) -> SimConfig {
         let built = timing::EngineSpec {
             max_num_seqs: Some(max_num_seqs),
-            ..Default::default()
+            ..timing::EngineSpec::reference()
         }
         .build()
         .unwrap();
