@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::metrics::saturation::{operating_point, saturation, StagePoint};
 use crate::report::Summary;
 use crate::spec::validate::{self, SweepConfig, SweepMode as Mode};
-use crate::spec::RunSpec;
+use crate::spec::{RunSpec, SweepSpec};
 use crate::telemetry::exporter::LiveSender;
 use crate::telemetry::session::{saturation_signals, TelemetryConfig};
 use serde_json::{json, Value};
@@ -41,12 +41,10 @@ pub fn stage_spec(base: &RunSpec, mode: Mode, load: f64, dir: &Path, seed: u64) 
     s
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run_at(
     base: &RunSpec,
     ui: Ui,
-    mode: Mode,
-    load: f64,
+    (mode, load): (Mode, f64),
     dir: &Path,
     seed: u64,
     live: Option<&LiveSender>,
@@ -134,92 +132,171 @@ fn table(mode: Mode, stages: &[Stage]) -> String {
     out
 }
 
+/// What every stage of one sweep shares.
+struct Ctx<'a> {
+    base: &'a RunSpec,
+    ui: Ui,
+    root: PathBuf,
+    seed: u64,
+    /// The live exporter all stages feed (`--prometheus-listen`).
+    live: Option<LiveSender>,
+}
+
+impl Ctx<'_> {
+    async fn at(&self, mode: Mode, load: f64, dir: &str, seed: u64) -> Result<Stage, Error> {
+        run_at(
+            self.base,
+            self.ui,
+            (mode, load),
+            &self.root.join(dir),
+            seed,
+            self.live.as_ref(),
+        )
+        .await
+    }
+
+    /// The loads to run: the given list, or (automatic mode) a closed-loop probe for the
+    /// maximum request rate, then `stages` rates up to 1.2× of it.
+    async fn loads(&self, c: &SweepConfig) -> Result<(Mode, Vec<f64>, Option<(usize, f64)>), Error> {
+        if let Some((mode, loads)) = &c.loads {
+            return Ok((*mode, loads.clone(), None));
+        }
+        let conc = c.sweep.probe_concurrency;
+        eprintln!("sweep: closed-loop probe at concurrency {conc} for the maximum throughput");
+        let p = self.at(Mode::Concurrency, conc as f64, "probe", self.seed).await?;
+        let max_rps = p.summary.metrics.throughput.requests_per_s;
+        if max_rps <= 0.0 {
+            return Err(Error::failed("the probe completed no request; cannot choose rates"));
+        }
+        let n = c.sweep.stages;
+        let loads = (1..=n).map(|i| 1.2 * max_rps * i as f64 / n as f64).collect();
+        Ok((Mode::Rate, loads, Some((conc, max_rps))))
+    }
+
+    async fn stages(&self, mode: Mode, loads: &[f64]) -> Result<Vec<Stage>, Error> {
+        let mut stages = Vec::new();
+        for (i, load) in loads.iter().enumerate() {
+            let st = self
+                .at(
+                    mode,
+                    *load,
+                    &format!("stage-{:02}-{}-{load}", i + 1, mode.key()),
+                    self.seed,
+                )
+                .await?;
+            let m = &st.summary.metrics;
+            eprintln!(
+                "sweep: stage {}/{} {} {load:.2}: output {:.1} tok/s, TTFT p50 {:.1} ms p99 {:.1} ms, {} failed{}",
+                i + 1,
+                loads.len(),
+                mode.key(),
+                m.throughput.output_tokens_per_s,
+                m.latency_ms.ttft.p50,
+                m.latency_ms.ttft.p99,
+                m.requests.failed,
+                attainment(&st.summary)
+                    .map(|x| format!(", SLO attainment {:.1}%", x * 100.0))
+                    .unwrap_or_default()
+            );
+            stages.push(st);
+        }
+        Ok(stages)
+    }
+
+    /// Highest load meeting the attainment target: bracket from the stages, then bisect with
+    /// repeated trials (each a full benchmark with its own seed).
+    async fn max_goodput(&self, sw: &SweepSpec, mode: Mode, stages: &[Stage]) -> Result<Value, Error> {
+        let mut sorted: Vec<(f64, f64)> = stages
+            .iter()
+            .filter_map(|s| attainment(&s.summary).map(|x| (s.load, x)))
+            .collect();
+        sorted.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let target = sw.attainment_target;
+        let ok = |x: f64| x >= target;
+        let lo = sorted.iter().take_while(|(_, x)| ok(*x)).last().map(|p| p.0);
+        let hi = sorted.iter().find(|(_, x)| !ok(*x)).map(|p| p.0);
+        let (mut l, mut h) = match (lo, hi) {
+            (None, _) => {
+                return Ok(json!({"found": false, "reason": "no stage met the attainment target", "target": target}))
+            }
+            (Some(l), None) => {
+                return Ok(
+                    json!({"found": true, "load": l, mode.key(): l, "lower_bound_only": true, "uncertainty": Value::Null,
+                    "reason": "every stage met the target: the maximum is at least the highest load tested", "target": target}),
+                )
+            }
+            (Some(l), Some(h)) => (l, h),
+        };
+        let mut trials_log = Vec::new();
+        for step in 0..sw.search_steps {
+            let mid = if mode == Mode::Concurrency {
+                ((l + h) / 2.0).round()
+            } else {
+                (l + h) / 2.0
+            };
+            if mid <= l || mid >= h {
+                break;
+            }
+            let mut atts = Vec::new();
+            for t in 0..sw.trials {
+                let dir = format!("search-{:02}-{}-{mid:.3}-trial{}", step + 1, mode.key(), t + 1);
+                let st = self.at(mode, mid, &dir, self.seed.wrapping_add(1 + t as u64)).await?;
+                atts.push(attainment(&st.summary).unwrap_or(0.0));
+            }
+            let mean = atts.iter().sum::<f64>() / atts.len() as f64;
+            eprintln!(
+                "sweep: search {} {mid:.2}: attainment {:?} (mean {:.1}%)",
+                mode.key(),
+                atts,
+                mean * 100.0
+            );
+            trials_log.push(json!({"load": mid, "attainments": atts, "mean": mean}));
+            if ok(mean) {
+                l = mid;
+            } else {
+                h = mid;
+            }
+        }
+        Ok(
+            json!({"found": true, "load": l, mode.key(): l, "lower_bound_only": false,
+            "uncertainty": (h - l) / 2.0, "bracket": [l, h], "target": target, "trials": trials_log}),
+        )
+    }
+}
+
 /// Run a sweep: the stages, the saturation and operating points, the max-goodput search;
 /// writes `sweep.json` and prints the table. Returns the exit code.
 pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
-    // Stages print nothing; each may show its progress bar.
-    let stage_ui = Ui {
-        progress: ui.progress && !ui.quiet,
-        ..Ui::SILENT
-    };
     let root = c.out.clone();
     std::fs::create_dir_all(&root).map_err(|e| Error::failed(format!("cannot create {}: {e}", root.display())))?;
-    let base = &c.stage_spec;
+    // The sweep's own specification, so `sweep --config OUT/run.json` reruns it.
+    let mut whole = c.stage_spec.clone();
+    whole.sweep = Some(c.sweep.clone());
+    crate::report::write_json(&root.join("run.json"), &crate::spec::file::for_run_json(&whole))?;
     // One live exporter for the whole sweep (its counters run across the stages).
-    let tele = TelemetryConfig::from_spec(base).map_err(Error::usage)?;
+    let tele = TelemetryConfig::from_spec(&c.stage_spec).map_err(Error::usage)?;
     let exporter = bench::start_exporter(&tele, ui)?;
-    let live = exporter.as_ref().map(|e| e.sender());
-    let result = sweep_stages(c, ui, stage_ui, &root, live.as_ref()).await;
+    let ctx = Ctx {
+        live: exporter.as_ref().map(|e| e.sender()),
+        base: &c.stage_spec,
+        // Stages print nothing; each may show its progress bar.
+        ui: Ui {
+            progress: ui.progress && !ui.quiet,
+            ..Ui::SILENT
+        },
+        root: root.clone(),
+        seed: c.stage_spec.seed,
+    };
+    let result = sweep(c, ui, &ctx, &root).await;
     if let Some(e) = exporter {
         bench::finish_exporter(e, &tele, ui).await;
     }
     result
 }
 
-async fn sweep_stages(
-    c: &SweepConfig,
-    ui: Ui,
-    stage_ui: Ui,
-    root: &Path,
-    live: Option<&LiveSender>,
-) -> Result<u8, Error> {
-    let a = &c.sweep;
-    let root = root.to_path_buf();
-    let base = &c.stage_spec;
-    let seed = base.seed;
-    // The sweep's own specification, so `sweep --config OUT/run.json` reruns it.
-    let mut whole = base.clone();
-    whole.sweep = Some(c.sweep.clone());
-    crate::report::write_json(&root.join("run.json"), &crate::spec::file::for_run_json(&whole))?;
-
-    let (mode, loads, probe) = match &c.loads {
-        Some((mode, loads)) => (*mode, loads.clone(), None),
-        None => {
-            eprintln!(
-                "sweep: closed-loop probe at concurrency {} for the maximum throughput",
-                a.probe_concurrency
-            );
-            let p = run_at(
-                base,
-                stage_ui,
-                Mode::Concurrency,
-                a.probe_concurrency as f64,
-                &root.join("probe"),
-                seed,
-                live,
-            )
-            .await?;
-            let max_rps = p.summary.metrics.throughput.requests_per_s;
-            if max_rps <= 0.0 {
-                return Err(Error::failed("the probe completed no request; cannot choose rates"));
-            }
-            let n = a.stages;
-            let loads = (1..=n).map(|i| 1.2 * max_rps * i as f64 / n as f64).collect();
-            (Mode::Rate, loads, Some((a.probe_concurrency, max_rps)))
-        }
-    };
-
-    let mut stages = Vec::new();
-    for (i, load) in loads.iter().enumerate() {
-        let dir = root.join(format!("stage-{:02}-{}-{load}", i + 1, mode.key()));
-        let st = run_at(base, stage_ui, mode, *load, &dir, seed, live).await?;
-        let m = &st.summary.metrics;
-        eprintln!(
-            "sweep: stage {}/{} {} {load:.2}: output {:.1} tok/s, TTFT p50 {:.1} ms p99 {:.1} ms, {} failed{}",
-            i + 1,
-            loads.len(),
-            mode.key(),
-            m.throughput.output_tokens_per_s,
-            m.latency_ms.ttft.p50,
-            m.latency_ms.ttft.p99,
-            m.requests.failed,
-            attainment(&st.summary)
-                .map(|x| format!(", SLO attainment {:.1}%", x * 100.0))
-                .unwrap_or_default()
-        );
-        stages.push(st);
-    }
-
+async fn sweep(c: &SweepConfig, ui: Ui, ctx: &Ctx<'_>, root: &Path) -> Result<u8, Error> {
+    let (mode, loads, probe) = ctx.loads(c).await?;
+    let stages = ctx.stages(mode, &loads).await?;
     let points: Vec<StagePoint> = stages.iter().map(point).collect();
     let sat = saturation(&points);
     // What the server said at the first saturated stage: queue growth, preemptions, KV full.
@@ -230,65 +307,12 @@ async fn sweep_stages(
             .and_then(|st| saturation_signals(&st.summary))
     });
     let server_reasons = server_at_knee.as_ref().map(|g| g.explain()).unwrap_or_default();
-    let op = sat.as_ref().map(|s| operating_point(s, a.operating_fraction));
-
-    // Highest load meeting the attainment target: bracket from the stages, then bisect with
-    // repeated trials (each a full benchmark with its own seed).
-    let mut search = Value::Null;
-    if c.has_slo {
-        let mut sorted: Vec<(f64, f64)> = stages
-            .iter()
-            .filter_map(|s| attainment(&s.summary).map(|x| (s.load, x)))
-            .collect();
-        sorted.sort_by(|x, y| x.0.total_cmp(&y.0));
-        let ok = |x: f64| x >= a.attainment_target;
-        let lo = sorted.iter().take_while(|(_, x)| ok(*x)).last().map(|p| p.0);
-        let hi = sorted.iter().find(|(_, x)| !ok(*x)).map(|p| p.0);
-        let mut trials_log = Vec::new();
-        match (lo, hi) {
-            (None, _) => {
-                search = json!({"found": false, "reason": "no stage met the attainment target", "target": a.attainment_target});
-            }
-            (Some(l), None) => {
-                search = json!({"found": true, "load": l, mode.key(): l, "lower_bound_only": true, "uncertainty": Value::Null,
-                    "reason": "every stage met the target: the maximum is at least the highest load tested", "target": a.attainment_target});
-            }
-            (Some(mut l), Some(mut h)) => {
-                for step in 0..a.search_steps {
-                    let mid = if mode == Mode::Concurrency {
-                        ((l + h) / 2.0).round()
-                    } else {
-                        (l + h) / 2.0
-                    };
-                    if mid <= l || mid >= h {
-                        break;
-                    }
-                    let mut atts = Vec::new();
-                    for t in 0..a.trials {
-                        let dir = root.join(format!("search-{:02}-{}-{mid:.3}-trial{}", step + 1, mode.key(), t + 1));
-                        let st = run_at(base, stage_ui, mode, mid, &dir, seed.wrapping_add(1 + t as u64), live).await?;
-                        atts.push(attainment(&st.summary).unwrap_or(0.0));
-                    }
-                    let mean = atts.iter().sum::<f64>() / atts.len() as f64;
-                    eprintln!(
-                        "sweep: search {} {mid:.2}: attainment {:?} (mean {:.1}%)",
-                        mode.key(),
-                        atts,
-                        mean * 100.0
-                    );
-                    trials_log.push(json!({"load": mid, "attainments": atts, "mean": mean}));
-                    if ok(mean) {
-                        l = mid;
-                    } else {
-                        h = mid;
-                    }
-                }
-                search = json!({"found": true, "load": l, mode.key(): l, "lower_bound_only": false,
-                    "uncertainty": (h - l) / 2.0, "bracket": [l, h], "target": a.attainment_target, "trials": trials_log});
-            }
-        }
-    }
-
+    let op = sat.as_ref().map(|s| operating_point(s, c.sweep.operating_fraction));
+    let search = if c.has_slo {
+        ctx.max_goodput(&c.sweep, mode, &stages).await?
+    } else {
+        Value::Null
+    };
     let load_obj = |load: f64, extra: Value| {
         let mut v = json!({"load": load, mode.key(): load});
         if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
@@ -314,48 +338,66 @@ async fn sweep_stages(
     });
     let path = root.join("sweep.json");
     crate::report::write_json(&path, &sweep)?;
-
     if ui.quiet {
         println!("{}", path.display());
-        return Ok(0);
+    } else {
+        print!("{}", console(mode, &stages, &sweep, c.sweep.attainment_target));
+        println!("\nsweep: {}", path.display());
     }
-    print!("{}", table(mode, &stages));
-    match &sat {
-        Some(s) => {
-            println!(
-                "\nsaturation: {} {:.2} ({:.1} output tok/s; peak {:.1}) — {}",
+    Ok(0)
+}
+
+/// The console summary: the stage table, saturation, operating point, max goodput.
+fn console(mode: Mode, stages: &[Stage], sweep: &Value, attainment_target: f64) -> String {
+    let mut out = table(mode, stages);
+    let sat = &sweep["saturation"];
+    if sat.is_object() {
+        let f = |k: &str| sat[k].as_f64().unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "\nsaturation: {} {:.2} ({:.1} output tok/s; peak {:.1}) — {}",
+            mode.key(),
+            f("load"),
+            f("output_tokens_per_s"),
+            f("peak_output_tokens_per_s"),
+            sat["reason"].as_str().unwrap_or("")
+        );
+        let why: Vec<&str> = sat["server_reasons"]
+            .as_array()
+            .map(|v| v.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !why.is_empty() {
+            let _ = writeln!(
+                out,
+                "server at {} {:.2}: {}",
                 mode.key(),
-                s.load,
-                s.output_tokens_per_s,
-                s.peak_output_tokens_per_s,
-                s.reason
+                f("first_saturated_load"),
+                why.join(", ")
             );
-            if !server_reasons.is_empty() {
-                println!(
-                    "server at {} {:.2}: {}",
-                    mode.key(),
-                    s.first_saturated_load,
-                    server_reasons.join(", ")
-                );
-            }
-            if let Some(o) = &op {
-                println!(
-                    "operating point: {} {:.2} ({:.0}% of saturation)",
-                    mode.key(),
-                    o.load,
-                    o.fraction * 100.0
-                );
-            }
         }
-        None => println!(
+        let op = &sweep["operating_point"];
+        if op.is_object() {
+            let _ = writeln!(
+                out,
+                "operating point: {} {:.2} ({:.0}% of saturation)",
+                mode.key(),
+                op["load"].as_f64().unwrap_or(0.0),
+                op["fraction"].as_f64().unwrap_or(0.0) * 100.0
+            );
+        }
+    } else {
+        let _ = writeln!(
+            out,
             "\nsaturation: not reached — throughput kept growing without queueing or errors up to the highest load"
-        ),
+        );
     }
-    if let Some(f) = search.get("found").and_then(Value::as_bool) {
-        if f {
-            println!(
+    let search = &sweep["max_goodput"];
+    match search.get("found").and_then(Value::as_bool) {
+        Some(true) => {
+            let _ = writeln!(
+                out,
                 "max load meeting {:.0}% SLO attainment: {} {:.2}{}",
-                a.attainment_target * 100.0,
+                attainment_target * 100.0,
                 mode.key(),
                 search["load"].as_f64().unwrap_or(0.0),
                 search["uncertainty"]
@@ -363,10 +405,11 @@ async fn sweep_stages(
                     .map(|u| format!(" ± {u:.2}"))
                     .unwrap_or_else(|| " (lower bound)".into())
             );
-        } else {
-            println!("max goodput: {}", search["reason"].as_str().unwrap_or(""));
         }
+        Some(false) => {
+            let _ = writeln!(out, "max goodput: {}", search["reason"].as_str().unwrap_or(""));
+        }
+        None => {}
     }
-    println!("\nsweep: {}", path.display());
-    Ok(0)
+    out
 }

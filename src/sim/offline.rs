@@ -304,7 +304,7 @@ mod tests {
 
     #[test]
     fn closed_loop_keeps_c_in_flight_and_records_every_token() {
-        let built = EngineSpec::default().build().unwrap();
+        let built = EngineSpec::reference().build().unwrap();
         let out = run(&built, &plan(Load::Closed { concurrency: 4 }, 20), |_| {});
         assert_eq!(out.records.len(), 20);
         for r in &out.records {
@@ -324,7 +324,7 @@ mod tests {
 
     #[test]
     fn open_loop_cap_records_client_queue_time() {
-        let built = EngineSpec::default().build().unwrap();
+        let built = EngineSpec::reference().build().unwrap();
         let load = Load::Open {
             rate: 1000.0,
             arrival: schedule::Arrival::Constant,

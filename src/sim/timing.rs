@@ -50,12 +50,19 @@ pub struct EngineSpec {
     pub max_model_len: Option<u32>,
 }
 
-impl Default for EngineSpec {
-    fn default() -> Self {
+/// The calibration point of the performance model (docs/simulator.md): Llama-3.1-8B in bf16
+/// on one H100 SXM with vLLM's defaults. Tests and validation start from it; the simulated
+/// server's defaults are the run specification's (`spec::defaults`).
+pub const REFERENCE_MODEL: &str = "llama-3.1-8b";
+pub const REFERENCE_GPU: &str = "h100-sxm";
+
+impl EngineSpec {
+    /// The calibration point ([`REFERENCE_MODEL`] on [`REFERENCE_GPU`], vLLM defaults).
+    pub fn reference() -> Self {
         EngineSpec {
-            model_preset: crate::spec::defaults::SIM_MODEL_PRESET.into(),
+            model_preset: REFERENCE_MODEL.into(),
             model_config: None,
-            gpu: crate::spec::defaults::SIM_GPU.into(),
+            gpu: REFERENCE_GPU.into(),
             tp: 1,
             weights_dtype: "bf16".into(),
             kv_dtype: "bf16".into(),
@@ -215,7 +222,7 @@ mod tests {
 
     #[test]
     fn llama_on_h100_matches_the_perf_model() {
-        let b = EngineSpec::default().build().unwrap();
+        let b = EngineSpec::reference().build().unwrap();
         assert!(b.config.num_gpu_blocks > 10_000, "{}", b.config.num_gpu_blocks);
         assert_eq!(b.config.block_size, 16);
         let t = b.timer.step_time_s(&EngineShape {
@@ -228,7 +235,7 @@ mod tests {
     #[test]
     fn bad_flags_are_errors() {
         let bad = |f: fn(&mut EngineSpec)| {
-            let mut s = EngineSpec::default();
+            let mut s = EngineSpec::reference();
             f(&mut s);
             s.build().unwrap_err()
         };

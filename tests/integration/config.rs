@@ -202,6 +202,8 @@ fn serve(args: &[&str]) -> Served {
             };
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("sim serve printed no address");
 }
 

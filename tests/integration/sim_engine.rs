@@ -37,7 +37,7 @@ fn within(got: f64, want: f64, tol: f64) -> bool {
 /// within 0.5 % of the fit).
 #[test]
 fn v1_itl_grows_with_context_like_vllm_on_h100() {
-    let spec = EngineSpec::default();
+    let spec = EngineSpec::reference();
     for input in [1_000u32, 16_000, 64_000] {
         let m = simulate(&spec, Load::Closed { concurrency: 1 }, 3, &input.to_string(), "128");
         let want = 6.44 + 4.37e-5 * f64::from(input);
@@ -56,7 +56,7 @@ fn v1_itl_grows_with_context_like_vllm_on_h100() {
 #[test]
 fn v2_concurrency_8_long_context_matches_vllm_blog() {
     let m = simulate(
-        &EngineSpec::default(),
+        &EngineSpec::reference(),
         Load::Closed { concurrency: 8 },
         150,
         "uniform:17000,23000",
@@ -89,7 +89,7 @@ fn continuous_batching_at_least_doubles_static_when_memory_bound() {
             max_num_batched_tokens: Some(2048),
             max_model_len: Some(4096),
             scheduler,
-            ..EngineSpec::default()
+            ..EngineSpec::reference()
         };
         simulate(&spec, load.clone(), 640, "uniform:64,1024", "uniform:16,512")
             .throughput
@@ -109,7 +109,7 @@ fn prefix_caching_lowers_ttft_on_shared_prefix_workload() {
     let mean_ttft = |caching: bool| {
         let built = EngineSpec {
             prefix_caching: caching,
-            ..EngineSpec::default()
+            ..EngineSpec::reference()
         }
         .build()
         .expect("engine");
