@@ -398,7 +398,7 @@ mod tests {
         let built = crate::sim::timing::EngineSpec {
             tp: 2,
             model_preset: "llama-3.1-70b".into(),
-            ..Default::default()
+            ..crate::sim::timing::EngineSpec::reference()
         }
         .build()
         .unwrap();
