@@ -721,6 +721,9 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     );
     out.push_str("</div></section>");
 
+    // What the server and its GPUs said, on the same time axis (telemetry::html).
+    out.push_str(&crate::telemetry::html::section(s, records));
+
     // Optional analyses another component may add to summary.json.
     for (key, title) in [
         ("goodput", "Goodput"),

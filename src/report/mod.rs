@@ -153,6 +153,10 @@ pub struct Summary {
     /// The SLA profile's verdicts (`--sla`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sla: Option<crate::telemetry::sla::SlaResult>,
+    /// The run's scrapes, kept while the report is written (its *Server* charts); not part of
+    /// `summary.json` (they are in `server_metrics.jsonl`).
+    #[serde(skip)]
+    pub scrapes: Option<std::sync::Arc<crate::telemetry::log::ScrapeLog>>,
     /// The convention behind each latency key, so no number is ambiguous.
     pub definitions: BTreeMap<String, String>,
 }
@@ -234,6 +238,7 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
         server: None,
         gpu: None,
         sla: None,
+        scrapes: None,
         definitions: definitions(),
     }
 }

@@ -18,6 +18,7 @@ pub mod concepts;
 pub mod expo;
 pub mod exporter;
 pub mod gpu;
+pub mod html;
 pub mod log;
 pub mod nvml;
 pub mod scraper;

@@ -302,6 +302,7 @@ pub fn attach(
             }
             summary.gpu = Some(GpuBlock::compute(log, &client));
             summary.server = Some(server);
+            summary.scrapes = Some(Arc::new(log.clone()));
         }
         None => {
             let why = why_none.unwrap_or("no metrics endpoint to scrape").to_string();

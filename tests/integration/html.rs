@@ -19,6 +19,8 @@ const RUN_CHARTS: [&str; 9] = [
     "ts-errors",
 ];
 const SWEEP_CHARTS: [&str; 3] = ["sweep-latency-vs-tps", "sweep-goodput", "sweep-attainment"];
+/// The Server section's charts (the embedded engine exposes every one of them).
+const SERVER_CHARTS: [&str; 5] = ["srv-queue", "srv-kv", "srv-preempt", "srv-gpu-mem", "srv-ttft"];
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -59,10 +61,10 @@ fn bench_report_has_every_chart_and_escapes_hostile_text() {
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "model name shown escaped"
     );
-    for id in RUN_CHARTS {
+    for id in RUN_CHARTS.iter().chain(&SERVER_CHARTS) {
         assert!(html.contains(&format!("<svg id=\"{id}\"")), "missing chart {id}");
     }
-    assert_eq!(html.matches("<svg ").count(), RUN_CHARTS.len());
+    assert_eq!(html.matches("<svg ").count(), RUN_CHARTS.len() + SERVER_CHARTS.len());
     assert!(html.matches("class=\"pt\"").count() >= 40, "TTFT dots and tooltips");
     for section in [
         "id=\"headline\"",

@@ -130,6 +130,12 @@ fn llama_server_end_to_end() {
     assert!(why.contains("no KV-cache gauge"), "{srv}");
     assert!(srv["total"].get("kv_cache_usage").is_none() && srv["total"].get("running").is_some());
     assert!(comp.stdout().contains("kv_cache_usage: llama.cpp"), "{}", comp.stdout());
+    let html = std::fs::read_to_string(comp.path().join("report.html")).unwrap();
+    assert!(
+        html.contains("KV-cache usage</h3><p class=\"note\">Not available: llama.cpp")
+            && !html.contains("id=\"srv-kv\""),
+        "the report must say the KV gauge is missing, not draw zeros"
+    );
     let raw = std::fs::read_to_string(comp.path().join("server_metrics.jsonl")).unwrap();
     assert!(raw.lines().count() >= 2 && raw.contains("llamacpp:tokens_predicted_total"));
     let itl = f(&s, "/latency_ms/itl/p50");

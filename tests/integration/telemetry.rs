@@ -608,6 +608,18 @@ fn embedded_engine_gives_server_gpu_and_sla_blocks_and_report_rebuilds_them() {
         "{m}"
     );
     assert!(run.stdout().contains("SLA chat"), "{}", run.stdout());
+    // The report's Server section charts the scrapes next to the client's series.
+    let html = std::fs::read_to_string(run.path().join("report.html")).unwrap();
+    for id in [
+        "id=\"server\"",
+        "id=\"srv-queue\"",
+        "id=\"srv-kv\"",
+        "id=\"srv-gpu-mem\"",
+        "id=\"srv-ttft\"",
+    ] {
+        assert!(html.contains(id), "report.html lacks {id}");
+    }
+    assert!(html.contains("Cross-checks with the client") && html.contains("SLA chat"));
     // The raw scrapes are on the records' clock: the first one before the first send.
     let raw = std::fs::read_to_string(run.path().join("server_metrics.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(raw.lines().next().unwrap()).unwrap();
