@@ -58,6 +58,8 @@ for f in tests/fixtures/sse/*.sse; do
   done < <(grep -a '^data: ' "$f" | tr -d '\r')
 done
 seed event_json tests/fixtures/sse/*nonstream.json
+# metrics: every engine's /metrics fixture (the real llama.cpp capture and the imitations).
+seed metrics tests/fixtures/metrics/*.txt
 
 build_log=$(mktemp)
 trap 'rm -f "$build_log"' EXIT

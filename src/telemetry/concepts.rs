@@ -418,7 +418,7 @@ pub static MAPPINGS: &[Mapping] = &[
         1.0,
         "sum of a histogram",
     ),
-    m(E::Tgi, C::RequestsFinished, S::Counter("tgi_request_success")),
+    mn(E::Tgi, C::RequestsFinished, S::Counter("tgi_request_success"), 1.0, "written without `_total`"),
     mn(
         E::Tgi,
         C::Tpot,
@@ -436,14 +436,14 @@ pub static MAPPINGS: &[Mapping] = &[
         C::KvCacheUsage,
         S::Gauge("llamacpp:kv_cache_usage_ratio"),
         1.0,
-        "removed in 2025 (PR #13660)",
+        "removed by PR #13660",
     ),
     mn(
         E::LlamaCpp,
         C::KvCacheUsedTokens,
         S::Gauge("llamacpp:kv_cache_tokens"),
         1.0,
-        "removed in 2025 (PR #13660)",
+        "removed by PR #13660",
     ),
     m(
         E::LlamaCpp,
@@ -585,6 +585,62 @@ pub static MAPPINGS: &[Mapping] = &[
         "mJ since boot",
     ),
 ];
+
+impl Concept {
+    /// Unit of the concept's value, as the mapping table states it.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Concept::Running | Concept::Waiting | Concept::RequestsFinished | Concept::Preemptions => "requests",
+            Concept::KvCacheUsage | Concept::GpuUtilization => "fraction 0–1",
+            Concept::KvCacheCapacityTokens
+            | Concept::KvCacheUsedTokens
+            | Concept::PrefixCacheHits
+            | Concept::PrefixCacheQueries
+            | Concept::PromptTokens
+            | Concept::GenerationTokens => "tokens",
+            Concept::Ttft | Concept::Itl | Concept::Tpot | Concept::E2e | Concept::QueueTime => {
+                "histogram, s (reported in ms)"
+            }
+            Concept::GpuMemoryUsedBytes | Concept::GpuMemoryTotalBytes => "bytes",
+            Concept::GpuPowerW => "W",
+            Concept::GpuEnergyJ => "J (counter)",
+        }
+    }
+}
+
+/// [`MAPPINGS`] as the Markdown table printed in docs/metrics.md (a test keeps them equal):
+/// one row per concept, one column per engine, the names in order of preference.
+pub fn mapping_table_markdown() -> String {
+    let mut out = String::from("| concept (`summary.json` key) | unit |");
+    for e in Engine::ALL {
+        out.push_str(&format!(" {} |", e.as_str()));
+    }
+    out.push_str("\n|---|---|");
+    for _ in Engine::ALL {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for c in Concept::ALL {
+        out.push_str(&format!("| `{}` | {} |", c.key(), c.unit()));
+        for e in Engine::ALL {
+            let cells: Vec<String> = MAPPINGS
+                .iter()
+                .filter(|m| m.engine == e && m.concept == c)
+                .map(|m| {
+                    let name = format!("`{}`", m.source.describe());
+                    if m.note.is_empty() {
+                        name
+                    } else {
+                        format!("{name} ({})", m.note)
+                    }
+                })
+                .collect();
+            out.push_str(&format!(" {} |", if cells.is_empty() { "—".to_string() } else { cells.join("; ") }));
+        }
+        out.push('\n');
+    }
+    out
+}
 
 /// A cumulative histogram snapshot in seconds: upper bounds (ascending, `+Inf` last) and the
 /// cumulative count at each.
@@ -963,6 +1019,17 @@ mod tests {
             );
             assert!(m.scale > 0.0);
         }
+    }
+
+    /// docs/metrics.md prints exactly this table: the one mapping, written once.
+    #[test]
+    fn docs_print_the_mapping_table() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+        let table = mapping_table_markdown();
+        assert!(
+            doc.contains(&table),
+            "docs/metrics.md must contain the mapping table exactly as generated:\n{table}"
+        );
     }
 
     #[test]
