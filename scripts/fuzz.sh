@@ -43,6 +43,7 @@ for t in $TARGETS; do
   mkdir -p "fuzz/corpus/$t"
   [ -d "fuzz/seeds/$t" ] && seed "$t" fuzz/seeds/"$t"/*
 done
+mkdir -p fuzz/corpus/sse fuzz/corpus/event_json fuzz/corpus/metrics
 # sse: a fixture stream with a leading 0 byte (= no frame cuts, see fuzz_targets/sse.rs).
 for f in tests/fixtures/sse/*.sse; do
   out=fuzz/corpus/sse/seed-$(basename "$f")

@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
                 assert!((d.min..=d.max).contains(&x), "{s} -> {x}");
             }
         }
-        if let Ok(d) = infermeter::sim::dist::ValueDist::parse(s) {
+        if let Ok(d) = infermeter::sim::ValueDist::parse(s) {
             assert!(d.mean().is_finite(), "{s}");
             let mut r = Rng::new(data.len() as u64);
             for _ in 0..8 {
@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = infermeter::metrics::slo::Slo::parse(s);
         let _ = infermeter::util::parse_duration(s);
         let _ = infermeter::report::compare::parse_gate(s);
-        let _ = infermeter::cli::bench::parse_url(s);
+        let _ = infermeter::spec::validate::parse_url(s);
         let _ = infermeter::client::build_headers(&[s.to_string()], Some(s));
         let _ = infermeter::sim::timing::parse_scheduler(s);
         let _ = infermeter_perfmodel::ModelSpec::from_hf_config_json(s);

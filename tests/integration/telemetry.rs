@@ -723,6 +723,14 @@ fn sweep_explains_saturation_with_server_signals() {
     // The first stage was not saturated on the server side either.
     let s0 = &sw["stages"][0]["server_signals"];
     assert_eq!(s0["kv_at_capacity"], false, "{s0}");
+    // The simulator's figures are consistent with each other at saturation: KV tokens in use
+    // never exceed the capacity, running sequences never exceed max_num_seqs (256 on an L4),
+    // and GPU memory stays at vLLM's preallocated budget while the KV cache fills.
+    let t = &sw["stages"][1]["summary"]["server"]["total"];
+    assert!(f64_at(t, "/kv_cache_used_tokens/max") <= f64_at(t, "/kv_cache_capacity_tokens/max") * (1.0 + 1e-9));
+    assert!(f64_at(t, "/running/max") <= 256.0 && f64_at(t, "/waiting/max") > 0.0, "{t}");
+    assert!(f64_at(t, "/preemptions/increase") > 0.0, "{t}");
+    assert_eq!(f64_at(t, "/gpu_memory_used_bytes/min"), f64_at(t, "/gpu_memory_used_bytes/max"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("server at rate 120.00: ") && stdout.contains("KV cache at capacity"),
