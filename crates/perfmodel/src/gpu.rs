@@ -45,7 +45,7 @@ pub struct GpuSpec {
 
 impl GpuSpec {
     /// Names of the built-in presets, in display order.
-    pub const PRESET_NAMES: [&'static str; 10] = [
+    pub const PRESET_NAMES: [&'static str; 11] = [
         "h100-sxm",
         "h100-pcie",
         "h200",
@@ -56,6 +56,7 @@ impl GpuSpec {
         "a10g",
         "mi300x",
         "rtx-4090",
+        "rtx-pro-6000",
     ];
 
     /// Names of the built-in presets.
@@ -234,6 +235,24 @@ impl GpuSpec {
                 interconnect_bandwidth: 32e9,
                 cost_per_hour: 0.60,
                 memory_efficiency: 0.87,
+            },
+            // NVIDIA RTX PRO 6000 Blackwell (GB202, 188 SMs): 96 GB GDDR7 on a 512-bit
+            // bus, 1,792 GB/s (VideoCardz via gpu.name; Tom's Hardware); "4000 AI TOPS"
+            // is FP4 with sparsity, so dense FP4 2000, FP8/INT8 1000 and BF16 500 TF
+            // (Blackwell halves the rate per doubling of width; derived, not a datasheet
+            // line); PCIe Gen5 x16, 64 GB/s per direction, no NVLink. Price: RunPod
+            // on-demand $1.57/h (deploybase.ai, Mar 2026). η_m: see the efficiency table.
+            "rtx-pro-6000" | "rtx-pro-6000-blackwell" | "rtxpro6000" => GpuSpec {
+                name: "rtx-pro-6000".into(),
+                description: "NVIDIA RTX PRO 6000 Blackwell 96GB (GDDR7)".into(),
+                bf16_flops: 500e12,
+                fp8_flops: Some(1000e12),
+                int8_ops: Some(1000e12),
+                memory_bandwidth: 1.792e12,
+                memory_bytes: 96 * GIB,
+                interconnect_bandwidth: 64e9,
+                cost_per_hour: 1.57,
+                memory_efficiency: 0.85,
             },
             _ => {
                 return Err(Error::UnknownPreset {

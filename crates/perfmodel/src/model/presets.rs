@@ -46,15 +46,20 @@ pub(super) fn dense(
 
 impl ModelSpec {
     /// Names of the built-in presets, in display order.
-    pub const PRESET_NAMES: [&'static str; 8] = [
+    pub const PRESET_NAMES: [&'static str; 13] = [
         "llama-3.1-8b",
         "llama-3.1-70b",
+        "llama-3.1-405b",
         "llama-2-7b",
         "qwen2.5-7b",
         "mistral-7b",
         "mixtral-8x7b",
         "gemma-3-270m",
         "qwen3-0.6b",
+        "qwen3-8b",
+        "qwen3-14b",
+        "qwen3-32b",
+        "gpt-oss-20b",
     ];
 
     /// Names of the built-in presets.
@@ -94,6 +99,11 @@ impl ModelSpec {
             // meta-llama/Llama-3.1-70B: 70.55 B params.
             "llama-3.1-70b" | "llama3.1-70b" | "meta-llama-3.1-70b" => {
                 dense("llama-3.1-70b", 80, 8192, 64, 8, 128, 28672, 128256, false, 131072)
+            }
+            // meta-llama/Llama-3.1-405B: 126 layers, hidden 16384, 128 heads, 8 KV
+            // heads, intermediate 53248 (config.json); 405.9 B params.
+            "llama-3.1-405b" | "llama3.1-405b" | "meta-llama-3.1-405b" => {
+                dense("llama-3.1-405b", 126, 16384, 128, 8, 128, 53248, 128256, false, 131072)
             }
             // meta-llama/Llama-2-7b-hf: MHA (K = H), 6.74 B params.
             "llama-2-7b" | "llama2-7b" | "llama-2-7b-hf" => {
@@ -135,6 +145,42 @@ impl ModelSpec {
             "qwen3-0.6b" | "qwen3-0-6b" => {
                 let mut m = dense("qwen3-0.6b", 28, 1024, 16, 8, 128, 3072, 151936, true, 40960);
                 m.qk_norm = true;
+                m
+            }
+            // Qwen/Qwen3-8B, -14B, -32B (config.json): head_dim 128, 8 KV heads,
+            // q/k norms, untied embeddings, vocab 151936, context 40960.
+            "qwen3-8b" => {
+                let mut m = dense("qwen3-8b", 36, 4096, 32, 8, 128, 12288, 151936, false, 40960);
+                m.qk_norm = true;
+                m
+            }
+            "qwen3-14b" => {
+                let mut m = dense("qwen3-14b", 40, 5120, 40, 8, 128, 17408, 151936, false, 40960);
+                m.qk_norm = true;
+                m
+            }
+            "qwen3-32b" => {
+                let mut m = dense("qwen3-32b", 64, 5120, 64, 8, 128, 25600, 151936, false, 40960);
+                m.qk_norm = true;
+                m
+            }
+            // openai/gpt-oss-20b (config.json): 24 layers, hidden 2880, 64 heads of 64,
+            // 8 KV heads, 32 experts (intermediate 2880), top-4, vocab 201088, q/k/v/o
+            // biases, 128-token sliding window on every other layer (layer_types starts
+            // with "sliding_attention"). 20.9 B params, 3.6 B active. The checkpoint
+            // stores the experts in MXFP4 (serve it with weights int4).
+            "gpt-oss-20b" | "gpt-oss" => {
+                let mut m = dense("gpt-oss-20b", 24, 2880, 64, 8, 64, 2880, 201088, false, 131072);
+                m.qkv_bias = true;
+                m.o_bias = true;
+                m.moe = Some(MoeSpec {
+                    num_experts: 32,
+                    top_k: 4,
+                    expert_intermediate_size: 2880,
+                    shared_expert_intermediate_size: 0,
+                });
+                m.sliding_window = Some(128);
+                m.sliding_window_layers = (0..24).filter(|i| i % 2 == 0).collect();
                 m
             }
             _ => {
