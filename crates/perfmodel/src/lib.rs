@@ -16,6 +16,8 @@
 //! - [`roofline`]: [`Deployment::step_time_s`] for one engine iteration
 //!   ([`StepShape`]), prefill/decode helpers, arithmetic intensity, [`Bound`].
 //! - [`mod@plan`]: the `infermeter plan` report and its text rendering.
+//! - [`validation`]: the corpus of published measurements, the fit/held-out
+//!   split, error statistics and [`validation::uncertainty`] bands.
 //!
 //! ```
 //! use infermeter_perfmodel::{Deployment, StepShape};
@@ -33,6 +35,7 @@ pub mod memory;
 pub mod model;
 pub mod plan;
 pub mod roofline;
+pub mod validation;
 
 pub use deployment::{Deployment, Efficiency, EngineConfig, ACTIVATION_BYTES};
 pub use dtype::DType;
