@@ -102,16 +102,82 @@ impl<T: StepTimer> Engine<T> {
             end_s: start,
             ..Default::default()
         };
+        let mut budget = self.cfg.max_num_batched_tokens;
+        self.sched.clear();
+        // Multi-step scheduling: waiting requests are only considered at a
+        // scheduling boundary (or when nothing runs).
+        let boundary = self.steps_to_boundary == 0 || self.running.is_empty();
+        if self.cfg.prefill_first && boundary && !self.waiting.is_empty() {
+            // vLLM V0 without chunked prefill: new prompts first, alone.
+            self.schedule_waiting(&mut budget, &mut report, start);
+            if self.sched.is_empty() {
+                self.schedule_running(&mut budget, &mut report);
+            }
+        } else {
+            // vLLM V1: running requests, then (if nobody was preempted) waiting ones.
+            let preempted = self.schedule_running(&mut budget, &mut report);
+            if !preempted && boundary {
+                self.schedule_waiting(&mut budget, &mut report, start);
+            }
+        }
+
+        if self.sched.is_empty() {
+            // Unreachable with a valid config: the head request always fits alone.
+            debug_assert!(false, "scheduler made no progress");
+            return None;
+        }
+
+        self.prefill_buf.clear();
+        self.decode_buf.clear();
+        for s in &self.sched {
+            if s.decode {
+                self.decode_buf.push(s.computed_before);
+            } else {
+                self.prefill_buf.push((s.num_new, s.computed_before));
+            }
+        }
+        let k = self.cfg.scheduler_steps.max(1);
+        if k > 1 {
+            self.steps_to_boundary = if !self.prefill_buf.is_empty() {
+                0
+            } else if boundary {
+                k - 1
+            } else {
+                self.steps_to_boundary - 1
+            };
+        }
+        self.run_timer(&mut report);
+        let end = report.end_s;
+
+        // Apply: advance computed tokens, sample tokens, finish requests.
+        let mut any_finished = false;
+        for k in 0..self.sched.len() {
+            let Sched { idx, num_new, .. } = self.sched[k];
+            let seq = &mut self.seqs[idx];
+            seq.num_computed += num_new;
+            if seq.num_computed == seq.num_tokens() && self.emit_token(idx, end, &mut report) {
+                let reason = self.seqs[idx].reason_at_target;
+                let f = self.finish(idx, reason, end, true);
+                report.finished.push(f);
+                any_finished = true;
+            }
+        }
+        if any_finished {
+            let seqs = &self.seqs;
+            self.running.retain(|&i| seqs[i].status == Status::Running);
+        }
+        Some(report)
+    }
+
+    /// Phase 1: running requests in admission order, preempting from the
+    /// tail when KV blocks run out. Returns whether anything was preempted.
+    fn schedule_running(&mut self, budget: &mut u32, report: &mut StepReport) -> bool {
         let bs = self.cfg.block_size;
         let thr = self.cfg.long_prefill_token_threshold;
         let caching = self.cfg.enable_prefix_caching;
-        let mut budget = self.cfg.max_num_batched_tokens;
         let mut preempted_any = false;
-        self.sched.clear();
-
-        // Phase 1: running requests, in admission order.
         let mut i = 0;
-        while i < self.running.len() && budget > 0 {
+        while i < self.running.len() && *budget > 0 {
             let idx = self.running[i];
             let (num_tokens, computed, held) = {
                 let s = &self.seqs[idx];
@@ -121,12 +187,12 @@ impl<T: StepTimer> Engine<T> {
             if thr > 0 && num_new > thr {
                 num_new = thr;
             }
-            num_new = num_new.min(budget);
+            num_new = num_new.min(*budget);
             let need = self.blocks_for(computed + num_new).saturating_sub(held);
             let mut preempted_self = false;
             while (self.pool.num_free() as usize) < need {
                 let victim = self.running.pop().expect("running queue not empty");
-                self.preempt(victim, &mut report);
+                self.preempt(victim, report);
                 preempted_any = true;
                 if victim == idx {
                     preempted_self = true;
@@ -150,86 +216,53 @@ impl<T: StepTimer> Engine<T> {
                 computed_before: computed,
                 decode,
             });
-            budget -= num_new;
+            *budget -= num_new;
             i += 1;
         }
 
-        // Phase 2: waiting requests, FCFS, only if nobody was preempted.
-        if !preempted_any {
-            while budget > 0 && self.running.len() < self.cfg.max_num_seqs as usize {
-                let Some(&idx) = self.waiting.front() else {
-                    break;
-                };
-                let Some((num_new, cached)) = self.try_admit(idx, budget) else {
-                    break;
-                };
-                self.waiting.pop_front();
-                self.running.push(idx);
-                let seq = &mut self.seqs[idx];
-                seq.status = Status::Running;
-                let resumed = seq.num_preemptions > 0;
-                if caching {
-                    let q = seq.num_tokens() as u64;
-                    if resumed {
-                        self.c.preempted_prefix_cache_queries += q;
-                        self.c.preempted_prefix_cache_hits += cached as u64;
-                    } else {
-                        self.c.prefix_cache_queries += q;
-                        self.c.prefix_cache_hits += cached as u64;
-                    }
-                }
-                seq.ever_scheduled = true;
-                report.admitted.push(Admission {
-                    id: seq.id,
-                    resumed,
-                    cached_tokens: cached,
-                    time_s: start,
-                });
-                self.sched.push(Sched {
-                    idx,
-                    num_new,
-                    computed_before: cached,
-                    decode: false,
-                });
-                budget -= num_new;
-            }
-        }
+        preempted_any
+    }
 
-        if self.sched.is_empty() {
-            // Unreachable with a valid config: the head request always fits alone.
-            debug_assert!(false, "scheduler made no progress");
-            return None;
-        }
-
-        self.prefill_buf.clear();
-        self.decode_buf.clear();
-        for s in &self.sched {
-            if s.decode {
-                self.decode_buf.push(s.computed_before);
-            } else {
-                self.prefill_buf.push((s.num_new, s.computed_before));
-            }
-        }
-        self.run_timer(&mut report);
-        let end = report.end_s;
-
-        // Apply: advance computed tokens, sample tokens, finish requests.
-        let mut any_finished = false;
-        for k in 0..self.sched.len() {
-            let Sched { idx, num_new, .. } = self.sched[k];
+    /// Phase 2: waiting requests FCFS while budget, `max_num_seqs` and KV
+    /// blocks allow; never preempts.
+    fn schedule_waiting(&mut self, budget: &mut u32, report: &mut StepReport, start: f64) {
+        let caching = self.cfg.enable_prefix_caching;
+        while *budget > 0 && self.running.len() < self.cfg.max_num_seqs as usize {
+            let Some(&idx) = self.waiting.front() else {
+                break;
+            };
+            let Some((num_new, cached)) = self.try_admit(idx, *budget) else {
+                break;
+            };
+            self.waiting.pop_front();
+            self.running.push(idx);
             let seq = &mut self.seqs[idx];
-            seq.num_computed += num_new;
-            if seq.num_computed == seq.num_tokens() && self.emit_token(idx, end, &mut report) {
-                let reason = self.seqs[idx].reason_at_target;
-                let f = self.finish(idx, reason, end, true);
-                report.finished.push(f);
-                any_finished = true;
+            seq.status = Status::Running;
+            let resumed = seq.num_preemptions > 0;
+            if caching {
+                let q = seq.num_tokens() as u64;
+                if resumed {
+                    self.c.preempted_prefix_cache_queries += q;
+                    self.c.preempted_prefix_cache_hits += cached as u64;
+                } else {
+                    self.c.prefix_cache_queries += q;
+                    self.c.prefix_cache_hits += cached as u64;
+                }
             }
+            seq.ever_scheduled = true;
+            report.admitted.push(Admission {
+                id: seq.id,
+                resumed,
+                cached_tokens: cached,
+                time_s: start,
+            });
+            self.sched.push(Sched {
+                idx,
+                num_new,
+                computed_before: cached,
+                decode: false,
+            });
+            *budget -= num_new;
         }
-        if any_finished {
-            let seqs = &self.seqs;
-            self.running.retain(|&i| seqs[i].status == Status::Running);
-        }
-        Some(report)
     }
 }

@@ -320,8 +320,14 @@ pub struct Engine<T: StepTimer> {
     free_slots: Vec<usize>,
     live: IdMap<usize>,
     pending: BinaryHeap<Arrival>,
+    /// Arrived requests still in the front end, keyed by the time they leave it.
+    frontend: BinaryHeap<Arrival>,
+    /// When the front end finishes the requests handed to it so far.
+    frontend_free_s: f64,
     num_pending: u32,
     next_order: u64,
+    /// Multi-step scheduling: decode steps left before the next scheduling decision.
+    steps_to_boundary: u32,
     waiting: VecDeque<usize>,
     running: Vec<usize>,
     sbatch: StaticBatch,
@@ -359,7 +365,10 @@ impl<T: StepTimer> Engine<T> {
             free_slots: Vec::new(),
             live: IdMap::default(),
             pending: BinaryHeap::new(),
+            frontend: BinaryHeap::new(),
+            frontend_free_s: f64::NEG_INFINITY,
             num_pending: 0,
+            steps_to_boundary: 0,
             next_order: 0,
             waiting: VecDeque::new(),
             running: Vec::new(),
@@ -470,10 +479,14 @@ impl<T: StepTimer> Engine<T> {
         !self.running.is_empty() || !self.waiting.is_empty() || !self.sbatch.slots.is_empty()
     }
 
-    /// Earliest arrival time among requests not yet arrived, if any.
+    /// Earliest time a request not yet schedulable becomes schedulable (its
+    /// arrival, or its exit from the front end), if any.
     pub fn next_arrival(&mut self) -> Option<f64> {
         self.purge_stale_arrivals();
-        self.pending.peek().map(|a| a.t)
+        match (self.pending.peek().map(|a| a.t), self.frontend.peek().map(|a| a.t)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Move the clock forward to `t` without doing work (the engine idles).
@@ -647,29 +660,57 @@ impl<T: StepTimer> Engine<T> {
     }
 
     fn purge_stale_arrivals(&mut self) {
-        while let Some(a) = self.pending.peek() {
-            let s = &self.seqs[a.idx];
-            if s.order == a.order && s.status == Status::Pending {
-                break;
+        for heap in [&mut self.pending, &mut self.frontend] {
+            while let Some(a) = heap.peek() {
+                let s = &self.seqs[a.idx];
+                if s.order == a.order && s.status == Status::Pending {
+                    break;
+                }
+                heap.pop();
             }
-            self.pending.pop();
         }
     }
 
+    /// Moves arrived requests through the front end (in arrival order, one at
+    /// a time) and into WAITING once they leave it.
     fn admit_arrivals(&mut self) {
+        let has_frontend = self.cfg.frontend_s > 0.0 || self.cfg.frontend_per_token_s > 0.0;
         loop {
             self.purge_stale_arrivals();
             match self.pending.peek() {
                 Some(a) if a.t <= self.now => {
-                    let idx = a.idx;
+                    let (idx, t, order) = (a.idx, a.t, a.order);
                     self.pending.pop();
-                    self.seqs[idx].status = Status::Waiting;
-                    self.waiting.push_back(idx);
-                    self.num_pending -= 1;
+                    if has_frontend {
+                        let cost =
+                            self.cfg.frontend_s + self.cfg.frontend_per_token_s * f64::from(self.seqs[idx].prompt_len);
+                        let ready = t.max(self.frontend_free_s) + cost;
+                        self.frontend_free_s = ready;
+                        self.frontend.push(Arrival { t: ready, order, idx });
+                    } else {
+                        self.enter_waiting(idx);
+                    }
                 }
                 _ => break,
             }
         }
+        loop {
+            self.purge_stale_arrivals();
+            match self.frontend.peek() {
+                Some(a) if a.t <= self.now => {
+                    let idx = a.idx;
+                    self.frontend.pop();
+                    self.enter_waiting(idx);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn enter_waiting(&mut self, idx: usize) {
+        self.seqs[idx].status = Status::Waiting;
+        self.waiting.push_back(idx);
+        self.num_pending -= 1;
     }
 
     /// Record a finished request. `release` frees its KV blocks and slot now
