@@ -38,9 +38,29 @@ pub struct GpuSpec {
     pub interconnect_bandwidth: f64,
     /// Default rental price, US$ per GPU-hour.
     pub cost_per_hour: f64,
-    /// Default achieved fraction of `memory_bandwidth` for weight/KV streaming
-    /// (η_m). Calibrated on H100 (0.895); other values are documented per preset.
+    /// Achieved fraction of `memory_bandwidth` for weight/KV streaming (η_m).
+    /// Presets take it from the calibration table ([`crate::calibration`]).
     pub memory_efficiency: f64,
+    /// Achieved fraction of the peak tensor rate in the linear layers (η_c).
+    #[serde(default = "default_compute_efficiency")]
+    pub compute_efficiency: f64,
+    /// Achieved fraction of the peak BF16 rate in attention (η_a).
+    #[serde(default = "default_attention_efficiency")]
+    pub attention_efficiency: f64,
+    /// Latency of one tensor-parallel all-reduce on this GPU's interconnect
+    /// (α), seconds.
+    #[serde(default = "default_allreduce_latency_s")]
+    pub allreduce_latency_s: f64,
+}
+
+fn default_compute_efficiency() -> f64 {
+    0.6
+}
+fn default_attention_efficiency() -> f64 {
+    0.5
+}
+fn default_allreduce_latency_s() -> f64 {
+    10e-6
 }
 
 impl GpuSpec {
@@ -73,7 +93,7 @@ impl GpuSpec {
     /// Unknown names give an error listing the valid ones.
     pub fn preset(name: &str) -> Result<GpuSpec> {
         let key = normalize_name(name);
-        let g = match key.as_str() {
+        let mut g = match key.as_str() {
             // NVIDIA H100 datasheet (SXM5): BF16 989.4 TF dense (1978.9 sparse),
             // FP8/INT8 1978.9 dense, 3.35 TB/s HBM3, 80 GB; NVLink 4 900 GB/s
             // bidirectional = 450 GB/s per direction. Price: Lambda on-demand
@@ -90,6 +110,9 @@ impl GpuSpec {
                 interconnect_bandwidth: 450e9,
                 cost_per_hour: 3.78,
                 memory_efficiency: 0.895,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA H100 PCIe datasheet: BF16 756 TF dense (1513 sparse), FP8/INT8
             // 1513 dense, 2.0 TB/s HBM2e, 80 GB; PCIe Gen5 x16 64 GB/s per direction
@@ -106,6 +129,9 @@ impl GpuSpec {
                 interconnect_bandwidth: 64e9,
                 cost_per_hour: 2.86,
                 memory_efficiency: 0.895,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA H200 SXM: same die as H100 SXM (989.4 TF BF16, 1978.9 FP8),
             // 4.8 TB/s HBM3e, 141 GB; NVLink 4 450 GB/s per direction. Price: RunPod
@@ -121,6 +147,9 @@ impl GpuSpec {
                 interconnect_bandwidth: 450e9,
                 cost_per_hour: 6.35,
                 memory_efficiency: 0.895,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA A100 SXM 40GB: BF16 312 TF dense, INT8 624 TOPS dense, no FP8;
             // 1,555 GB/s HBM2; NVLink 3 600 GB/s bidirectional = 300 per direction.
@@ -138,6 +167,9 @@ impl GpuSpec {
                 interconnect_bandwidth: 300e9,
                 cost_per_hour: 1.48,
                 memory_efficiency: 0.86,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA A100 SXM 80GB: 312 TF BF16, 624 TOPS INT8, 2,039 GB/s HBM2e,
             // NVLink 3 300 GB/s per direction. Price: RunPod SXM on-demand $2.45/h
@@ -153,6 +185,9 @@ impl GpuSpec {
                 interconnect_bandwidth: 300e9,
                 cost_per_hour: 2.45,
                 memory_efficiency: 0.86,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA L4 datasheet: BF16 121 TF dense (242 sparse), FP8/INT8 242.5
             // dense (485 sparse), 300 GB/s GDDR6, 24 GB; PCIe Gen4 x16 32 GB/s per
@@ -169,6 +204,9 @@ impl GpuSpec {
                 interconnect_bandwidth: 32e9,
                 cost_per_hour: 0.78,
                 memory_efficiency: 0.85,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA L40S datasheet: BF16 362.05 TF dense (733 sparse), FP8/INT8 733
             // dense, 864 GB/s GDDR6, 48 GB; PCIe Gen4 x16 32 GB/s. Price: RunPod
@@ -184,6 +222,9 @@ impl GpuSpec {
                 interconnect_bandwidth: 32e9,
                 cost_per_hour: 1.40,
                 memory_efficiency: 0.85,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // AWS A10G: 24 GB GDDR6, 600 GB/s (same memory as A10, Baseten); dense
             // tensor BF16 ≈70 TF from llm-analysis `a10g-pcie-24gb.json` (not published
@@ -200,6 +241,9 @@ impl GpuSpec {
                 interconnect_bandwidth: 32e9,
                 cost_per_hour: 1.006,
                 memory_efficiency: 0.85,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // AMD Instinct MI300X: BF16 1,307.4 TF dense, FP8/INT8 2,614.9 dense,
             // 5.3 TB/s HBM3, 192 GB (GenZ system_configs, AMD datasheet); Infinity
@@ -217,6 +261,9 @@ impl GpuSpec {
                 interconnect_bandwidth: 448e9,
                 cost_per_hour: 1.85,
                 memory_efficiency: 0.80,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA RTX 4090: BF16/FP16 tensor 165.2 TF dense with FP32 accumulate
             // (330.3 sparse), FP8 330.3 (FP32 accumulate), INT8 660.6 TOPS dense;
@@ -235,6 +282,9 @@ impl GpuSpec {
                 interconnect_bandwidth: 32e9,
                 cost_per_hour: 0.60,
                 memory_efficiency: 0.87,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA RTX PRO 6000 Blackwell (GB202, 188 SMs): 96 GB GDDR7 on a 512-bit
             // bus, 1,792 GB/s (VideoCardz via gpu.name; Tom's Hardware); "4000 AI TOPS"
@@ -253,6 +303,9 @@ impl GpuSpec {
                 interconnect_bandwidth: 64e9,
                 cost_per_hour: 1.57,
                 memory_efficiency: 0.85,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             _ => {
                 return Err(Error::UnknownPreset {
@@ -262,6 +315,7 @@ impl GpuSpec {
                 })
             }
         };
+        crate::calibration::apply(&mut g);
         Ok(g)
     }
 
@@ -281,6 +335,9 @@ impl GpuSpec {
             interconnect_bandwidth: 32e9,
             cost_per_hour: 0.0,
             memory_efficiency: 0.895,
+            compute_efficiency: 0.6,
+            attention_efficiency: 0.5,
+            allreduce_latency_s: 10e-6,
         }
     }
 
@@ -324,6 +381,20 @@ impl GpuSpec {
         }
         if !(self.cost_per_hour.is_finite() && self.cost_per_hour >= 0.0) {
             return Err(bad(format!("cost_per_hour must be >= 0 (got {})", self.cost_per_hour)));
+        }
+        for (what, v) in [
+            ("compute_efficiency", self.compute_efficiency),
+            ("attention_efficiency", self.attention_efficiency),
+        ] {
+            if !(pos(v) && v <= 1.0) {
+                return Err(bad(format!("{what} must be in (0, 1] (got {v})")));
+            }
+        }
+        if !(self.allreduce_latency_s.is_finite() && self.allreduce_latency_s >= 0.0) {
+            return Err(bad(format!(
+                "allreduce_latency_s must be >= 0 (got {})",
+                self.allreduce_latency_s
+            )));
         }
         if !(pos(self.memory_efficiency) && self.memory_efficiency <= 1.0) {
             return Err(bad(format!(

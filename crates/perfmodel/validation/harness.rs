@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use infermeter_engine::{Engine, EngineConfig, Request, StepShape as EngineShape, StepTimer};
 use infermeter_perfmodel::validation::{Corpus, ErrorStats, HeldOut, Load, Metric, Point, Split, Stat};
-use infermeter_perfmodel::{Deployment, StepShape};
+use infermeter_perfmodel::{Deployment, EngineProfile, ServingPlan, ServingSettings, StepShape};
 
 /// Prices engine steps with a deployment.
 struct Timer<'a>(&'a Deployment);
@@ -59,47 +59,103 @@ pub struct Simulated {
     pub tpot_ms: f64,
 }
 
-/// Builds the deployment and engine configuration of a point.
+/// Parameter values to try instead of the shipped ones (used by the fitting
+/// example): `gpu.<preset>.{memory,compute,attention,allreduce}`,
+/// `profile.<name>.{step_s,per_seq_s,per_prefill_seq_s,frontend_s,frontend_per_token_s}`,
+/// `moe_layer_overhead_s`, `moe_compute`, `fp8_compute`.
+pub type Overrides = HashMap<String, f64>;
+
+/// Builds the deployment and engine configuration of a point with the
+/// shipped parameters.
 pub fn build(p: &Point) -> Result<(Deployment, EngineConfig), String> {
+    build_with(p, &Overrides::new())
+}
+
+/// [`build`] with parameter overrides.
+pub fn build_with(p: &Point, ov: &Overrides) -> Result<(Deployment, EngineConfig), String> {
+    let profile: EngineProfile = p.profile.parse().map_err(|e| format!("{e}"))?;
     let mut d = Deployment::from_presets(&p.model, &p.gpu).map_err(|e| e.to_string())?;
+    let g = |k: &str| ov.get(&format!("gpu.{}.{k}", p.gpu)).copied();
+    if let Some(v) = g("memory") {
+        d.gpu.memory_efficiency = v;
+        d.efficiency.memory = v;
+    }
+    if let Some(v) = g("compute") {
+        d.gpu.compute_efficiency = v;
+        d.efficiency.compute = v;
+    }
+    if let Some(v) = g("attention") {
+        d.gpu.attention_efficiency = v;
+        d.efficiency.attention = v;
+    }
+    if let Some(v) = g("allreduce") {
+        d.gpu.allreduce_latency_s = v;
+        d.efficiency.allreduce_latency_s = v;
+    }
+    for (k, f) in [
+        ("moe_layer_overhead_s", &mut d.efficiency.moe_layer_overhead_s),
+        ("moe_compute", &mut d.efficiency.moe_compute),
+        ("fp8_compute", &mut d.efficiency.fp8_compute),
+    ] {
+        if let Some(v) = ov.get(k) {
+            *f = *v;
+        }
+    }
     d = d
         .with_weights_dtype(p.weights.parse().map_err(|e| format!("{e}"))?)
         .with_kv_dtype(p.kv.parse().map_err(|e| format!("{e}"))?)
         .with_tp(p.tp)
         .map_err(|e| e.to_string())?;
-    d.engine.block_size = 16;
-    if let Some(u) = p.args.gpu_memory_utilization {
-        d.engine.gpu_memory_utilization = u;
-    }
-    if let Some(n) = p.args.max_num_seqs {
-        d.engine.max_num_seqs = n;
-    }
-    if let Some(n) = p.args.max_num_batched_tokens {
-        d.engine.max_num_batched_tokens = n;
-    }
-    d.validate().map_err(|e| e.to_string())?;
-    let blocks = match p.args.num_gpu_blocks {
-        Some(b) => b,
-        None => d.num_kv_blocks().min(u64::from(u32::MAX)) as u32,
-    };
-    if blocks < 2 {
-        return Err(format!("{} does not fit on {} x {}", p.model, p.tp, p.gpu));
-    }
-    let kv_tokens = (blocks - 1).saturating_mul(16);
-    let max_model_len = match p.args.max_model_len {
-        Some(n) => n.min(kv_tokens),
-        None => d.model.max_context.min(kv_tokens),
-    };
-    let cfg = EngineConfig {
-        max_num_batched_tokens: d.engine.max_num_batched_tokens,
-        max_num_seqs: d.engine.max_num_seqs,
+    let settings = ServingSettings {
+        profile,
+        max_num_seqs: p.args.max_num_seqs,
+        max_num_batched_tokens: p.args.max_num_batched_tokens,
+        max_model_len: p.args.max_model_len,
+        chunked_prefill: true,
+        scheduler_steps: p.args.scheduler_steps.unwrap_or(1),
+        gpu_memory_utilization: p.args.gpu_memory_utilization,
+        num_gpu_blocks: p.args.num_gpu_blocks,
         block_size: 16,
-        num_gpu_blocks: blocks,
-        max_model_len,
-        ..EngineConfig::default()
     };
+    let mut plan = ServingPlan::resolve(&mut d, &settings).map_err(|e| e.to_string())?;
+    let h = |k: &str| ov.get(&format!("profile.{}.{k}", profile.name())).copied();
+    let kk = f64::from(settings.scheduler_steps);
+    if let Some(v) = h("step_s") {
+        d.efficiency.fixed_overhead_s = v / kk;
+    }
+    if let Some(v) = h("per_seq_s") {
+        d.efficiency.per_seq_overhead_s = v / kk;
+    }
+    if let Some(v) = h("per_prefill_seq_s") {
+        d.efficiency.per_prefill_seq_overhead_s = v;
+    }
+    if let Some(v) = h("frontend_s") {
+        plan.frontend_s = v;
+    }
+    if let Some(v) = h("frontend_per_token_s") {
+        plan.frontend_per_token_s = v;
+    }
+    let cfg = engine_config(&plan);
     cfg.validate().map_err(|e| e.to_string())?;
     Ok((d, cfg))
+}
+
+/// The engine configuration of a resolved plan (the same field copy as the
+/// product's `EngineSpec::build`).
+pub fn engine_config(plan: &ServingPlan) -> EngineConfig {
+    EngineConfig {
+        max_num_batched_tokens: plan.max_num_batched_tokens,
+        max_num_seqs: plan.max_num_seqs,
+        block_size: plan.block_size,
+        num_gpu_blocks: plan.num_gpu_blocks,
+        enable_chunked_prefill: plan.chunked_prefill,
+        max_model_len: plan.max_model_len,
+        prefill_first: plan.prefill_first,
+        scheduler_steps: plan.scheduler_steps,
+        frontend_s: plan.frontend_s,
+        frontend_per_token_s: plan.frontend_per_token_s,
+        ..EngineConfig::default()
+    }
 }
 
 /// Per-request timings from a run.
@@ -206,9 +262,14 @@ fn drive(p: &Point, d: &Deployment, cfg: EngineConfig, reqs: &[(u32, u32)]) -> R
     Ok(run)
 }
 
-/// Simulates one point.
+/// Simulates one point with the shipped parameters.
 pub fn simulate(p: &Point) -> Result<Simulated, String> {
-    let (d, cfg) = build(p)?;
+    simulate_with(p, &Overrides::new())
+}
+
+/// Simulates one point with parameter overrides.
+pub fn simulate_with(p: &Point, ov: &Overrides) -> Result<Simulated, String> {
+    let (d, cfg) = build_with(p, ov)?;
     let reqs = p.requests();
     let run = drive(p, &d, cfg, &reqs)?;
     if run.rejected * 10 > reqs.len() {
@@ -243,10 +304,15 @@ pub fn simulate(p: &Point) -> Result<Simulated, String> {
 
 /// Simulates every point.
 pub fn run_corpus(c: &Corpus) -> Vec<Outcome> {
-    c.points
+    run_points(&c.points, &Overrides::new())
+}
+
+/// Simulates the given points with parameter overrides.
+pub fn run_points(points: &[Point], ov: &Overrides) -> Vec<Outcome> {
+    points
         .iter()
         .map(|p| {
-            let sim = simulate(p);
+            let sim = simulate_with(p, ov);
             let mut metrics = Vec::new();
             for m in Metric::ALL {
                 if let Some(v) = p.published(m) {
