@@ -70,6 +70,7 @@ pub fn engine_spec(f: &EngineFlags, default_preset: &str) -> Result<EngineSpec, 
         prefix_caching: !f.no_prefix_caching,
         scheduler: parse_scheduler(&f.scheduler).map_err(CliError::usage)?,
         max_model_len: f.max_model_len,
+        ..EngineSpec::default()
     })
 }
 
