@@ -63,9 +63,9 @@ pub struct EngineSpec {
 impl Default for EngineSpec {
     fn default() -> Self {
         EngineSpec {
-            model_preset: "llama-3.1-8b".into(),
+            model_preset: crate::spec::defaults::SIM_MODEL_PRESET.into(),
             model_config: None,
-            gpu: "h100-sxm".into(),
+            gpu: crate::spec::defaults::SIM_GPU.into(),
             tp: 1,
             weights_dtype: "bf16".into(),
             kv_dtype: "bf16".into(),
@@ -268,9 +268,17 @@ pub fn presets_text() -> String {
 mod tests {
     use super::*;
 
+    fn llama_h100() -> EngineSpec {
+        EngineSpec {
+            model_preset: "llama-3.1-8b".into(),
+            gpu: "h100-sxm".into(),
+            ..EngineSpec::default()
+        }
+    }
+
     #[test]
     fn llama_on_h100_matches_the_perf_model() {
-        let b = EngineSpec::default().build().unwrap();
+        let b = llama_h100().build().unwrap();
         assert!(b.config.num_gpu_blocks > 10_000, "{}", b.config.num_gpu_blocks);
         assert_eq!(b.config.block_size, 16);
         let t = b.timer.step_time_s(&EngineShape {
@@ -290,7 +298,7 @@ mod tests {
         let v05 = EngineSpec {
             engine_profile: "vllm-0.5".into(),
             max_model_len: Some(4096),
-            ..EngineSpec::default()
+            ..llama_h100()
         }
         .build()
         .unwrap();
@@ -298,7 +306,7 @@ mod tests {
         assert!(v05.config.prefill_first && !v05.config.enable_chunked_prefill);
         assert_eq!(v05.config.max_num_seqs, 256);
         assert_eq!(v05.config.max_num_batched_tokens, 4096);
-        let v1 = EngineSpec::default().build().unwrap();
+        let v1 = llama_h100().build().unwrap();
         let shape = EngineShape {
             prefill: &[],
             decode: &[512; 64],
@@ -309,7 +317,7 @@ mod tests {
             engine_profile: "vllm-0.6".into(),
             scheduler_steps: 10,
             max_model_len: Some(4096),
-            ..EngineSpec::default()
+            ..llama_h100()
         }
         .build()
         .unwrap();

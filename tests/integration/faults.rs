@@ -405,11 +405,7 @@ fn faults_connect_refused() {
     let url = rt.block_on(async {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Arc;
-        let cfg = infermeter::sim::SimConfig {
-            ttft_ms: infermeter::sim::ValueDist::Fixed(5.0),
-            itl_ms: infermeter::sim::ValueDist::Fixed(1.0),
-            ..Default::default()
-        };
+        let cfg = infermeter::sim::SimConfig::fixed_timing(5.0, 1.0);
         let served = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(tokio::sync::Notify::new());
         let (served2, stop2) = (served.clone(), stop.clone());

@@ -18,11 +18,7 @@ where
 {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = rt.block_on(async move {
-        let cfg = infermeter::sim::SimConfig {
-            ttft_ms: infermeter::sim::ValueDist::Fixed(5.0),
-            itl_ms: infermeter::sim::ValueDist::Fixed(1.0),
-            ..Default::default()
-        };
+        let cfg = infermeter::sim::SimConfig::fixed_timing(5.0, 1.0);
         let n = Arc::new(AtomicU64::new(0));
         let app = infermeter::sim::app(cfg).layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {

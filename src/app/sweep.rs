@@ -1,42 +1,19 @@
 //! `infermeter sweep`: a series of full benchmarks (stages) over request rates (open loop)
 //! or concurrency levels (closed loop), each with its own records and summary, then the
-//! saturation point (`metrics::saturation`), the operating point, and — with `--slo` — the
+//! saturation point (`metrics::saturation`), the operating point, and — with an SLO — the
 //! highest load whose SLO attainment reaches the target, found by bisection with repeated
 //! trials and reported with its uncertainty. Writes `OUT/sweep.json` and a console table.
 
 use super::bench::{self, StageOutcome};
-use super::{BenchArgs, CliError, SweepArgs};
+use super::output::Ui;
+use crate::error::Error;
 use crate::metrics::saturation::{operating_point, saturation, StagePoint};
 use crate::report::Summary;
-use crate::util::{unix_now_s, utc_strings};
+use crate::spec::validate::{self, SweepConfig, SweepMode as Mode};
+use crate::spec::RunSpec;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Mode {
-    Rate,
-    Concurrency,
-}
-
-impl Mode {
-    fn key(self) -> &'static str {
-        match self {
-            Mode::Rate => "rate",
-            Mode::Concurrency => "concurrency",
-        }
-    }
-}
-
-fn parse_list(flag: &str, s: &str) -> Result<Vec<f64>, CliError> {
-    let v: Result<Vec<f64>, _> = s.split(',').map(|x| x.trim().parse::<f64>()).collect();
-    match v {
-        Ok(v) if !v.is_empty() && v.iter().all(|x| x.is_finite() && *x > 0.0) => Ok(v),
-        _ => Err(CliError::usage(format!(
-            "invalid --{flag} '{s}': expected positive numbers like 1,2,4"
-        ))),
-    }
-}
 
 struct Stage {
     load: f64,
@@ -44,23 +21,27 @@ struct Stage {
     summary: Summary,
 }
 
-async fn run_at(base: &BenchArgs, mode: Mode, load: f64, dir: &Path, seed: u64) -> Result<Stage, CliError> {
-    let mut a = base.clone();
+/// The specification of one stage: the sweep's template at this load, seed and directory.
+pub fn stage_spec(base: &RunSpec, mode: Mode, load: f64, dir: &Path, seed: u64) -> RunSpec {
+    let mut s = base.clone();
     match mode {
         Mode::Rate => {
-            a.load.rate = Some(load);
-            a.load.concurrency = None;
+            s.load.rate = Some(load);
+            s.load.concurrency = None;
         }
         Mode::Concurrency => {
-            a.load.concurrency = Some(load.round().max(1.0) as usize);
-            a.load.rate = None;
+            s.load.concurrency = Some(load.round().max(1.0) as usize);
+            s.load.rate = None;
         }
     }
-    a.out = Some(dir.to_path_buf());
-    a.silent = true;
-    a.no_progress = true;
-    a.seed = seed;
-    let st = bench::run_stage(a).await?;
+    s.output.dir = Some(dir.to_path_buf());
+    s.seed = seed;
+    s
+}
+
+async fn run_at(base: &RunSpec, ui: Ui, mode: Mode, load: f64, dir: &Path, seed: u64) -> Result<Stage, Error> {
+    let cfg = validate::bench(&stage_spec(base, mode, load, dir, seed))?;
+    let st = bench::run_stage(&cfg, ui).await?;
     // A stage stopped early (Ctrl-C, circuit breaker) ends the sweep with that stage's code.
     if let Some(mut e) = st.stop_error() {
         let what = st.stopped.as_ref().map(|s| s.reason()).unwrap_or_default();
@@ -142,44 +123,34 @@ fn table(mode: Mode, stages: &[Stage]) -> String {
     out
 }
 
-pub async fn run(a: SweepArgs) -> Result<u8, CliError> {
-    if a.bench.load.rate.is_some() || a.bench.load.concurrency.is_some() {
-        return Err(CliError::usage(
-            "sweep sets the load per stage: use --rates or --concurrencies instead of --rate/--concurrency",
-        ));
-    }
-    if !(0.0..=1.0).contains(&a.operating_fraction) || a.operating_fraction == 0.0 {
-        return Err(CliError::usage("--operating-fraction must be in (0, 1]"));
-    }
-    if !(0.0..=1.0).contains(&a.attainment_target) {
-        return Err(CliError::usage("--attainment-target must be in [0, 1]"));
-    }
-    if a.trials == 0 || a.stages == 0 {
-        return Err(CliError::usage("--trials and --stages must be at least 1"));
-    }
-    // Validate the shared bench flags once, up front, with a stage load filled in.
-    let mut probe_args = a.bench.clone();
-    probe_args.load.concurrency = Some(1);
-    bench::validate(&probe_args)?;
+/// Run a sweep: the stages, the saturation and operating points, the max-goodput search;
+/// writes `sweep.json` and prints the table. Returns the exit code.
+pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
+    // Stages print nothing; each may show its progress bar.
+    let stage_ui = Ui {
+        progress: ui.progress && !ui.quiet,
+        ..Ui::SILENT
+    };
+    let a = &c.sweep;
+    let root = c.out.clone();
+    std::fs::create_dir_all(&root).map_err(|e| Error::failed(format!("cannot create {}: {e}", root.display())))?;
+    let base = &c.stage_spec;
+    let seed = base.seed;
+    // The sweep's own specification, so `sweep --config OUT/run.json` reruns it.
+    let mut whole = base.clone();
+    whole.sweep = Some(c.sweep.clone());
+    crate::report::write_json(&root.join("run.json"), &crate::spec::file::for_run_json(&whole))?;
 
-    let root = a.bench.out.clone().unwrap_or_else(|| {
-        let (stamp, _) = utc_strings(unix_now_s());
-        PathBuf::from("results").join(format!("sweep-{stamp}"))
-    });
-    std::fs::create_dir_all(&root).map_err(|e| CliError::failed(format!("cannot create {}: {e}", root.display())))?;
-    let seed = a.bench.seed;
-
-    let (mode, loads, probe) = match (&a.rates, &a.concurrencies) {
-        (Some(_), Some(_)) => return Err(CliError::usage("give either --rates or --concurrencies, not both")),
-        (Some(r), None) => (Mode::Rate, parse_list("rates", r)?, None),
-        (None, Some(c)) => (Mode::Concurrency, parse_list("concurrencies", c)?, None),
-        (None, None) => {
+    let (mode, loads, probe) = match &c.loads {
+        Some((mode, loads)) => (*mode, loads.clone(), None),
+        None => {
             eprintln!(
                 "sweep: closed-loop probe at concurrency {} for the maximum throughput",
                 a.probe_concurrency
             );
             let p = run_at(
-                &a.bench,
+                base,
+                stage_ui,
                 Mode::Concurrency,
                 a.probe_concurrency as f64,
                 &root.join("probe"),
@@ -188,7 +159,7 @@ pub async fn run(a: SweepArgs) -> Result<u8, CliError> {
             .await?;
             let max_rps = p.summary.metrics.throughput.requests_per_s;
             if max_rps <= 0.0 {
-                return Err(CliError::failed("the probe completed no request; cannot choose rates"));
+                return Err(Error::failed("the probe completed no request; cannot choose rates"));
             }
             let n = a.stages;
             let loads = (1..=n).map(|i| 1.2 * max_rps * i as f64 / n as f64).collect();
@@ -199,7 +170,7 @@ pub async fn run(a: SweepArgs) -> Result<u8, CliError> {
     let mut stages = Vec::new();
     for (i, load) in loads.iter().enumerate() {
         let dir = root.join(format!("stage-{:02}-{}-{load}", i + 1, mode.key()));
-        let st = run_at(&a.bench, mode, *load, &dir, seed).await?;
+        let st = run_at(base, stage_ui, mode, *load, &dir, seed).await?;
         let m = &st.summary.metrics;
         eprintln!(
             "sweep: stage {}/{} {} {load:.2}: output {:.1} tok/s, TTFT p50 {:.1} ms p99 {:.1} ms, {} failed{}",
@@ -224,7 +195,7 @@ pub async fn run(a: SweepArgs) -> Result<u8, CliError> {
     // Highest load meeting the attainment target: bracket from the stages, then bisect with
     // repeated trials (each a full benchmark with its own seed).
     let mut search = Value::Null;
-    if a.bench.slo.is_some() {
+    if c.has_slo {
         let mut sorted: Vec<(f64, f64)> = stages
             .iter()
             .filter_map(|s| attainment(&s.summary).map(|x| (s.load, x)))
@@ -255,7 +226,7 @@ pub async fn run(a: SweepArgs) -> Result<u8, CliError> {
                     let mut atts = Vec::new();
                     for t in 0..a.trials {
                         let dir = root.join(format!("search-{:02}-{}-{mid:.3}-trial{}", step + 1, mode.key(), t + 1));
-                        let st = run_at(&a.bench, mode, mid, &dir, seed.wrapping_add(1 + t as u64)).await?;
+                        let st = run_at(base, stage_ui, mode, mid, &dir, seed.wrapping_add(1 + t as u64)).await?;
                         atts.push(attainment(&st.summary).unwrap_or(0.0));
                     }
                     let mean = atts.iter().sum::<f64>() / atts.len() as f64;
@@ -302,6 +273,10 @@ pub async fn run(a: SweepArgs) -> Result<u8, CliError> {
     let path = root.join("sweep.json");
     crate::report::write_json(&path, &sweep)?;
 
+    if ui.quiet {
+        println!("{}", path.display());
+        return Ok(0);
+    }
     print!("{}", table(mode, &stages));
     match &sat {
         Some(s) => {
