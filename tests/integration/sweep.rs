@@ -6,7 +6,7 @@ use crate::util::{bin, read_json};
 #[test]
 fn sweep_finds_saturation_near_the_simulated_capacity() {
     let (seqs, ttft, itl, n) = (8.0, 20.0, 5.0, 10.0);
-    let capacity = seqs / ((ttft + (n - 1.0) * itl) / 1000.0); // ≈ 123 req/s
+    let capacity: f64 = seqs / ((ttft + (n - 1.0) * itl) / 1000.0); // ≈ 123 req/s
     let rates: Vec<String> = [0.25, 0.5, 0.75, 1.0, 1.3, 1.7]
         .iter()
         .map(|f| format!("{:.1}", f * capacity))
