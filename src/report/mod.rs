@@ -155,8 +155,10 @@ pub fn definitions() -> BTreeMap<String, String> {
         ("schedule_lag", "client start minus intended send time (open loop: schedule; closed loop: ~0)"),
         ("client_queue", "time waiting for a --max-concurrency slot"),
         ("per_user_output_tokens_per_s", "OSL / E2E per request"),
-        ("throughput", "totals over successful requests / duration_s, where duration_s = max(last token time) - min(send time)"),
+        ("throughput", "totals over successful requests / duration_s, where duration_s = max(last token time of a successful request) - min(send time); failed requests never extend it (requests.failed_after_window counts those that ended later)"),
         ("osl", "output tokens: server usage.completion_tokens when reported, else the client tokenizer count"),
+        ("token_counts", "every throughput, goodput and cost figure counts OSL/ISL (server usage when reported, else the client tokenizer); per-event token counts only place a request's OSL in time, in proportion to them"),
+        ("attribution", "rates over a window (whole run or steady state): output tokens count when their events arrived, a request when its last token arrived, input tokens when the request was sent; goodput is the same sums over SLO-meeting requests, so goodput <= throughput; cost uses these rates"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -166,7 +168,9 @@ pub fn definitions() -> BTreeMap<String, String> {
 pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeSamples, partial: bool) -> Summary {
     let metrics = metrics::compute(records);
     let client = client_health(records, run.request_rate, metrics.concurrency.peak, runtime);
-    let good = run.slo.as_ref().map(|slo| goodput(records, slo, metrics.duration_s));
+    let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
+    let window = metrics::run_window(&measured);
+    let good = run.slo.as_ref().map(|slo| goodput(&measured, |_| true, slo, window));
     let price = run.gpu_cost_per_hour.map(|p| (p, run.gpus.unwrap_or(1.0)));
     let cost_of = |m: &RunMetrics, g: Option<&Goodput>| {
         price.map(|(p, n)| {
@@ -180,22 +184,8 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
         })
     };
     let run_cost = cost_of(&metrics, good.as_ref());
-    let mut steady = steady_state(records, run.window_spec());
+    let mut steady = steady_state(records, run.window_spec(), run.slo.as_ref());
     if steady.detected {
-        let (ws, we) = (steady.window_start_s, steady.window_end_s);
-        if let Some(slo) = &run.slo {
-            let t0 = records
-                .iter()
-                .filter(|r| !r.warmup)
-                .map(|r| r.send_us)
-                .min()
-                .unwrap_or(0);
-            let inside = records.iter().filter(|r| !r.warmup).filter(|r| {
-                let t = r.send_us.saturating_sub(t0) as f64 / 1e6;
-                t >= ws && t <= we
-            });
-            steady.goodput = Some(goodput(inside, slo, we - ws));
-        }
         steady.cost = cost_of(&steady.metrics, steady.goodput.as_ref());
     }
     let from_schedule = (run.load_mode == "open").then(|| from_schedule(records));
@@ -335,6 +325,13 @@ pub fn render_console(s: &Summary) -> String {
     }
     if m.requests.retried > 0 {
         let _ = write!(notes, " · {} retried", m.requests.retried);
+    }
+    if m.requests.failed_after_window > 0 {
+        let _ = write!(
+            notes,
+            " · {} failed after the window (not in duration)",
+            m.requests.failed_after_window
+        );
     }
     let _ = writeln!(
         out,

@@ -9,6 +9,7 @@ mod compare;
 mod faults;
 mod goodput;
 mod html;
+mod measurement;
 mod parser_props;
 mod plan;
 mod real_server;
