@@ -186,7 +186,11 @@ pub fn output_tokens_in(r: &RequestRecord, w: Window) -> f64 {
     let weight = |e: &crate::record::TokenEvent| u64::from(e.tokens());
     let total: u64 = r.events.iter().map(weight).sum();
     let (inside, all) = if total == 0 {
-        let n = r.events.iter().filter(|e| w.contains(r.send_us + u64::from(e.t_us()))).count();
+        let n = r
+            .events
+            .iter()
+            .filter(|e| w.contains(r.send_us + u64::from(e.t_us())))
+            .count();
         (n as u64, r.events.len() as u64)
     } else {
         let n: u64 = r
@@ -295,6 +299,24 @@ pub struct Latency {
     pub normalized: Stats,
     pub schedule_lag: Stats,
     pub client_queue: Stats,
+}
+
+impl Latency {
+    /// The distribution of a `latency_ms` key (`ttft`, `itl`, ...).
+    pub fn get(&self, key: &str) -> Option<&Stats> {
+        Some(match key {
+            "ttft" => &self.ttft,
+            "ttfo" => &self.ttfo,
+            "e2e" => &self.e2e,
+            "tpot" => &self.tpot,
+            "itl" => &self.itl,
+            "icl" => &self.icl,
+            "normalized" => &self.normalized,
+            "schedule_lag" => &self.schedule_lag,
+            "client_queue" => &self.client_queue,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -16,32 +16,14 @@
 //! [`parse_sweep`] for the accepted shape).
 
 use super::compare::{self, Comparison, RunData};
-use super::svg::{self, Band, Chart, Kind, Marker, Series};
-use super::Summary;
+use super::svg::{self, escape_html, Band, Chart, Kind, Marker, Series};
+use super::{labels, Summary};
 use crate::metrics::{itl_samples, request_metrics, tokens_per_chunk, Stats};
 use crate::record::RequestRecord;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// Escape text for HTML/SVG element content and quoted attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Control characters are not allowed in XML (inline SVG); show them as U+FFFD.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const CSS: &str = r#"
 :root{--fg:#1d2430;--mut:#5b6575;--bd:#dfe3ea;--bg:#f6f7f9;--acc:#1f77b4}
@@ -471,74 +453,29 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
         "concurrency mean / peak",
     );
     out.push_str("</div>");
-    let rows = [
-        MetricRow {
-            label: "TTFT",
-            def_key: "ttft",
-            stats: &l.ttft,
-            unit: "ms",
-        },
-        MetricRow {
-            label: "TTFO (first content)",
-            def_key: "ttfo",
-            stats: &l.ttfo,
-            unit: "ms",
-        },
-        MetricRow {
-            label: "E2E",
-            def_key: "e2e",
-            stats: &l.e2e,
-            unit: "ms",
-        },
-        MetricRow {
-            label: "TPOT (per request)",
-            def_key: "tpot",
-            stats: &l.tpot,
-            unit: "ms",
-        },
-        MetricRow {
-            label: "ITL (per token, chunk-aware)",
-            def_key: "itl",
-            stats: &l.itl,
-            unit: "ms",
-        },
-        MetricRow {
-            label: "ICL (per chunk)",
-            def_key: "icl",
-            stats: &l.icl,
-            unit: "ms",
-        },
-        MetricRow {
-            label: "E2E / OSL",
-            def_key: "normalized",
-            stats: &l.normalized,
-            unit: "ms/token",
-        },
-        MetricRow {
-            label: "schedule lag",
-            def_key: "schedule_lag",
-            stats: &l.schedule_lag,
-            unit: "ms",
-        },
-        MetricRow {
-            label: "client queue",
-            def_key: "client_queue",
-            stats: &l.client_queue,
-            unit: "ms",
-        },
-        MetricRow {
-            label: "per-user output tok/s",
-            def_key: "per_user_output_tokens_per_s",
-            stats: &m.per_user_output_tokens_per_s,
-            unit: "tok/s",
-        },
-        MetricRow {
-            label: "tokens per chunk",
-            def_key: "tokens_per_chunk",
-            stats: &m.tokens_per_chunk,
-            unit: "tokens",
-        },
-    ];
+    let mut rows: Vec<MetricRow> = labels::LATENCY
+        .iter()
+        .filter_map(|&(key, label)| {
+            Some(MetricRow {
+                label,
+                def_key: key,
+                stats: l.get(key)?,
+                unit: if key == "normalized" { "ms/token" } else { "ms" },
+            })
+        })
+        .collect();
+    rows.push(MetricRow {
+        label: labels::PER_USER_TPS,
+        def_key: "per_user_output_tokens_per_s",
+        stats: &m.per_user_output_tokens_per_s,
+        unit: "tok/s",
+    });
+    rows.push(MetricRow {
+        label: labels::TOKENS_PER_CHUNK,
+        def_key: "tokens_per_chunk",
+        stats: &m.tokens_per_chunk,
+        unit: "tokens",
+    });
     stat_table(out, &rows, defs);
     let t = &m.throughput;
     let _ = write!(
@@ -1277,7 +1214,7 @@ pub fn render_compare(c: &Comparison, runs: &[RunData]) -> String {
         } else {
             format!(" ({})", row.unit)
         };
-        let _ = write!(out, "<tr><td>{}{}</td>", escape_html(&row.metric), escape_html(&unit));
+        let _ = write!(out, "<tr><td>{}{}</td>", escape_html(&row.label), escape_html(&unit));
         for (i, cell) in row.cells.iter().enumerate() {
             let ci = cell
                 .ci
@@ -1330,7 +1267,7 @@ pub fn render_compare(c: &Comparison, runs: &[RunData]) -> String {
         ("ttft", "TTFT"),
         ("tpot", "TPOT"),
         ("e2e", "E2E"),
-        ("itl", "ITL per token"),
+        ("itl", "ITL (per token, chunk-aware)"),
     ] {
         let mut ch = Chart::new(
             &format!("cdf-{dist}"),
@@ -1353,15 +1290,6 @@ pub fn render_compare(c: &Comparison, runs: &[RunData]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_everything_dangerous() {
-        assert_eq!(
-            escape_html("<script>alert(1)</script> & \"q\" 'a'"),
-            "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot; &#39;a&#39;"
-        );
-        assert_eq!(escape_html("a\u{1}b"), "a\u{FFFD}b");
-    }
 
     #[test]
     fn sweep_shapes() {

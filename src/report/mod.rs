@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod html;
+pub mod labels;
 pub mod svg;
 
 use crate::metrics::cost::{cost, Cost};
@@ -360,19 +361,14 @@ pub fn render_console(s: &Summary) -> String {
         "latency (ms)", "mean", "p50", "p90", "p95", "p99", "p99.9", "max", "n"
     );
     let l = &m.latency_ms;
-    stat_row(&mut out, "TTFT", &l.ttft);
-    stat_row(&mut out, "TTFO (first content)", &l.ttfo);
-    stat_row(&mut out, "E2E", &l.e2e);
-    stat_row(&mut out, "TPOT (per request)", &l.tpot);
-    stat_row(&mut out, "ITL (per token, chunk-aware)", &l.itl);
-    stat_row(&mut out, "ICL (per chunk)", &l.icl);
-    stat_row(&mut out, "E2E / OSL", &l.normalized);
-    stat_row(&mut out, "schedule lag", &l.schedule_lag);
-    if l.client_queue.max > 0.0 {
-        stat_row(&mut out, "client queue", &l.client_queue);
+    for (key, label) in labels::LATENCY {
+        let Some(stats) = l.get(key) else { continue };
+        if key != "client_queue" || stats.max > 0.0 {
+            stat_row(&mut out, label, stats);
+        }
     }
-    stat_row(&mut out, "per-user output tok/s", &m.per_user_output_tokens_per_s);
-    stat_row(&mut out, "tokens per chunk", &m.tokens_per_chunk);
+    stat_row(&mut out, labels::PER_USER_TPS, &m.per_user_output_tokens_per_s);
+    stat_row(&mut out, labels::TOKENS_PER_CHUNK, &m.tokens_per_chunk);
     if let Some(fs) = &s.latency_from_schedule_ms {
         stat_row(&mut out, "TTFT from intended send", &fs.ttft);
         stat_row(&mut out, "E2E from intended send", &fs.e2e);

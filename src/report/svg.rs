@@ -6,8 +6,25 @@
 //! Every piece of text that reaches the SVG goes through [`escape_html`]; charts never
 //! contain scripts. Rendering is pure: same chart, same string.
 
-use super::html::escape_html;
 use std::fmt::Write as _;
+
+/// Escape text for HTML/SVG element content and quoted attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Control characters are not allowed in XML (inline SVG); show them as U+FFFD.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// Colours of successive series (colour-blind-friendly-ish, readable on white).
 pub const PALETTE: [&str; 8] = [
@@ -561,6 +578,15 @@ pub fn histogram(mut v: Vec<f32>, bins: usize) -> (Vec<(f64, f64)>, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_everything_dangerous() {
+        assert_eq!(
+            escape_html("<script>alert(1)</script> & \"q\" 'a'"),
+            "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot; &#39;a&#39;"
+        );
+        assert_eq!(escape_html("a\u{1}b"), "a\u{FFFD}b");
+    }
 
     #[test]
     fn nice_ticks() {

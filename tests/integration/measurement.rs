@@ -102,7 +102,10 @@ fn steady_state_goodput_equals_throughput_when_every_request_is_good() {
         );
     }
     // The window is 2 s shorter than the run; the throughput in it is the emitted tokens.
-    let (ws, we) = (f(&s, "/steady_state/window_start_s"), f(&s, "/steady_state/window_end_s"));
+    let (ws, we) = (
+        f(&s, "/steady_state/window_start_s"),
+        f(&s, "/steady_state/window_end_s"),
+    );
     assert_eq!(ws, 0.0);
     assert!((we - (f(&s, "/duration_s") - 2.0)).abs() < 1e-9, "{we}");
     let emitted = records
@@ -121,7 +124,11 @@ fn steady_state_goodput_equals_throughput_when_every_request_is_good() {
 fn a_failed_request_does_not_move_the_throughput_window() {
     // 4 workers × 10 requests of 20 tokens, 50 ms TTFT, 10 ms ITL: each takes 240.2 ms.
     let mut records = closed_loop(4, 10, 0, 50_000, 10_000, 20);
-    let last_token = records.iter().filter_map(RequestRecord::last_token_abs_us).max().expect("tokens");
+    let last_token = records
+        .iter()
+        .filter_map(RequestRecord::last_token_abs_us)
+        .max()
+        .expect("tokens");
     // The 41st request is sent near the end and times out 2 s later, with no token.
     let mut timeout = ok(40, last_token - 100_000, 0, 0, 0);
     timeout.events.clear();
@@ -144,7 +151,11 @@ fn a_failed_request_does_not_move_the_throughput_window() {
         .iter()
         .map(|r| r.end_abs_us().min(last_token).saturating_sub(r.send_us) as f64 / 1e6)
         .sum();
-    assert!((f(&s, "/concurrency/mean") - busy / window).abs() < 1e-9, "{}", s["concurrency"]);
+    assert!(
+        (f(&s, "/concurrency/mean") - busy / window).abs() < 1e-9,
+        "{}",
+        s["concurrency"]
+    );
     // A failed request that streamed tokens before it broke does not move the window either.
     let mut broken = ok(41, last_token - 50_000, 10_000, 500_000, 3);
     broken.error = Some(ErrorClass::ResetMidStream);
@@ -184,7 +195,10 @@ fn one_token_provenance_for_every_throughput_figure() {
         f(&s, "/throughput/total_tokens_per_s")
     );
     let rule = s["definitions"]["token_counts"].as_str().unwrap_or_default();
-    assert!(rule.contains("server usage") && rule.contains("every throughput"), "{rule}");
+    assert!(
+        rule.contains("server usage") && rule.contains("every throughput"),
+        "{rule}"
+    );
 }
 
 // ---- the property: goodput ≤ throughput over any record set and window ----
@@ -268,7 +282,10 @@ fn slo_strategy() -> impl Strategy<Value = Slo> {
 /// cost per good token is never below the cost per token.
 fn check_scope(s: &Value, scope: &str) -> Result<(), TestCaseError> {
     let get = |p: &str| s.pointer(&format!("{scope}{p}")).and_then(Value::as_f64);
-    let (Some(t), Some(g)) = (get("/throughput/output_tokens_per_s"), get("/goodput/output_tokens_per_s")) else {
+    let (Some(t), Some(g)) = (
+        get("/throughput/output_tokens_per_s"),
+        get("/goodput/output_tokens_per_s"),
+    ) else {
         return Ok(());
     };
     prop_assert!(g <= t, "{scope}: goodput {g} tok/s > throughput {t} tok/s");
