@@ -49,7 +49,11 @@ fn bench_bounded(args: &[&str], limit: Duration) -> Run {
         stdout: std::fs::read(&out_path).unwrap_or_default(),
         stderr: std::fs::read(&err_path).unwrap_or_default(),
     };
-    Run { out, dir }
+    Run {
+        out,
+        dir,
+        elapsed: t.elapsed(),
+    }
 }
 
 /// Fast fixed-timing requests: 6 tokens 1 ms apart, so a mid-stream fault strikes after 3.

@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_infermeter"))
@@ -11,6 +12,9 @@ pub fn bin() -> Command {
 pub struct Run {
     pub out: Output,
     pub dir: tempfile::TempDir,
+    /// Wall-clock time of the command, measured by the test (an upper bound on any time the
+    /// run reports, e.g. its `duration_s`).
+    pub elapsed: Duration,
 }
 
 impl Run {
@@ -62,6 +66,7 @@ pub fn bench(args: &[&str]) -> Run {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("tempdir");
     let out_dir = dir.path().join("run");
+    let t = Instant::now();
     let out = bin()
         .arg("bench")
         .args(args)
@@ -71,7 +76,64 @@ pub fn bench(args: &[&str]) -> Run {
         .env_remove("OPENAI_API_KEY")
         .output()
         .expect("run infermeter");
-    Run { out, dir }
+    Run {
+        out,
+        dir,
+        elapsed: t.elapsed(),
+    }
+}
+
+/// A standalone `infermeter sim serve --port 0 ARGS` on 127.0.0.1, killed when dropped (also
+/// when an assertion fails first).
+pub struct SimServer {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl SimServer {
+    /// Start it and wait (at most 20 s) for the address it prints.
+    pub fn start(args: &[&str]) -> SimServer {
+        use std::io::BufRead;
+        let mut child = bin()
+            .args(["sim", "serve", "--port", "0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sim serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = SimServer {
+            child,
+            url: String::new(),
+        };
+        let mut seen = Vec::new();
+        server.url = loop {
+            let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+                panic!("sim serve printed no address: {seen:?}");
+            };
+            if let Some(rest) = line.split("http://").nth(1) {
+                break format!("http://{}", rest.split_whitespace().next().unwrap_or_default());
+            }
+            seen.push(line);
+        };
+        server
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub fn f(v: &Value, ptr: &str) -> f64 {
@@ -85,4 +147,20 @@ pub fn f(v: &Value, ptr: &str) -> f64 {
 pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// True under CI: the environment variable `CI` is set to anything but `""`, `0` or `false`
+/// (`.ci/run` exports `CI=true`; hosted CI services set it too).
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// A test's dependency is missing. Outside CI it skips, saying so on stderr; under CI the
+/// dependency is required (`.ci/run` installs it), so the test fails instead of passing green.
+pub fn skip_missing(test: &str, why: &str) {
+    assert!(
+        !under_ci(),
+        "{test}: {why}, and CI requires it (CI is set; .ci/run installs every test dependency)"
+    );
+    eprintln!("SKIPPED {test}: {why}");
 }
