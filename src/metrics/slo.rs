@@ -198,7 +198,7 @@ mod tests {
         let one_token_slow = rec(&[(400_000, 1)], 1); // breaks TTFT
         let mut failed = rec(&[], 0);
         failed.error = Some(ErrorClass::Http5xx);
-        let recs = vec![good, slow_ttft, slow_tpot, one_token, one_token_slow, failed];
+        let recs = [good, slow_ttft, slow_tpot, one_token, one_token_slow, failed];
         let refs: Vec<&RequestRecord> = recs.iter().collect();
         let window = Window {
             start_us: 0,
