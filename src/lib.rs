@@ -11,6 +11,7 @@
 //! `metrics`, `client::sse`, `client::openai`, `workload`, `schedule::arrivals`) does no I/O
 //! so it can be tested with plain unit tests.
 
+pub mod arrival;
 pub mod cli;
 pub mod client;
 pub mod metrics;

@@ -65,7 +65,7 @@ pub(super) fn render(out: &mut String, s: &Summary) {
                     f2(l.p99),
                     f2(l.max),
                     match c.rx_timestamp {
-                        Some(crate::client::rx::RxTimestamp::User) => "read-return",
+                        Some(crate::arrival::RxTimestamp::User) => "read-return",
                         _ => "kernel",
                     },
                     l.late_shared_stamps
