@@ -115,7 +115,8 @@ pub const MAX_ITL_WEIGHT: u32 = 1024;
 
 /// Per-token (chunk-aware) inter-token latencies of one request, in ms: an event carrying `k`
 /// tokens after a gap `g` from the previous event gives `k` samples of `g / k` (at most
-/// [`MAX_ITL_WEIGHT`]). The first event (its gap is the TTFT) gives none. Event times out of
+/// [`MAX_ITL_WEIGHT`]); an event with `k = 0` (text whose streamed usage did not grow) gives
+/// one sample of `g`, so no time is dropped. The first event (its gap is the TTFT) gives none. Event times out of
 /// order (only in a hand-edited records file) count as a zero gap. This is the one definition
 /// of "ITL per token".
 pub fn itl_samples(r: &RequestRecord) -> impl Iterator<Item = f32> + '_ {

@@ -6,8 +6,9 @@
 //!
 //! * A request is **good** when it succeeded and meets every applicable SLO (strictly below
 //!   each limit, as the seeds' "TTFT < 200 ms").
-//! * The TPOT SLO does not apply to requests with a single output token (TPOT is undefined);
-//!   they are judged on the other SLOs and counted in `tpot_not_applicable` — never passed
+//! * The TPOT SLO does not apply to requests whose TPOT is undefined (a single token event:
+//!   one output token, or a non-streamed response; or OSL ≤ the first event's tokens); they
+//!   are judged on the other SLOs and counted in `tpot_not_applicable` — never passed
 //!   silently. The same holds for `itl_p99` on requests with no inter-token gap.
 //! * **Attainment** = good / (succeeded + failed): failed requests count as violations
 //!   (class `error`).
@@ -77,7 +78,8 @@ pub struct Goodput {
     pub attainment: f64,
     /// SLO name (or `error`) → number of requests that broke it (a request can break several).
     pub violations: BTreeMap<String, u64>,
-    /// Requests for which the TPOT objective could not apply (single output token).
+    /// Requests for which the TPOT objective could not apply (TPOT undefined: one token
+    /// event, or OSL ≤ the first event's tokens).
     pub tpot_not_applicable: u64,
 }
 

@@ -3,7 +3,8 @@
 //!
 //! Automatic detection (documented in docs/metrics.md):
 //! 1. in-flight requests `n(t)` from the `[send, end]` intervals, sampled at 200 points over
-//!    the run window and smoothed with a centred moving average of 5 % of the run;
+//!    the run window and smoothed with a centred moving average over ±5 samples (11 samples,
+//!    about 5 % of the run; fewer at the edges);
 //! 2. level `L` = median of the smoothed curve over the middle half of the run;
 //! 3. window = from the first to the last sample where the smoothed curve is ≥ 0.9 · L
 //!    (for `L < 1`, a near-idle run, the whole window);
@@ -65,6 +66,17 @@ fn in_flight_at(intervals: &[(u64, u64)], t: u64) -> usize {
     intervals.iter().filter(|(s, e)| *s <= t && t < *e).count()
 }
 
+/// The median: the middle value, or the mean of the two middle values of an even count.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_unstable_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// Find the window (µs since run start) automatically; `Err(reason)` when there is none.
 pub fn detect(records: &[RequestRecord]) -> Result<(u64, u64), String> {
     let m = measured(records);
@@ -85,9 +97,7 @@ pub fn detect(records: &[RequestRecord]) -> Result<(u64, u64), String> {
             raw[a..b].iter().sum::<f64>() / (b - a) as f64
         })
         .collect();
-    let mut mid: Vec<f64> = smooth[N / 4..3 * N / 4].to_vec();
-    mid.sort_unstable_by(f64::total_cmp);
-    let level = mid[mid.len() / 2];
+    let level = median(smooth[N / 4..3 * N / 4].to_vec());
     let (ws, we) = if level < 1.0 {
         (t0, t1)
     } else {
@@ -115,12 +125,8 @@ pub fn detect(records: &[RequestRecord]) -> Result<(u64, u64), String> {
     let mut by_time = inside;
     by_time.sort_by(|a, b| a.0.total_cmp(&b.0));
     let third = by_time.len() / 3;
-    let median = |v: &[(f64, f64)]| {
-        let mut t: Vec<f64> = v.iter().map(|p| p.1).collect();
-        t.sort_unstable_by(f64::total_cmp);
-        t[t.len() / 2]
-    };
-    let (first, last) = (median(&by_time[..third]), median(&by_time[by_time.len() - third..]));
+    let ttft = |v: &[(f64, f64)]| median(v.iter().map(|p| p.1).collect());
+    let (first, last) = (ttft(&by_time[..third]), ttft(&by_time[by_time.len() - third..]));
     if last > 2.0 * first {
         return Err(format!(
             "median TTFT rises from {first:.0} ms to {last:.0} ms across the plateau: a queue is building up, the server is overloaded"
@@ -175,8 +181,8 @@ pub fn steady_state(records: &[RequestRecord], spec: WindowSpec, slo: Option<&Sl
         } => (
             "manual",
             manual(
-                t0 + (skip_start_s * 1e6) as u64,
-                t1.saturating_sub((skip_end_s * 1e6) as u64),
+                t0 + (skip_start_s * 1e6).round() as u64,
+                t1.saturating_sub((skip_end_s * 1e6).round() as u64),
             ),
         ),
         WindowSpec::Requests { skip_start_s, cooldown } => {
@@ -184,7 +190,7 @@ pub fn steady_state(records: &[RequestRecord], spec: WindowSpec, slo: Option<&Sl
             ends.sort_unstable();
             let keep = ends.len().saturating_sub(cooldown as usize);
             let we = if keep == 0 { t0 } else { ends[keep - 1] };
-            ("manual", manual(t0 + (skip_start_s * 1e6) as u64, we))
+            ("manual", manual(t0 + (skip_start_s * 1e6).round() as u64, we))
         }
     };
     match found {

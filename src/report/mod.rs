@@ -418,7 +418,10 @@ pub fn render_console(s: &Summary) -> String {
                 format!(" · violations: {}", v.join(", "))
             },
             if g.tpot_not_applicable > 0 {
-                format!(" · TPOT n/a for {} single-token requests", g.tpot_not_applicable)
+                format!(
+                    " · TPOT objective n/a for {} requests with one token event",
+                    g.tpot_not_applicable
+                )
             } else {
                 String::new()
             }

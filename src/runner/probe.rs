@@ -54,8 +54,10 @@ mod tests {
     fn cpu_time_is_readable_and_grows() {
         let a = process_cpu_s().unwrap();
         let mut x = 0u64;
+        // black_box inside the loop: without it the sum has a closed form, the optimiser
+        // removes the loop, and no CPU time passes.
         for i in 0..20_000_000u64 {
-            x = x.wrapping_add(i * i);
+            x = x.wrapping_add(std::hint::black_box(i) * i);
         }
         std::hint::black_box(x);
         assert!(process_cpu_s().unwrap() > a);
