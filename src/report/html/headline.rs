@@ -60,6 +60,13 @@ pub(super) fn render(out: &mut String, s: &Summary) {
         m.duration_s,
         s.wall_s
     );
+    if m.requests.failed_after_window > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"note\">{} failed requests ended after the window closed (its end is the last token of a successful request): they are counted under errors, not in the window.</p>",
+            m.requests.failed_after_window
+        );
+    }
     out.push_str("</section>");
 }
 
