@@ -24,7 +24,7 @@ target/release/examples/hiccup 5
 echo "== 5. SSE parser + chunk decoder (single thread)"
 target/release/examples/sse_bench 1000000 | tail -1
 
-"$BIN" sim serve --port "$PORT" --ttft-ms 0 --itl-ms 0 --prefill-us-per-token 0 --max-num-seqs 100000 2>/dev/null &
+"$BIN" sim serve --port "$PORT" --sim-ttft-ms 0 --sim-itl-ms 0 --sim-prefill-us-per-token 0 --sim-max-num-seqs 100000 2>/dev/null &
 SIM=$!
 wait_up "$PORT"
 
@@ -36,7 +36,7 @@ echo "== 1. token events ingested per second (streaming, 1 token per event)"
 # server's single core.
 PIN_S= PIN_C=
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then PIN_S="taskset -c 1"; PIN_C="taskset -c 0"; fi
-$PIN_S "$BIN" sim serve --port "$PORT3" --ttft-ms 0 --itl-ms 0 --prefill-us-per-token 0 --max-num-seqs 100000 2>/dev/null &
+$PIN_S "$BIN" sim serve --port "$PORT3" --sim-ttft-ms 0 --sim-itl-ms 0 --sim-prefill-us-per-token 0 --sim-max-num-seqs 100000 2>/dev/null &
 SIM3=$!
 wait_up "$PORT3"
 printf '%8s %12s %10s %12s %14s %12s %20s %12s\n' cores concurrency events "events/s" "client CPU s" "CPU s/1M ev" "ev per client CPU-s" "peak RSS MB"
@@ -81,7 +81,7 @@ timing_row() { # label itl pin(0/1) [bench flags...]
   local ps= pc=
   if [ "$pin" = 1 ]; then ps=$PIN_S; pc=$PIN_C; [ -n "$ps" ] || { echo "$label: skipped (no taskset or one core)"; return; }; fi
   rm -f "$OUT/writes.jsonl"
-  $ps "$BIN" sim serve --port "$PORT2" --ttft-ms 50 --itl-ms "$itl" --prefill-us-per-token 0 --max-num-seqs 100000 \
+  $ps "$BIN" sim serve --port "$PORT2" --sim-ttft-ms 50 --sim-itl-ms "$itl" --sim-prefill-us-per-token 0 --sim-max-num-seqs 100000 \
     --write-log "$OUT/writes.jsonl" 2>/dev/null &
   SIM2=$!
   wait_up "$PORT2"
@@ -99,7 +99,7 @@ timing_row "ITL 20 ms, kernel stamps, shared" 20 0
 timing_row "ITL 20 ms, read-return, shared" 20 0 --rx-timestamp user
 
 echo "== 4. memory: per recorded token event (concurrency 10, 10^6 events) and per in-flight request (2000 requests held by a 3 s TTFT)"
-"$BIN" sim serve --port "$PORT3" --ttft-ms 3000 --itl-ms 10 --prefill-us-per-token 0 --max-num-seqs 100000 2>/dev/null &
+"$BIN" sim serve --port "$PORT3" --sim-ttft-ms 3000 --sim-itl-ms 10 --sim-prefill-us-per-token 0 --sim-max-num-seqs 100000 2>/dev/null &
 SIM3=$!
 wait_up "$PORT3"
 "$BIN" bench --url "http://127.0.0.1:$PORT" --concurrency 1 --requests 1 --output-tokens 1 --input-tokens 16 \

@@ -4,7 +4,7 @@
 # simulated vLLM-like engine, Llama-3.1-8B on one H100. Prints the wall time and the number
 # of simulated requests per wall-clock second (records.jsonl and summary.json included).
 #
-#   scripts/sim-speed.sh [extra `infermeter sim run` flags, e.g. --gpu a100-80gb]
+#   scripts/sim-speed.sh [extra `infermeter sim run` flags, e.g. --sim-gpu a100-80gb]
 #
 # Environment: INFERMETER_BIN (default: build and use target/release/infermeter).
 set -euo pipefail
@@ -17,7 +17,7 @@ fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 start=$(date +%s.%N)
-"$bin" sim run --model-preset llama-3.1-8b --gpu h100-sxm --rate 20 --duration 1h \
+"$bin" sim run --sim-model-preset llama-3.1-8b --sim-gpu h100-sxm --rate 20 --duration 1h \
     --out "$out/run" -q "$@" >/dev/null
 end=$(date +%s.%N)
 python3 - "$out/run/summary.json" "$start" "$end" <<'PY'

@@ -28,7 +28,7 @@ def main():
     run, log = sys.argv[1], sys.argv[2]
     info = json.load(open(f"{run}/run.json"))
     summary = json.load(open(f"{run}/summary.json"))
-    prefix = info["request_id_prefix"]
+    prefix = info.get("run", info)["request_id_prefix"]  # run.json: the spec, facts under "run"
     t0 = summary["client"]["run_start_monotonic_ns"]
     writes = {}
     for line in open(log):

@@ -31,7 +31,7 @@ pub fn load_run(dir: &Path) -> Result<RunData, CliError> {
     let run = summary
         .as_ref()
         .and_then(|s| s.get("run").cloned())
-        .or_else(|| read_value(&dir.join("run.json")))
+        .or_else(|| crate::app::info::read_run_json(&dir.join("run.json")).and_then(|r| serde_json::to_value(r).ok()))
         .unwrap_or(Value::Null);
     let text = |k: &str| run.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
     let label = dir

@@ -1,16 +1,21 @@
-//! Command line: stage one parses raw flags (clap, this file); stage two validates them into
-//! typed configurations (`bench::validate`, `sim_cmd::config`) and runs. Errors reach the user
-//! as one line and an exit code: 2 for bad input, 1 for a run that failed, 3 for a run stopped
-//! by `--max-error-rate` (130 after Ctrl-C; see docs/reliability.md "Exit codes").
+//! Command line: stage one parses raw flags (clap, `flags`); stage two turns them — over a
+//! `--config` file when given — into one validated run specification (`overlay`,
+//! `spec::validate`) and calls the application layer (`app`). Nothing here runs a job.
+//! Errors reach the user as one line and an exit code: 2 for bad input, 1 for a run that
+//! failed, 3 for a run stopped by `--max-error-rate` (130 after Ctrl-C; see
+//! docs/reliability.md "Exit codes").
 
-pub mod bench;
 pub mod compare_cmd;
+pub mod flags;
+pub mod overlay;
 pub mod plan_cmd;
-pub mod report_cmd;
-pub mod sim_cmd;
-pub mod sweep_cmd;
 
-use clap::{Args, Parser, Subcommand};
+use crate::app::{self, Ui};
+pub use crate::error::Error as CliError;
+use crate::spec::{defaults, validate, RunSpec};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use flags::*;
+use serde::Serialize;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,14 +31,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load a server and measure TTFT, inter-token latency, throughput and tails.
-    /// Without --url, benchmarks the embedded simulated server.
+    /// Without --url, benchmarks the embedded simulated server (--sim-*).
     Bench(Box<BenchArgs>),
-    /// The simulated OpenAI-compatible server.
+    /// The simulated OpenAI-compatible server: served over HTTP, or run offline.
     Sim {
         #[command(subcommand)]
         command: SimCommand,
     },
-    /// Rebuild summary.json (and requests.csv) of a run directory from its records.jsonl.
+    /// Rebuild summary.json (and requests.csv, report.html) of a run directory from its
+    /// records.jsonl.
     Report(ReportArgs),
     /// Memory, batch capacity, roofline and cost of a model on a GPU (no GPU needed).
     Plan(Box<PlanArgs>),
@@ -46,380 +52,255 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
-    /// Serve the simulated engine over HTTP (engine mode with --model-preset/--model-config,
-    /// fixed timing otherwise).
+    /// Serve the simulated server over HTTP: the same server `bench` starts when no --url is
+    /// given (engine mode by default; fixed timing with --sim-mode fixed or --sim-ttft-ms).
     Serve(Box<SimServeArgs>),
-    /// Simulate a benchmark run offline (no HTTP, no waiting): same workload and load flags as
-    /// `bench`, same records.jsonl and summary.json.
+    /// Simulate a benchmark of the engine offline (no HTTP, no waiting): bench's load and
+    /// length flags and run specification, the same records.jsonl and summary.json.
     Run(Box<SimRunArgs>),
 }
 
-/// An error with the exit code it deserves.
-#[derive(Debug)]
-pub struct CliError {
-    pub code: u8,
-    pub message: String,
-}
-
-impl CliError {
-    pub fn usage(message: impl Into<String>) -> Self {
-        CliError {
-            code: 2,
-            message: message.into(),
-        }
-    }
-    pub fn failed(message: impl Into<String>) -> Self {
-        CliError {
-            code: 1,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<anyhow::Error> for CliError {
-    fn from(e: anyhow::Error) -> Self {
-        CliError::failed(format!("{e:#}"))
-    }
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct SimFlags {
-    /// Served model name.
-    #[arg(long = "sim-model", default_value = "infermeter-sim")]
-    pub sim_model: String,
-    /// Embedded server mode: `engine` (simulated vLLM-like engine, the default) or `fixed`
-    /// (configured TTFT/ITL). Any --sim-ttft-ms/--sim-itl-ms/--sim-prefill-us-per-token
-    /// selects `fixed`.
-    #[arg(long = "sim-mode", value_parser = ["engine", "fixed"])]
-    pub sim_mode: Option<String>,
-    /// Fixed mode: time to first token once a slot is free, ms (N, uniform:LO,HI, normal:MEAN,STD, lognormal:MEAN,STD, exp:MEAN) [default: normal:30,3].
-    #[arg(long = "sim-ttft-ms")]
-    pub sim_ttft_ms: Option<String>,
-    /// Fixed mode: gap between tokens, ms (same forms as --sim-ttft-ms) [default: normal:10,1].
-    #[arg(long = "sim-itl-ms")]
-    pub sim_itl_ms: Option<String>,
-    /// Fixed mode: extra prefill time per prompt token, µs [default: 40].
-    #[arg(long = "sim-prefill-us-per-token")]
-    pub sim_prefill_us_per_token: Option<f64>,
-    /// Sequences served concurrently; more requests queue [default: 256 in fixed mode, 16 in engine mode].
-    #[arg(long = "sim-max-num-seqs")]
-    pub sim_max_num_seqs: Option<u32>,
-    /// Tokens per streamed chunk.
-    #[arg(long = "sim-tokens-per-chunk", default_value_t = 1)]
-    pub sim_tokens_per_chunk: u32,
-    /// Engine mode: model preset (see `infermeter sim serve --list-presets`).
-    #[arg(long = "sim-model-preset", default_value = DEFAULT_BENCH_PRESET)]
-    pub sim_model_preset: String,
-    /// Engine mode: GPU preset.
-    #[arg(long = "sim-gpu", default_value = DEFAULT_BENCH_GPU)]
-    pub sim_gpu: String,
-    /// Engine mode: real seconds per simulated second (< 1 runs faster than real time).
-    #[arg(long = "sim-time-scale", default_value_t = DEFAULT_BENCH_TIME_SCALE)]
-    pub sim_time_scale: f64,
-    #[command(flatten)]
-    pub faults: FaultFlags,
-}
-
-/// Fault injection in the simulated server (`sim serve`, and `bench` without `--url`).
-#[derive(Debug, Args, Clone, Default)]
-pub struct FaultFlags {
-    /// Inject a fault into this share of requests, KIND=PROB (repeatable; probabilities add up
-    /// to at most 1). Kinds: http_429, http_500_json, http_503_html, reset_before_headers,
-    /// reset_mid_stream, truncated, error_event, stall, slow_first_byte, malformed_json,
-    /// invalid_utf8, huge_line, slow_headers, not_sse. In `bench`: the embedded server only
-    /// (no --url). See docs/reliability.md.
-    #[arg(long = "fault", value_name = "KIND=PROB")]
-    pub fault: Vec<String>,
-    /// How long a `stall` fault keeps the stream silent, ms.
-    #[arg(long = "fault-stall-ms", value_name = "MS", default_value_t = crate::sim::faults::DEFAULT_FAULT_MS)]
-    pub fault_stall_ms: u64,
-    /// How late a `slow_first_byte` response head is, and how long a `slow_headers` head takes
-    /// to trickle out, ms.
-    #[arg(long = "fault-delay-ms", value_name = "MS", default_value_t = crate::sim::faults::DEFAULT_FAULT_MS)]
-    pub fault_delay_ms: u64,
-}
-
-impl FaultFlags {
-    /// Stage two: the validated fault plan.
-    pub fn plan(&self) -> Result<crate::sim::FaultPlan, CliError> {
-        crate::sim::FaultPlan::parse(&self.fault, self.fault_stall_ms, self.fault_delay_ms).map_err(CliError::usage)
-    }
-}
-
-/// The embedded bench target's engine: a small model on a modest GPU, sped up, so the default
-/// `bench` finishes in seconds and still shows batching and queueing.
-pub const DEFAULT_BENCH_PRESET: &str = "qwen3-0.6b";
-pub const DEFAULT_BENCH_GPU: &str = "l4";
-pub const DEFAULT_BENCH_TIME_SCALE: f64 = 0.75;
-pub const DEFAULT_BENCH_MAX_NUM_SEQS: u32 = 16;
-
-/// Flags of the simulated vLLM-like engine (`sim serve`, `sim run`).
-#[derive(Debug, Args, Clone)]
-pub struct EngineFlags {
-    /// Model preset, e.g. llama-3.1-8b, qwen3-0.6b (see --list-presets). `sim serve` runs the
-    /// engine only when this or --model-config is given; `sim run` defaults to llama-3.1-8b.
-    #[arg(long)]
-    pub model_preset: Option<String>,
-    /// Hugging Face config.json describing the model (engine mode; overrides --model-preset).
-    #[arg(long)]
-    pub model_config: Option<std::path::PathBuf>,
-    /// GPU preset (engine mode), e.g. h100-sxm, a100-80gb, l4.
-    #[arg(long, default_value = "h100-sxm")]
-    pub gpu: String,
-    /// Tensor-parallel degree.
-    #[arg(long, default_value_t = 1)]
-    pub tp: u32,
-    /// Weight dtype: bf16, fp16, fp8, int8, int4.
-    #[arg(long, default_value = "bf16")]
-    pub weights_dtype: String,
-    /// KV-cache dtype: bf16, fp16, fp8.
-    #[arg(long, default_value = "bf16")]
-    pub kv_dtype: String,
-    /// Most sequences running at once [default: vLLM's for the GPU; 256 in fixed mode].
-    #[arg(long)]
-    pub max_num_seqs: Option<u32>,
-    /// Token budget per engine step [default: vLLM's for the GPU].
-    #[arg(long)]
-    pub max_num_batched_tokens: Option<u32>,
-    /// Longest prompt + output [default: the model's context, capped by the KV cache].
-    #[arg(long)]
-    pub max_model_len: Option<u32>,
-    /// Prefill each prompt in one step instead of chunks.
-    #[arg(long)]
-    pub no_chunked_prefill: bool,
-    /// Disable automatic prefix caching.
-    #[arg(long)]
-    pub no_prefix_caching: bool,
-    /// Batching: continuous (vLLM) or static (HF-style baseline).
-    #[arg(long, value_parser = ["continuous", "static"], default_value = "continuous")]
-    pub scheduler: String,
-    /// Print the model and GPU presets and exit.
-    #[arg(long)]
-    pub list_presets: bool,
-}
-
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Serialize)]
 pub struct BenchArgs {
-    /// Base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000). Without it, an
-    /// embedded simulated server is started on 127.0.0.1.
-    #[arg(long)]
-    pub url: Option<String>,
-    /// Model name to request (default: the first model the server lists).
-    #[arg(long)]
-    pub model: Option<String>,
-    /// API to call.
-    #[arg(long, value_parser = ["completions", "chat"], default_value = "completions")]
-    pub api: String,
-    /// Endpoint path overriding the API's default (e.g. /v1/completions).
-    #[arg(long)]
-    pub endpoint: Option<String>,
-    /// Ask for a single non-streamed response instead of a stream (TTFT then equals E2E).
-    #[arg(long)]
-    pub no_stream: bool,
-
     #[command(flatten)]
-    pub load: LoadFlags,
-    /// Warmup: a number of requests sent first and excluded from all metrics, or a duration
-    /// (e.g. 10s) excluded from the steady-state window only.
-    #[arg(long, default_value = "0")]
-    pub warmup: String,
-    /// Excluded from the end of the steady-state window: a duration (5s) or a number of
-    /// last-completed requests. Without --warmup/--cooldown durations the window is detected.
-    #[arg(long)]
-    pub cooldown: Option<String>,
-    /// Service-level objectives for goodput, e.g. ttft=200ms,tpot=50ms,e2e=10s,itl_p99=100ms,
-    /// or a preset: chat (TTFT < 200 ms), batch (TTFT < 1 s), realtime (TTFT < 50 ms).
-    #[arg(long)]
-    pub slo: Option<String>,
-    /// $/hour of one GPU, for cost per token.
-    #[arg(long)]
-    pub gpu_cost_per_hour: Option<f64>,
-    /// Price the run with this GPU preset's default $/hour (see `infermeter plan --list-presets`).
-    #[arg(long)]
-    pub price_gpu: Option<String>,
-    /// Number of GPUs serving the target.
-    #[arg(long, default_value_t = 1.0)]
-    pub gpus: f64,
-
-    /// Input length distribution in tokens: N, uniform:LO,HI, normal:MEAN,STD, lognormal:MEAN,STD (each with optional ,MIN,MAX).
-    #[arg(long, default_value = "512")]
-    pub input_tokens: String,
-    /// Output length distribution in tokens (sent as max_tokens).
-    #[arg(long, default_value = "64")]
-    pub output_tokens: String,
-    /// Tokenizer: cl100k_base, o200k_base or a path to a tokenizer.json.
-    #[arg(long, default_value = "cl100k_base")]
-    pub tokenizer: String,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Do not send ignore_eos (let the model stop naturally).
-    #[arg(long)]
-    pub no_ignore_eos: bool,
-    /// Do not ask for cumulative usage on every chunk (stream_options.continuous_usage_stats).
-    #[arg(long)]
-    pub no_continuous_usage: bool,
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    /// JSON object merged into every request body, e.g. '{"top_p":0.9}'.
-    #[arg(long)]
-    pub extra_body: Option<String>,
-
-    /// Environment variable holding the API key (sent as a Bearer token; never printed).
-    #[arg(long, default_value = "OPENAI_API_KEY")]
-    pub api_key_env: String,
-    /// File holding the API key (surrounding whitespace trimmed; never printed), instead of
-    /// the environment variable.
-    #[arg(long, value_name = "PATH", conflicts_with = "api_key_env")]
-    pub api_key_file: Option<std::path::PathBuf>,
-    /// Add the certificates of this PEM file to the trusted roots (for https:// targets).
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Option<std::path::PathBuf>,
-    /// Do not verify the server's TLS certificate (https:// only; prints a warning).
-    #[arg(long)]
-    pub insecure: bool,
-    /// Arrival time of streamed bytes: the kernel's receive timestamp of the socket segment
-    /// (Linux; immune to the client's own scheduling delay), or when the client's read
-    /// returned.
-    #[arg(long, value_parser = ["kernel", "user"], default_value = "kernel", value_name = "CLOCK")]
-    pub rx_timestamp: String,
-    /// Extra header 'Name: value' (repeatable).
-    #[arg(long = "header", short = 'H')]
-    pub headers: Vec<String>,
-    #[arg(long, default_value = "10s")]
-    pub connect_timeout: String,
-    /// Until response headers arrive.
-    #[arg(long, default_value = "300s")]
-    pub first_byte_timeout: String,
-    /// Longest silence between two chunks of a stream.
-    #[arg(long, default_value = "120s")]
-    pub idle_timeout: String,
-    /// Whole-request limit.
-    #[arg(long, default_value = "30m")]
-    pub request_timeout: String,
-    /// Circuit breaker: stop the run (exit code 3) when more than this fraction of the last
-    /// --error-window completed requests failed. Off by default.
-    #[arg(long, value_name = "FRACTION")]
-    pub max_error_rate: Option<f64>,
-    /// Completed requests the --max-error-rate window covers; the breaker can trip once
-    /// min(N, 10) requests have completed.
-    #[arg(long, value_name = "N", default_value_t = 50, requires = "max_error_rate")]
-    pub error_window: usize,
-    /// Retry a failed request up to N times on http_429, http_5xx, connect errors and resets
-    /// before the response headers (never once a response body has started). 0 = off.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub retry: u32,
-    /// Wait before the first retry, doubled for each further one (at most 10s).
-    #[arg(long, value_name = "DURATION", default_value = "100ms")]
-    pub retry_backoff: String,
-    /// After Ctrl-C or a --max-error-rate stop, wait at most this long for the requests in
-    /// flight (a second Ctrl-C abandons them at once).
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
-    pub drain_timeout: String,
-
-    /// Output directory (default results/bench-<UTC time>).
-    #[arg(long, short = 'o')]
-    pub out: Option<std::path::PathBuf>,
-    /// Also write requests.csv (one row per request).
-    #[arg(long)]
-    pub csv: bool,
-    /// No progress bar.
-    #[arg(long)]
-    pub no_progress: bool,
-    /// Print only the summary.json path.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
-    /// Print nothing (used for the stages of a sweep).
-    #[arg(long, hide = true)]
-    pub silent: bool,
-    /// Do not write report.html.
-    #[arg(long)]
-    pub no_html: bool,
-
+    #[serde(flatten)]
+    pub config: ConfigFlags,
     #[command(flatten)]
+    #[serde(flatten)]
+    pub target: TargetFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shape: LoadShapeFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub extent: ExtentFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub workload: WorkloadFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub seed: SeedFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub judge: JudgeFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub reliability: ReliabilityFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub output: OutputFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub ui: UiFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
     pub sim: SimFlags,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub config: ConfigFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub sweep: SweepFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub target: TargetFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub extent: ExtentFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub workload: WorkloadFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub seed: SeedFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub judge: JudgeFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub reliability: ReliabilityFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub output: OutputFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub ui: UiFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub sim: SimFlags,
+}
+
+#[derive(Debug, Args, Serialize)]
 pub struct SimServeArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub config: ConfigFlags,
     /// Address to bind (loopback unless given explicitly).
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     pub host: String,
-    #[arg(long, default_value_t = 8000)]
+    /// Port to bind (0: any free port, printed on stderr).
+    #[arg(long, value_name = "PORT", default_value_t = defaults::SIM_PORT)]
     pub port: u16,
-    /// Served model name [default: infermeter-sim, or the preset name in engine mode].
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Fixed mode: time to first token, ms.
-    #[arg(long, default_value = "normal:30,3")]
-    pub ttft_ms: String,
-    /// Fixed mode: gap between tokens, ms.
-    #[arg(long, default_value = "normal:10,1")]
-    pub itl_ms: String,
-    /// Fixed mode: extra prefill time per prompt token, µs.
-    #[arg(long, default_value_t = 40.0)]
-    pub prefill_us_per_token: f64,
-    #[arg(long, default_value_t = 1)]
-    pub tokens_per_chunk: u32,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Engine mode: real seconds per simulated second (< 1 runs faster than real time).
-    #[arg(long, default_value_t = 1.0)]
-    pub time_scale: f64,
     #[command(flatten)]
-    pub engine: EngineFlags,
+    #[serde(flatten)]
+    pub seed: SeedFlags,
     #[command(flatten)]
-    pub faults: FaultFlags,
+    #[serde(flatten)]
+    pub sim: SimFlags,
     /// Append one JSON line per streamed response to FILE: its X-Request-Id and the time each
     /// body chunk was written (system monotonic clock, ns). Used to measure a client's
     /// timing error (scripts/perf.sh).
     #[arg(long, value_name = "FILE")]
     pub write_log: Option<std::path::PathBuf>,
+    /// Print the model and GPU presets and exit.
+    #[arg(long)]
+    pub list_presets: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize)]
 pub struct SimRunArgs {
     #[command(flatten)]
-    pub load: LoadFlags,
-    /// Input length distribution in tokens (as for bench).
-    #[arg(long, default_value = "512")]
-    pub input_tokens: String,
-    /// Output length distribution in tokens (as for bench).
-    #[arg(long, default_value = "64")]
-    pub output_tokens: String,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Let requests stop "naturally" (somewhere in the upper half of max_tokens).
-    #[arg(long)]
-    pub no_ignore_eos: bool,
-    /// Output directory (default results/sim-<UTC time>).
-    #[arg(long, short = 'o')]
-    pub out: Option<std::path::PathBuf>,
-    /// Also write requests.csv.
-    #[arg(long)]
-    pub csv: bool,
+    #[serde(flatten)]
+    pub config: ConfigFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shape: LoadShapeFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub extent: ExtentFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub workload: SimWorkloadFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub seed: SeedFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub judge: JudgeFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub output: OutputFlags,
     /// Print only the summary.json path.
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Print nothing (used for the stages of a sweep).
-    #[arg(long, hide = true)]
-    pub silent: bool,
     #[command(flatten)]
-    pub engine: EngineFlags,
+    #[serde(flatten)]
+    pub sim: SimFlags,
+    /// Print the model and GPU presets and exit.
+    #[arg(long)]
+    pub list_presets: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// A run directory containing records.jsonl (and run.json), or only a sweep.json.
+    #[arg(value_name = "DIR")]
     pub dir: std::path::PathBuf,
     /// Do not write report.html.
     #[arg(long)]
     pub no_html: bool,
 }
 
+/// The run specification of a command: its `--config` file (or the defaults) with the typed
+/// flags over it. `m` are the command's own matches.
+fn spec_of<T: Serialize>(args: &T, config: &ConfigFlags, m: &ArgMatches) -> Result<RunSpec, CliError> {
+    let values = serde_json::to_value(args).map_err(|e| CliError::failed(format!("internal: flags: {e}")))?;
+    overlay::spec_from(config.config.as_deref(), &overlay::given(m), &values)
+}
+
+/// `--print-config`: the resolved specification as TOML (after validation, so a bad one
+/// fails as the run would).
+fn print_config(spec: &RunSpec) -> Result<u8, CliError> {
+    print!("{}", spec.to_toml().map_err(CliError::failed)?);
+    Ok(0)
+}
+
+/// The matches of a (nested) subcommand.
+fn sub<'a>(m: &'a ArgMatches, path: &[&str]) -> &'a ArgMatches {
+    path.iter().fold(m, |m, name| m.subcommand_matches(name).unwrap_or(m))
+}
+
+async fn bench(a: &BenchArgs, m: &ArgMatches) -> Result<u8, CliError> {
+    let spec = spec_of(a, &a.config, m)?;
+    let cfg = validate::bench(&spec)?;
+    if a.config.print_config {
+        return print_config(&cfg.spec);
+    }
+    let ui = Ui {
+        progress: !a.ui.no_progress,
+        quiet: a.ui.quiet,
+        silent: false,
+    };
+    app::bench::run_stage(&cfg, ui).await?.exit()
+}
+
+async fn sweep(a: &SweepArgs, m: &ArgMatches) -> Result<u8, CliError> {
+    let mut spec = spec_of(a, &a.config, m)?;
+    spec.sweep.get_or_insert_with(Default::default);
+    let cfg = validate::sweep(&spec)?;
+    if a.config.print_config {
+        return print_config(&spec);
+    }
+    let ui = Ui {
+        progress: !a.ui.no_progress,
+        quiet: a.ui.quiet,
+        silent: false,
+    };
+    app::sweep::run(&cfg, ui).await
+}
+
+async fn serve(a: &SimServeArgs, m: &ArgMatches) -> Result<u8, CliError> {
+    if a.list_presets {
+        print!("{}", crate::sim::timing::presets_text());
+        return Ok(0);
+    }
+    let mut spec = spec_of(a, &a.config, m)?;
+    let mut cfg = validate::sim_server(&spec.sim.clone().unwrap_or_default(), spec.seed)?;
+    if a.config.print_config {
+        spec.sim.get_or_insert_with(Default::default);
+        return print_config(&spec);
+    }
+    if let Some(path) = &a.write_log {
+        let log = crate::sim::write_log::WriteLog::create(path)
+            .map_err(|e| CliError::usage(format!("cannot create --write-log {}: {e}", path.display())))?;
+        cfg.write_log = Some(log);
+    }
+    let ip: std::net::IpAddr = a
+        .host
+        .parse()
+        .map_err(|_| CliError::usage(format!("invalid --host '{}': expected an IP address", a.host)))?;
+    app::serve::run(cfg, std::net::SocketAddr::new(ip, a.port)).await
+}
+
+fn sim_run(a: &SimRunArgs, m: &ArgMatches) -> Result<u8, CliError> {
+    if a.list_presets {
+        print!("{}", crate::sim::timing::presets_text());
+        return Ok(0);
+    }
+    let spec = spec_of(a, &a.config, m)?;
+    let cfg = validate::sim_run(&spec)?;
+    if a.config.print_config {
+        return print_config(&cfg.spec);
+    }
+    let ui = Ui {
+        progress: false,
+        quiet: a.quiet,
+        silent: false,
+    };
+    app::simrun::run(&cfg, ui)
+}
+
 /// Parse and run; returns the process exit code.
 pub fn main_entry() -> u8 {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let (cli, matches) = match parsed {
+        Ok(x) => x,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
@@ -435,17 +316,17 @@ pub fn main_entry() -> u8 {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Bench(args) => bench::run(*args).await,
+            Command::Bench(a) => bench(&a, sub(&matches, &["bench"])).await,
             Command::Sim {
-                command: SimCommand::Serve(args),
-            } => sim_cmd::serve(*args).await,
+                command: SimCommand::Serve(a),
+            } => serve(&a, sub(&matches, &["sim", "serve"])).await,
             Command::Sim {
-                command: SimCommand::Run(args),
-            } => sim_cmd::run_offline(*args),
-            Command::Report(args) => report_cmd::run(args),
-            Command::Plan(args) => plan_cmd::run(*args),
-            Command::Sweep(args) => sweep_cmd::run(*args).await,
-            Command::Compare(args) => compare_cmd::run(args),
+                command: SimCommand::Run(a),
+            } => sim_run(&a, sub(&matches, &["sim", "run"])),
+            Command::Report(a) => app::rebuild::run(&a.dir, a.no_html),
+            Command::Plan(a) => plan_cmd::run(*a),
+            Command::Sweep(a) => sweep(&a, sub(&matches, &["sweep"])).await,
+            Command::Compare(a) => compare_cmd::run(a),
         }
     });
     match result {
@@ -459,49 +340,51 @@ pub fn main_entry() -> u8 {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Model preset (see --list-presets).
-    #[arg(long)]
+    /// Model preset (see --list-presets); this or --model-config is required.
+    #[arg(long, value_name = "PRESET")]
     pub model_preset: Option<String>,
     /// Hugging Face config.json of the model.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub model_config: Option<std::path::PathBuf>,
-    /// GPU preset (default h100-sxm unless a custom GPU is described).
-    #[arg(long)]
+    /// GPU preset [default: h100-sxm unless a custom GPU is described].
+    #[arg(long, value_name = "PRESET")]
     pub gpu: Option<String>,
     /// Custom GPU: dense BF16 TFLOP/s.
-    #[arg(long)]
+    #[arg(long, value_name = "TFLOPS")]
     pub gpu_tflops: Option<f64>,
     /// Custom GPU: memory bandwidth in GB/s.
-    #[arg(long)]
+    #[arg(long, value_name = "GB_PER_S")]
     pub gpu_bandwidth: Option<f64>,
     /// Custom GPU: memory in GB.
-    #[arg(long)]
+    #[arg(long, value_name = "GB")]
     pub gpu_memory: Option<f64>,
     /// Weights format: bf16, fp16, fp8, int8, int4.
-    #[arg(long, default_value = "bf16")]
+    #[arg(long, value_name = "DTYPE", default_value = defaults::DTYPE)]
     pub weights_dtype: String,
     /// KV cache format (default: the weights format, 16-bit for integer weights).
-    #[arg(long)]
+    #[arg(long, value_name = "DTYPE")]
     pub kv_dtype: Option<String>,
     /// Tensor-parallel degree.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = defaults::SIM_TP)]
     pub tp: u32,
-    #[arg(long, default_value_t = 0.9)]
+    /// Fraction of GPU memory the engine may use (weights, activations and KV cache), as
+    /// vLLM's --gpu-memory-utilization.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.9)]
     pub gpu_memory_utilization: f64,
     /// Tokens per sequence used to size the KV cache.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, value_name = "TOKENS", default_value_t = 4096)]
     pub context: u32,
     /// Batch sizes of the decode table, e.g. 1,8,32,64.
-    #[arg(long)]
+    #[arg(long, value_name = "LIST")]
     pub batch: Option<String>,
     /// Prompt tokens of the request used for prefill and total time.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, value_name = "TOKENS", default_value_t = 1024)]
     pub input_tokens: u32,
     /// Output tokens of that request.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, value_name = "TOKENS", default_value_t = 256)]
     pub output_tokens: u32,
     /// $/hour of one GPU (default: the preset's price).
-    #[arg(long)]
+    #[arg(long, value_name = "USD")]
     pub gpu_cost_per_hour: Option<f64>,
     /// Compare FP16 / INT8 / INT4 weights.
     #[arg(long)]
@@ -512,38 +395,6 @@ pub struct PlanArgs {
     /// List model and GPU presets.
     #[arg(long)]
     pub list_presets: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct SweepArgs {
-    /// Every bench flag applies to each stage (--url, workload, --requests/--duration, --slo...).
-    #[command(flatten)]
-    pub bench: BenchArgs,
-    /// Open-loop stages at these request rates, e.g. 5,10,20,40.
-    #[arg(long)]
-    pub rates: Option<String>,
-    /// Closed-loop stages at these concurrency levels, e.g. 1,4,16,64.
-    #[arg(long)]
-    pub concurrencies: Option<String>,
-    /// Automatic mode (no --rates/--concurrencies): a closed-loop probe for the maximum
-    /// request throughput, then this many rate stages up to 1.2x of it.
-    #[arg(long, default_value_t = 6)]
-    pub stages: usize,
-    /// Concurrency of the automatic mode's closed-loop probe.
-    #[arg(long, default_value_t = 64)]
-    pub probe_concurrency: usize,
-    /// Recommended operating point as a fraction of the saturation load (0.5-0.7).
-    #[arg(long, default_value_t = 0.6)]
-    pub operating_fraction: f64,
-    /// SLO attainment the max-goodput search must reach (needs --slo).
-    #[arg(long, default_value_t = 0.9)]
-    pub attainment_target: f64,
-    /// Repeated trials per load in the max-goodput search.
-    #[arg(long, default_value_t = 2)]
-    pub trials: usize,
-    /// Bisection steps of the max-goodput search (0 = only the stages).
-    #[arg(long, default_value_t = 3)]
-    pub search_steps: usize,
 }
 
 #[derive(Debug, Args)]
@@ -563,55 +414,186 @@ pub struct CompareArgs {
     #[arg(long)]
     pub json: bool,
     /// Bootstrap resamples for the confidence intervals.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, value_name = "N", default_value_t = 1000)]
     pub resamples: usize,
     /// Seed of the bootstrap resampling.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
 }
 
-/// How much load and for how long: shared by `bench`, `sim run` and (per stage) `sweep`.
-#[derive(Debug, Args, Clone)]
-pub struct LoadFlags {
-    /// Closed loop: number of concurrent workers (default 32 when --rate is not given).
-    #[arg(long, short = 'c')]
-    pub concurrency: Option<usize>,
-    /// Open loop: request rate in requests/s.
-    #[arg(long, short = 'r')]
-    pub rate: Option<f64>,
-    /// Open-loop arrival process.
-    #[arg(long, value_parser = ["poisson", "constant", "gamma"], default_value = "poisson")]
-    pub arrival: String,
-    /// Gamma shape for --arrival gamma (<1 burstier than Poisson, >1 smoother).
-    #[arg(long)]
-    pub burstiness: Option<f64>,
-    /// Open loop: cap on requests in flight; waiting time is reported as client queue time.
-    #[arg(long)]
-    pub max_concurrency: Option<usize>,
-    /// Number of measured requests (default 320 unless --duration is given).
-    #[arg(long, short = 'n')]
-    pub requests: Option<u64>,
-    /// Stop sending new requests after this long (e.g. 60s, 5m; simulated time for `sim run`).
-    #[arg(long, short = 'd')]
-    pub duration: Option<String>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl LoadFlags {
-    /// Stage two: the load, the duration and the request count, validated.
-    pub fn resolve(&self) -> Result<(crate::schedule::Load, Option<std::time::Duration>, Option<u64>), CliError> {
-        let load = bench::load_from(
-            self.rate,
-            self.concurrency,
-            &self.arrival,
-            self.burstiness,
-            self.max_concurrency,
-        )?;
-        let duration = self
-            .duration
-            .as_deref()
-            .map(|d| bench::dur("duration", d))
-            .transpose()?;
-        let requests = bench::requests_from(self.requests, duration)?;
-        Ok((load, duration, requests))
+    /// Every subcommand's arguments, with the command's path.
+    fn all_args() -> Vec<(String, clap::Arg)> {
+        fn walk(prefix: &str, c: &clap::Command, out: &mut Vec<(String, clap::Arg)>) {
+            let name = format!("{prefix} {}", c.get_name()).trim().to_string();
+            for a in c.get_arguments() {
+                out.push((name.clone(), a.clone()));
+            }
+            for s in c.get_subcommands() {
+                walk(&name, s, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk("", &Cli::command(), &mut out);
+        out
+    }
+
+    /// No flag of a command that takes a run specification is silently ignored: each maps to
+    /// a key, or is declared command-line only.
+    #[test]
+    fn every_spec_command_flag_maps_to_a_key() {
+        for (cmd, a) in all_args() {
+            let spec_cmd = [
+                "infermeter bench",
+                "infermeter sweep",
+                "infermeter sim serve",
+                "infermeter sim run",
+            ]
+            .contains(&cmd.as_str());
+            if !spec_cmd {
+                continue;
+            }
+            let id = a.get_id().as_str();
+            let mapped = overlay::KEYS.iter().any(|(f, _, _)| *f == id);
+            assert!(
+                mapped || overlay::CLI_ONLY.contains(&id),
+                "{cmd} --{id}: neither a specification key nor command-line only"
+            );
+        }
+        // And every key in the table names a real specification key.
+        for (_, key, _) in overlay::KEYS {
+            let mut tree = crate::spec::file::tree_of(&RunSpec::default());
+            crate::spec::file::set(&mut tree, key, serde_json::Value::Null);
+            if let Err(e) = crate::spec::file::to_spec(tree, "KEYS") {
+                assert!(!e.contains("unknown key"), "{key}: {e}");
+            }
+        }
+    }
+
+    /// Help that helps: every flag has a description, every option a value name.
+    #[test]
+    fn every_flag_has_help_and_a_value_name() {
+        for (cmd, a) in all_args() {
+            let id = a.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            assert!(a.get_help().is_some(), "{cmd} --{id} has no description");
+            let takes_value = a.get_num_args().is_some_and(|n| n.takes_values());
+            if takes_value && a.get_long().is_some() {
+                assert!(
+                    a.get_value_names().is_some_and(|v| !v.is_empty()),
+                    "{cmd} --{id} has no value name"
+                );
+            }
+        }
+    }
+
+    /// The defaults the help shows are the specification's: applying every flag's default
+    /// value gives exactly the default specification.
+    #[test]
+    fn flag_defaults_are_the_specification_defaults() {
+        for (path, want) in [
+            (vec!["bench"], RunSpec::embedded()),
+            (
+                vec!["sweep"],
+                RunSpec {
+                    sweep: Some(Default::default()),
+                    ..RunSpec::embedded()
+                },
+            ),
+            (vec!["sim", "serve"], RunSpec::embedded()),
+            (vec!["sim", "run"], RunSpec::embedded()),
+        ] {
+            let mut argv = vec!["infermeter"];
+            argv.extend(&path);
+            let m = Cli::command().try_get_matches_from(&argv).expect("parse");
+            let cli = Cli::from_arg_matches(&m).expect("cli");
+            let values = match &cli.command {
+                Command::Bench(a) => serde_json::to_value(a),
+                Command::Sweep(a) => serde_json::to_value(a),
+                Command::Sim {
+                    command: SimCommand::Serve(a),
+                } => serde_json::to_value(a),
+                Command::Sim {
+                    command: SimCommand::Run(a),
+                } => serde_json::to_value(a),
+                _ => unreachable!(),
+            }
+            .expect("values");
+            // Every flag with a value, as if typed (the fixed-timing ones would switch the
+            // mode: their defaults are compared on their own).
+            let fixed = ["sim_ttft_ms", "sim_itl_ms", "sim_prefill_us_per_token"];
+            let all: Vec<String> = overlay::KEYS
+                .iter()
+                .map(|(id, _, _)| id.to_string())
+                .filter(|id| values.get(id).is_some_and(|v| !v.is_null()) && !fixed.contains(&id.as_str()))
+                .collect();
+            let got = overlay::spec_from(None, &all, &values).expect("spec");
+            assert_eq!(got, want, "{path:?}");
+            let sim = crate::spec::SimSpec::default();
+            assert_eq!(values["sim_ttft_ms"], serde_json::json!(sim.ttft_ms));
+            assert_eq!(values["sim_itl_ms"], serde_json::json!(sim.itl_ms));
+            assert_eq!(
+                values["sim_prefill_us_per_token"],
+                serde_json::json!(sim.prefill_us_per_token)
+            );
+        }
+    }
+
+    #[test]
+    fn typed_flags_override_a_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "seed = 5\n[load]\nconcurrency = 3\nrequests = 7\n[sim]\ngpu = \"h100-sxm\"\n",
+        )
+        .unwrap();
+        let m = Cli::command()
+            .try_get_matches_from(["infermeter", "bench", "--config", p.to_str().unwrap(), "-n", "9"])
+            .unwrap();
+        let Command::Bench(a) = Cli::from_arg_matches(&m).unwrap().command else {
+            unreachable!()
+        };
+        let spec = spec_of(&*a, &a.config, sub(&m, &["bench"])).unwrap();
+        assert_eq!(spec.seed, 5);
+        assert_eq!(spec.load.concurrency, Some(3));
+        assert_eq!(spec.load.requests, Some(9));
+        assert_eq!(spec.sim.map(|s| s.gpu), Some("h100-sxm".into()));
+        // A URL typed on the command line replaces the file's embedded server.
+        let m = Cli::command()
+            .try_get_matches_from([
+                "infermeter",
+                "bench",
+                "--config",
+                p.to_str().unwrap(),
+                "--url",
+                "http://h:1",
+            ])
+            .unwrap();
+        let Command::Bench(a) = Cli::from_arg_matches(&m).unwrap().command else {
+            unreachable!()
+        };
+        let spec = spec_of(&*a, &a.config, sub(&m, &["bench"])).unwrap();
+        assert!(spec.sim.is_none() && spec.target.url.is_some());
+    }
+
+    /// docs/config.md documents every key and its flag.
+    #[test]
+    fn config_docs_list_every_key() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.md")).expect("docs/config.md");
+        for (id, key, _) in overlay::KEYS {
+            assert!(doc.contains(&format!("| `{key}` |")), "docs/config.md lacks key {key}");
+            let flag = match *id {
+                "headers" => "--header".to_string(),
+                other => format!("--{}", other.replace('_', "-")),
+            };
+            assert!(doc.contains(&format!("`{flag}`")), "docs/config.md lacks flag {flag}");
+        }
     }
 }

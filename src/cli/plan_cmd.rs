@@ -39,7 +39,7 @@ pub fn config(a: &PlanArgs) -> Result<PlanConfig, CliError> {
             c.custom_bandwidth_gbs = Some(b);
             c.custom_memory_gb = Some(m);
         }
-        (None, None, None, None) => c.gpu = Some(GpuSpec::preset("h100-sxm").map_err(usage)?),
+        (None, None, None, None) => c.gpu = Some(GpuSpec::preset(crate::spec::defaults::PLAN_GPU).map_err(usage)?),
         _ => {
             return Err(CliError::usage(
                 "a custom GPU needs all of --gpu-tflops, --gpu-bandwidth and --gpu-memory",

@@ -72,6 +72,9 @@ pub struct RunInfo {
     /// is infermeter's simulator in engine mode or an offline `sim run`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sim_engine: Option<String>,
+    /// The fixed timing of infermeter's simulator behind the target, when in fixed mode.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sim_fixed: Option<String>,
 }
 
 impl RunInfo {
@@ -285,6 +288,9 @@ pub fn render_console(s: &Summary) -> String {
     let _ = writeln!(out, "infermeter bench · {target}");
     if let Some(e) = &r.sim_engine {
         let _ = writeln!(out, "simulated engine: {e}");
+    }
+    if let Some(f) = &r.sim_fixed {
+        let _ = writeln!(out, "simulated server, fixed timing: {f}");
     }
     let load = match r.load_mode.as_str() {
         "open" => format!(

@@ -32,6 +32,9 @@ pub struct OfflinePlan {
     pub duration: Option<Duration>,
     /// `true`: every request generates exactly `max_tokens` (finish reason `length`).
     pub ignore_eos: bool,
+    /// The first `warmup` requests are sent before the `requests` and excluded from every
+    /// metric (their records carry `warmup: true`), as in `bench --warmup N`.
+    pub warmup: u64,
 }
 
 /// The outcome of an offline run.
@@ -102,7 +105,8 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
-    fn emit(&mut self, rec: RequestRecord) {
+    fn emit(&mut self, mut rec: RequestRecord) {
+        rec.warmup = rec.id < self.plan.warmup;
         (self.on_record)(&rec);
         self.records.push(rec);
     }
@@ -209,6 +213,7 @@ fn finished_record(id: u64, reason: FinishReason, time_s: f64, l: Live) -> Reque
 /// it to `records.jsonl`).
 pub fn run(built: &BuiltEngine, plan: &OfflinePlan, mut on_record: impl FnMut(&RequestRecord)) -> OfflineOutcome {
     let mut engine = Engine::new(built.config.clone(), &built.timer);
+    let total = plan.requests.map(|n| n.saturating_add(plan.warmup));
     let (queue, cap, closed) = match &plan.load {
         Load::Closed { concurrency } => (VecDeque::new(), *concurrency, true),
         Load::Open {
@@ -216,7 +221,7 @@ pub fn run(built: &BuiltEngine, plan: &OfflinePlan, mut on_record: impl FnMut(&R
             arrival,
             max_concurrency,
         } => {
-            let times = schedule::arrivals(*rate, *arrival, plan.seed, plan.requests, plan.duration);
+            let times = schedule::arrivals(*rate, *arrival, plan.seed, total, plan.duration);
             (
                 times.into_iter().enumerate().map(|(i, t)| (i as u64, t)).collect(),
                 max_concurrency.unwrap_or(usize::MAX),
@@ -230,7 +235,7 @@ pub fn run(built: &BuiltEngine, plan: &OfflinePlan, mut on_record: impl FnMut(&R
         cap: cap.max(1),
         closed,
         next_closed: 0,
-        limit: plan.requests.unwrap_or(u64::MAX),
+        limit: total.unwrap_or(u64::MAX),
         horizon: plan.duration.map(|d| d.as_secs_f64()).unwrap_or(f64::INFINITY),
         live: HashMap::new(),
         records: Vec::new(),
@@ -293,12 +298,13 @@ mod tests {
             requests: Some(n),
             duration: None,
             ignore_eos: true,
+            warmup: 0,
         }
     }
 
     #[test]
     fn closed_loop_keeps_c_in_flight_and_records_every_token() {
-        let built = EngineSpec::default().build().unwrap();
+        let built = EngineSpec::reference().build().unwrap();
         let out = run(&built, &plan(Load::Closed { concurrency: 4 }, 20), |_| {});
         assert_eq!(out.records.len(), 20);
         for r in &out.records {
@@ -318,7 +324,7 @@ mod tests {
 
     #[test]
     fn open_loop_cap_records_client_queue_time() {
-        let built = EngineSpec::default().build().unwrap();
+        let built = EngineSpec::reference().build().unwrap();
         let load = Load::Open {
             rate: 1000.0,
             arrival: schedule::Arrival::Constant,

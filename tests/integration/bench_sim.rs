@@ -379,16 +379,16 @@ fn rx_timestamp_user_mode_and_bad_value() {
 /// server-side values computed here from the log.
 #[test]
 fn latencies_match_the_servers_write_times() {
-    let _cpu = crate::util::exclusive();
+    let _serial = crate::util::serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("writes.jsonl");
     let log_arg = log.to_string_lossy().into_owned();
     let server = SimServer::start(&[
-        "--ttft-ms",
+        "--sim-ttft-ms",
         "50",
-        "--itl-ms",
+        "--sim-itl-ms",
         "10",
-        "--prefill-us-per-token",
+        "--sim-prefill-us-per-token",
         "0",
         "--write-log",
         &log_arg,
@@ -410,8 +410,7 @@ fn latencies_match_the_servers_write_times() {
     drop(server);
     run.ok();
     let s = run.summary();
-    let info = crate::util::read_json(&run.path().join("run.json"));
-    let prefix = info["request_id_prefix"]
+    let prefix = s["run"]["request_id_prefix"]
         .as_str()
         .expect("request_id_prefix")
         .to_string();

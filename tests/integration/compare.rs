@@ -33,7 +33,7 @@ fn compare(args: &[&std::ffi::OsStr]) -> std::process::Output {
 
 #[test]
 fn compare_fast_and_slow_runs() {
-    let _cpu = crate::util::exclusive();
+    let _cpu = crate::util::serial();
     let fast = run_with_itl("5");
     let slow = run_with_itl("20");
     let (f, s) = (fast.path(), slow.path());

@@ -37,7 +37,7 @@ fn report(dir: &Path) -> std::process::Output {
 
 #[test]
 fn bench_report_has_every_chart_and_escapes_hostile_text() {
-    let _cpu = crate::util::exclusive();
+    let _cpu = crate::util::serial();
     let run = bench(&[
         "--requests",
         "40",
@@ -192,7 +192,7 @@ fn chromium_renders_report() {
         );
         return;
     }
-    let _cpu = crate::util::exclusive();
+    let _cpu = crate::util::serial();
     let run = bench(&["--requests", "30", "--concurrency", "4", "--output-tokens", "8"]);
     run.ok();
     let report = run.path().join("report.html");

@@ -6,6 +6,7 @@ mod util;
 mod bad_input;
 mod bench_sim;
 mod compare;
+mod config;
 mod faults;
 mod goodput;
 mod html;

@@ -14,7 +14,7 @@ use infermeter::client::{build_headers, sse};
 use infermeter::metrics::slo::Slo;
 use infermeter::report::compare::parse_gate;
 use infermeter::report::html::parse_sweep;
-use infermeter::sim::dist::ValueDist;
+use infermeter::sim::ValueDist;
 use infermeter::sim::{self, SimConfig};
 use infermeter::util::Rng;
 use infermeter::workload::Tokenizer;
@@ -58,11 +58,7 @@ fn json_with_keys(keys: &'static [&'static str]) -> impl Strategy<Value = Value>
 
 /// A simulated server that answers at once.
 fn instant_sim() -> SimConfig {
-    SimConfig {
-        ttft_ms: ValueDist::Fixed(0.0),
-        itl_ms: ValueDist::Fixed(0.0),
-        ..SimConfig::default()
-    }
+    SimConfig::fixed_timing(0.0, 0.0)
 }
 
 fn post(rt: &tokio::runtime::Runtime, path: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
@@ -247,7 +243,7 @@ proptest! {
     #[test]
     fn flag_strings(s in spec_text("[A-Za-z-]{0,8}:? ?[ -~]{0,12}"), url in spec_text("(http|https|ftp)?(://)?[a-z0-9.:\\[\\]@/-]{0,20}")) {
         let _ = build_headers(std::slice::from_ref(&s), Some(&s));
-        if let Ok(p) = infermeter::cli::bench::parse_url(&url) {
+        if let Ok(p) = infermeter::spec::validate::parse_url(&url) {
             prop_assert!(p.path.starts_with('/') || p.path.is_empty(), "{} -> {}", url, p.path);
         }
         let _ = infermeter::sim::timing::parse_scheduler(&s);

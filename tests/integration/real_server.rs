@@ -114,7 +114,7 @@ fn llama_server_end_to_end() {
         crate::util::skip_missing("llama_server_end_to_end", "INFERMETER_SKIP_REAL_SERVER=1");
         return;
     }
-    let _cpu = crate::util::exclusive();
+    let _cpu = crate::util::serial();
     let server = Server::start();
 
     // Completions and chat, streaming and not: exact lengths, server usage, zero errors.

@@ -13,7 +13,7 @@ fn sweep_finds_saturation_near_the_simulated_capacity() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let out = {
-        let _g = crate::util::lock();
+        let _g = crate::util::serial();
         bin()
             .args([
                 "sweep",

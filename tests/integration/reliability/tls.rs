@@ -82,11 +82,7 @@ fn https_sim(certs: Certs) -> (tokio::runtime::Runtime, String) {
         // No session resumption: every connection sees the certificate of its own handshake.
         cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
         cfg.send_tls13_tickets = 0;
-        let sim = infermeter::sim::SimConfig {
-            ttft_ms: infermeter::sim::ValueDist::Fixed(5.0),
-            itl_ms: infermeter::sim::ValueDist::Fixed(1.0),
-            ..Default::default()
-        };
+        let sim = infermeter::sim::SimConfig::fixed_timing(5.0, 1.0);
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = tcp.local_addr().unwrap();
         let listener = TlsListener {

@@ -1,34 +1,34 @@
-//! `infermeter report DIR`: rebuild `summary.json` and `requests.csv` from `records.jsonl`
+//! `report DIR`: rebuild `summary.json` and `requests.csv` from `records.jsonl`
 //! with the same pure metric functions a live run uses (works after a crash or `kill -9`),
 //! keeping the live run's client block and stop reason when its own summary of the same
 //! records is still there, and write the self-contained `report.html` (unless `--no-html`). A directory holding only
 //! a `sweep.json` gets a sweep-only `report.html`.
 
-use super::{CliError, ReportArgs};
+use crate::error::Error;
 use crate::record::read_jsonl;
-use crate::report::{self, RunInfo};
+use crate::report;
+use std::path::Path;
 
-pub fn run(a: ReportArgs) -> Result<u8, CliError> {
-    let records_path = a.dir.join("records.jsonl");
-    if !records_path.exists() && a.dir.join("sweep.json").is_file() {
-        if a.no_html {
-            return Err(CliError::usage(format!(
+/// Rebuild the run directory `dir` (with `report.html` unless `no_html`); returns the exit
+/// code.
+pub fn run(dir: &Path, no_html: bool) -> Result<u8, Error> {
+    let records_path = dir.join("records.jsonl");
+    if !records_path.exists() && dir.join("sweep.json").is_file() {
+        if no_html {
+            return Err(Error::usage(format!(
                 "{} holds only a sweep.json: nothing to rebuild with --no-html",
-                a.dir.display()
+                dir.display()
             )));
         }
-        let path = report::html::write_report(&a.dir, None).map_err(|e| CliError::usage(format!("{e:#}")))?;
+        let path = report::html::write_report(dir, None).map_err(|e| Error::usage(format!("{e:#}")))?;
         println!("report: {}", path.display());
         return Ok(0);
     }
     let file = std::fs::File::open(&records_path)
-        .map_err(|e| CliError::usage(format!("cannot open {}: {e}", records_path.display())))?;
+        .map_err(|e| Error::usage(format!("cannot open {}: {e}", records_path.display())))?;
     let (records, torn) = read_jsonl(std::io::BufReader::new(file))
-        .map_err(|e| CliError::usage(format!("{}: {e}", records_path.display())))?;
-    let run: RunInfo = std::fs::read(a.dir.join("run.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+        .map_err(|e| Error::usage(format!("{}: {e}", records_path.display())))?;
+    let run = super::info::read_run_json(&dir.join("run.json")).unwrap_or_default();
     // CPU time, probe samples and read lag are not in the records: the rebuilt client block
     // has only the record-derived parts (rates, schedule lag)...
     let runtime = crate::metrics::health::RuntimeSamples {
@@ -38,25 +38,25 @@ pub fn run(a: ReportArgs) -> Result<u8, CliError> {
     let mut summary = report::build_summary(run, &records, &runtime, torn > 0);
     // ...unless the live run's own summary of these same records is still there: it keeps
     // what only the live run measured (the client block) and why a partial run stopped.
-    if let Some(live) = live_summary_of(&a.dir.join("summary.json"), &summary) {
+    if let Some(live) = live_summary_of(&dir.join("summary.json"), &summary) {
         summary.client = live.client;
         summary.partial |= live.partial;
         summary.stopped_reason = live.stopped_reason;
         summary.aborted_in_flight = live.aborted_in_flight;
         summary.wall_s = live.wall_s;
     }
-    report::write_json(&a.dir.join("summary.json"), &summary)?;
-    report::write_csv(&a.dir.join("requests.csv"), &records)?;
-    let html = if a.no_html {
+    report::write_json(&dir.join("summary.json"), &summary)?;
+    report::write_csv(&dir.join("requests.csv"), &records)?;
+    let html = if no_html {
         None
     } else {
-        Some(report::html::write_report(&a.dir, Some((&summary, &records)))?)
+        Some(report::html::write_report(dir, Some((&summary, &records)))?)
     };
     print!("{}", report::render_console(&summary));
     if torn > 0 {
         eprintln!("note: ignored {torn} torn last line in {}", records_path.display());
     }
-    println!("\nsummary: {}", a.dir.join("summary.json").display());
+    println!("\nsummary: {}", dir.join("summary.json").display());
     if let Some(p) = html {
         println!("report:  {}", p.display());
     }

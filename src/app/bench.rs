@@ -1,0 +1,152 @@
+//! One benchmark stage (`bench`, and each stage of `sweep`): prepare the target, write
+//! `run.json`, run the load, and write the records' summary and reports.
+
+use super::info;
+use super::output::{self, Ui};
+use super::target;
+use crate::error::{Error, EXIT_ERROR_RATE, EXIT_INTERRUPTED};
+use crate::report::{self, Summary};
+use crate::runner::{self, BenchPlan};
+use crate::schedule::Load;
+use crate::spec::validate::BenchConfig;
+use crate::workload::{Tokenizer, Workload};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// One finished benchmark: its summary, and the failure message when every request failed.
+pub struct StageOutcome {
+    pub summary: Summary,
+    pub out: PathBuf,
+    /// Set when the run stopped early (Ctrl-C or the circuit breaker).
+    pub stopped: Option<runner::Stopped>,
+    pub all_failed: Option<String>,
+}
+
+impl StageOutcome {
+    /// The error that ends the process for an early stop: exit 130 after Ctrl-C (the partial
+    /// report is already printed, so no line), exit 3 with one line after the breaker tripped.
+    pub fn stop_error(&self) -> Option<Error> {
+        let s = self.stopped.as_ref()?;
+        Some(match s.cause {
+            runner::StopCause::Interrupted => Error {
+                code: EXIT_INTERRUPTED,
+                message: String::new(),
+            },
+            runner::StopCause::ErrorRate(_) => Error {
+                code: EXIT_ERROR_RATE,
+                message: format!("stopped: {}", s.reason()),
+            },
+        })
+    }
+
+    /// The process's end: `Ok(0)`, `Ok(130)` after Ctrl-C, or an error line.
+    pub fn exit(self) -> Result<u8, Error> {
+        if let Some(e) = self.stop_error() {
+            if e.message.is_empty() {
+                return Ok(e.code);
+            }
+            return Err(e);
+        }
+        match self.all_failed {
+            Some(msg) => Err(Error::failed(msg)),
+            None => Ok(0),
+        }
+    }
+}
+
+/// Run one benchmark and write its outputs (the console summary unless quiet or silent).
+pub async fn run_stage(cfg: &BenchConfig, ui: Ui) -> Result<StageOutcome, Error> {
+    let tokenizer = Tokenizer::load(&cfg.workload.tokenizer).map_err(Error::usage)?;
+    let workload = Workload::new(
+        cfg.workload.input.clone(),
+        cfg.workload.output.clone(),
+        cfg.seed,
+        tokenizer.clone(),
+    )
+    .map_err(Error::usage)?;
+    let ready = target::prepare(cfg, tokenizer.clone(), request_id_prefix(cfg.seed), ui.silent).await?;
+
+    let concurrency_needed = match cfg.load.load {
+        Load::Closed { concurrency } => concurrency,
+        Load::Open {
+            max_concurrency, rate, ..
+        } => max_concurrency.unwrap_or((rate * 60.0) as usize),
+    };
+    raise_nofile((concurrency_needed as u64).saturating_mul(2) + 64);
+
+    std::fs::create_dir_all(&cfg.out)
+        .map_err(|e| Error::failed(format!("cannot create {}: {e}", cfg.out.display())))?;
+    let mut run_info = info::with_load(info::common(&cfg.spec, cfg.slo.clone(), cfg.price), &cfg.load);
+    run_info.request_id_prefix = ready.client.request_id_prefix.clone();
+    run_info.target = ready.url.clone();
+    run_info.embedded_sim = cfg.url.is_none();
+    run_info.model = ready.model.clone();
+    run_info.api = cfg.api.name().into();
+    run_info.stream = cfg.stream;
+    run_info.tokenizer = tokenizer.name().to_string();
+    if let Some(d) = &ready.simulated {
+        d.fill(&mut run_info);
+    }
+    info::write_run_json(&cfg.out, &cfg.spec, &run_info)?;
+
+    let plan = BenchPlan {
+        client: Arc::new(ready.client),
+        workload: Arc::new(workload),
+        load: cfg.load.load.clone(),
+        requests: cfg.load.requests,
+        duration: cfg.load.duration,
+        warmup: cfg.load.warmup,
+        seed: cfg.seed,
+        records_path: cfg.out.join("records.jsonl"),
+        progress: ui.progress && !ui.quiet,
+        max_error_rate: cfg.max_error_rate,
+        retry: cfg.retry,
+        drain_timeout: cfg.drain_timeout,
+        announce: !ui.silent,
+    };
+    let mut outcome = runner::run(&plan).await?;
+    outcome.runtime.includes_embedded_server = cfg.url.is_none();
+    let mut summary = report::build_summary(run_info, &outcome.records, &outcome.runtime, outcome.stopped.is_some());
+    if let Some(s) = &outcome.stopped {
+        summary.stopped_reason = Some(s.reason());
+        summary.aborted_in_flight = s.aborted_in_flight;
+    }
+    output::write_all(
+        &cfg.out,
+        &summary,
+        &outcome.records,
+        output::Files {
+            csv: cfg.csv,
+            html: cfg.html,
+        },
+        ui,
+        None,
+    )?;
+    let all_failed = output::all_failed(&summary, &outcome.records, "failed");
+    Ok(StageOutcome {
+        summary,
+        out: cfg.out.clone(),
+        stopped: outcome.stopped,
+        all_failed,
+    })
+}
+
+/// A per-run prefix for `X-Request-Id` (`im-` and 8 hex digits): unique across concurrent
+/// runs against one server, which may reject a request id it already has in flight.
+fn request_id_prefix(seed: u64) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut rng = crate::util::Rng::new(seed ^ t ^ u64::from(std::process::id()).rotate_left(32));
+    format!("im-{:08x}", rng.next_u64() as u32)
+}
+
+/// Raise the soft open-files limit toward `want` (never above the hard limit).
+fn raise_nofile(want: u64) {
+    if let Ok((soft, hard)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        if soft < want {
+            let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, want.min(hard), hard);
+        }
+    }
+}

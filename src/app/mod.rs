@@ -1,0 +1,20 @@
+//! The application layer: what each command does, as library functions over validated
+//! configurations (`spec::validate`), callable from tests without the command line. `cli`
+//! only turns flags or a file into a specification and calls one of these.
+//!
+//! - [`bench::run_stage`]: one benchmark (also each stage of a sweep);
+//! - [`sweep::run`]: stages over rates or concurrencies, saturation, max goodput;
+//! - [`simrun::run`]: the simulated engine offline;
+//! - [`serve::run`]: the simulated server standalone;
+//! - [`rebuild::run`]: a run directory's summary and report rebuilt from its records.
+
+pub mod bench;
+pub mod info;
+pub mod output;
+pub mod rebuild;
+pub mod serve;
+pub mod simrun;
+pub mod sweep;
+pub mod target;
+
+pub use output::Ui;
