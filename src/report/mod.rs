@@ -277,9 +277,19 @@ fn stat_row(out: &mut String, label: &str, s: &Stats) {
 
 /// The console summary.
 pub fn render_console(s: &Summary) -> String {
-    let m = &s.metrics;
-    let r = &s.run;
     let mut out = String::new();
+    console_run(&mut out, s);
+    console_requests(&mut out, s);
+    console_latency(&mut out, s);
+    console_steady_goodput_cost(&mut out, s);
+    console_client(&mut out, s);
+    console_tokens(&mut out, s);
+    out
+}
+
+/// What was measured: target, simulated engine, model, API, load and workload.
+fn console_run(out: &mut String, s: &Summary) {
+    let r = &s.run;
     let target = if r.embedded_sim {
         format!("{} (embedded simulated server)", r.target)
     } else {
@@ -326,6 +336,11 @@ pub fn render_console(s: &Summary) -> String {
         );
     }
     let _ = writeln!(out);
+}
+
+/// Request counts, errors, throughput and concurrency.
+fn console_requests(out: &mut String, s: &Summary) {
+    let m = &s.metrics;
     let mut notes = String::new();
     if m.requests.warmup_excluded > 0 {
         let _ = write!(notes, " · {} warmup excluded", m.requests.warmup_excluded);
@@ -360,6 +375,11 @@ pub fn render_console(s: &Summary) -> String {
         "concurrency mean {:.2} · peak {}",
         m.concurrency.mean, m.concurrency.peak
     );
+}
+
+/// The latency table, every distribution under its label (`labels`).
+fn console_latency(out: &mut String, s: &Summary) {
+    let m = &s.metrics;
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -370,14 +390,14 @@ pub fn render_console(s: &Summary) -> String {
     for (key, label) in labels::LATENCY {
         let Some(stats) = l.get(key) else { continue };
         if key != "client_queue" || stats.max > 0.0 {
-            stat_row(&mut out, label, stats);
+            stat_row(out, label, stats);
         }
     }
-    stat_row(&mut out, labels::PER_USER_TPS, &m.per_user_output_tokens_per_s);
-    stat_row(&mut out, labels::TOKENS_PER_CHUNK, &m.tokens_per_chunk);
+    stat_row(out, labels::PER_USER_TPS, &m.per_user_output_tokens_per_s);
+    stat_row(out, labels::TOKENS_PER_CHUNK, &m.tokens_per_chunk);
     if let Some(fs) = &s.latency_from_schedule_ms {
-        stat_row(&mut out, "TTFT from intended send", &fs.ttft);
-        stat_row(&mut out, "E2E from intended send", &fs.e2e);
+        stat_row(out, "TTFT from intended send", &fs.ttft);
+        stat_row(out, "E2E from intended send", &fs.e2e);
         if fs.capped_to_closed_loop {
             let _ = writeln!(
                 out,
@@ -387,6 +407,11 @@ pub fn render_console(s: &Summary) -> String {
         }
     }
     let _ = writeln!(out);
+}
+
+/// The steady-state line, goodput and cost.
+fn console_steady_goodput_cost(out: &mut String, s: &Summary) {
+    let m = &s.metrics;
     let ss = &s.steady_state;
     if ss.detected {
         let _ = writeln!(
@@ -446,6 +471,10 @@ pub fn render_console(s: &Summary) -> String {
             c.per_million_good_output_tokens.map(|v| format!(" · ${v:.4} per 1M good tokens")).unwrap_or_default()
         );
     }
+}
+
+/// Client self-health and its verdict.
+fn console_client(out: &mut String, s: &Summary) {
     let c = &s.client;
     let rates = match (c.offered_rate, c.achieved_rate) {
         (Some(o), Some(a)) => format!("offered {o:.1} req/s, achieved {a:.1} req/s · "),
@@ -485,6 +514,11 @@ pub fn render_console(s: &Summary) -> String {
     if let Some(why) = &c.saturated_reason {
         let _ = writeln!(out, "WARNING: the client may have distorted this measurement: {why}");
     }
+}
+
+/// Token accounting and its provenance.
+fn console_tokens(out: &mut String, s: &Summary) {
+    let m = &s.metrics;
     let tk = &m.tokens;
     let _ = writeln!(out);
     let _ = writeln!(
@@ -508,5 +542,4 @@ pub fn render_console(s: &Summary) -> String {
             tk.output_mismatched, tk.output_compared, tk.output_server_minus_client
         );
     }
-    out
 }

@@ -82,6 +82,11 @@ fn osl(r: &RequestRecord) -> Option<u32> {
     r.output_tokens.server.or(r.output_tokens.client)
 }
 
+/// ISL: the server's count when reported, else the client's (0 when neither).
+fn isl(r: &RequestRecord) -> u32 {
+    r.input_tokens.server.or(r.input_tokens.client).unwrap_or(0)
+}
+
 fn per_request(r: &RequestRecord) -> PerRequest {
     let t: Vec<f64> = r.events.iter().map(|e| f64::from(e.t_us()) / 1000.0).collect();
     let (ttft, e2e) = (t.first().copied(), t.last().copied());
@@ -174,8 +179,35 @@ fn attributed(r: &RequestRecord, ws: u64, we: u64) -> f64 {
     o * num / den
 }
 
-/// Every figure of one scope: `records` are all measured records, `population` the ones the
+/// One scope of the summary: `records` are all measured records, `population` the ones the
 /// scope describes (whole run: all; steady state: sent in the window), `[ws, we]` its window.
+struct Scope<'a> {
+    s: &'a Value,
+    prefix: &'a str,
+    records: &'a [&'a RequestRecord],
+    population: &'a [&'a RequestRecord],
+    ok: Vec<&'a RequestRecord>,
+    ws: u64,
+    we: u64,
+}
+
+impl Scope<'_> {
+    fn p(&self, k: &str) -> String {
+        format!("{}{k}", self.prefix)
+    }
+    fn secs(&self) -> f64 {
+        (self.we - self.ws) as f64 / 1e6
+    }
+    fn rate(&self, x: f64) -> f64 {
+        if self.secs() > 0.0 {
+            x / self.secs()
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Every figure of one scope against its documented formula.
 fn check_scope(
     s: &Value,
     scope: &str,
@@ -185,9 +217,30 @@ fn check_scope(
     slo: &Slo,
     price: f64,
 ) -> Result<(), TestCaseError> {
-    let p = |k: &str| format!("{scope}{k}");
-    let ok: Vec<&RequestRecord> = population.iter().copied().filter(|r| r.error.is_none()).collect();
-    let per: Vec<PerRequest> = ok.iter().map(|r| per_request(r)).collect();
+    let sc = Scope {
+        s,
+        prefix: scope,
+        records,
+        population,
+        ok: population.iter().copied().filter(|r| r.error.is_none()).collect(),
+        ws,
+        we,
+    };
+    check_counts(&sc)?;
+    check_distributions(&sc)?;
+    check_tokens(&sc)?;
+    let (out_tok, in_tok) = check_throughput(&sc)?;
+    let good_tok = check_goodput(&sc, slo)?;
+    check_cost(&sc, price, out_tok, in_tok, good_tok)
+}
+
+/// Requests, errors and the window length.
+fn check_counts(sc: &Scope) -> Result<(), TestCaseError> {
+    let s = sc.s;
+    let population = sc.population;
+    let ok = &sc.ok;
+    let we = sc.we;
+    let p = |k: &str| sc.p(k);
     prop_assert_eq!(num(s, &p("/requests/total")), population.len() as f64);
     prop_assert_eq!(num(s, &p("/requests/succeeded")), ok.len() as f64);
     prop_assert_eq!(
@@ -206,10 +259,18 @@ fn check_scope(
         serde_json::to_value(&errors).unwrap_or_default(),
         s.pointer(&p("/errors")).cloned().unwrap_or_default()
     );
-    let secs = (we - ws) as f64 / 1e6;
+    let secs = sc.secs();
     prop_assert!(close(num(s, &p("/duration_s")), secs, 1e-12), "duration");
+    Ok(())
+}
 
-    // Latency distributions (per-request ones exact in f64; pooled per-event ones in f32).
+/// Latency distributions: per-request ones exact in f64; pooled per-event ones in f32.
+fn check_distributions(sc: &Scope) -> Result<(), TestCaseError> {
+    let s = sc.s;
+    let population = sc.population;
+    let ok = &sc.ok;
+    let p = |k: &str| sc.p(k);
+    let per: Vec<PerRequest> = ok.iter().map(|r| per_request(r)).collect();
     let col = |f: &dyn Fn(&PerRequest) -> Option<f64>| per.iter().filter_map(f).collect::<Vec<f64>>();
     check_stats(s, &p("/latency_ms/ttft"), col(&|m| m.ttft), 1e-12)?;
     check_stats(s, &p("/latency_ms/ttfo"), col(&|m| m.ttfo), 1e-12)?;
@@ -239,11 +300,17 @@ fn check_scope(
     check_stats(s, &p("/latency_ms/schedule_lag"), lag, 1e-12)?;
     let queue: Vec<f64> = population.iter().map(|r| r.queue_us as f64 / 1000.0).collect();
     check_stats(s, &p("/latency_ms/client_queue"), queue, 1e-12)?;
+    Ok(())
+}
 
-    // Token totals over the population's successful requests.
+/// Token totals over the population's successful requests.
+fn check_tokens(sc: &Scope) -> Result<(), TestCaseError> {
+    let s = sc.s;
+    let ok = &sc.ok;
+    let p = |k: &str| sc.p(k);
     let sum = |f: &dyn Fn(&RequestRecord) -> i64| ok.iter().map(|r| f(r)).sum::<i64>() as f64;
     let osl_of = |r: &RequestRecord| i64::from(osl(r).unwrap_or(0));
-    let isl_of = |r: &RequestRecord| i64::from(r.input_tokens.server.or(r.input_tokens.client).unwrap_or(0));
+    let isl_of = |r: &RequestRecord| i64::from(isl(r));
     prop_assert_eq!(num(s, &p("/tokens/output")), sum(&osl_of));
     prop_assert_eq!(num(s, &p("/tokens/input")), sum(&isl_of));
     prop_assert_eq!(
@@ -267,18 +334,25 @@ fn check_scope(
         num(s, &p("/tokens/event_sum_minus_osl")),
         sum(&|r| r.events.iter().map(|e| i64::from(e.tokens())).sum::<i64>() - osl_of(r))
     );
+    Ok(())
+}
 
-    // Rates: the attribution rule over every measured request.
-    let all_ok: Vec<&RequestRecord> = records.iter().copied().filter(|r| r.error.is_none()).collect();
+/// Throughput and concurrency: the attribution rule over every measured request. Returns the attributed output and input tokens.
+fn check_throughput(sc: &Scope) -> Result<(f64, f64), TestCaseError> {
+    let s = sc.s;
+    let ws = sc.ws;
+    let we = sc.we;
+    let p = |k: &str| sc.p(k);
+    let all_ok: Vec<&RequestRecord> = sc.records.iter().copied().filter(|r| r.error.is_none()).collect();
     let done = |r: &&&RequestRecord| last_token(r).is_some_and(|t| (ws..=we).contains(&t));
     let out_tok: f64 = all_ok.iter().map(|r| attributed(r, ws, we)).sum();
     let in_tok: f64 = all_ok
         .iter()
         .filter(|r| (ws..=we).contains(&r.send_us))
-        .map(|r| isl_of(r) as f64)
+        .map(|r| isl(r) as f64)
         .sum();
     let completed = all_ok.iter().filter(done).count() as f64;
-    let rate = |x: f64| if secs > 0.0 { x / secs } else { 0.0 };
+    let rate = |x: f64| sc.rate(x);
     prop_assert!(close(
         num(s, &p("/throughput/output_tokens_per_s")),
         rate(out_tok),
@@ -291,7 +365,8 @@ fn check_scope(
         1e-9
     ));
     prop_assert!(close(num(s, &p("/throughput/requests_per_s")), rate(completed), 1e-9));
-    let busy: f64 = records
+    let busy: f64 = sc
+        .records
         .iter()
         .map(|r| end(r).min(we).saturating_sub(r.send_us.max(ws)) as f64 / 1e6)
         .sum();
@@ -299,8 +374,19 @@ fn check_scope(
         close(num(s, &p("/concurrency/mean")), rate(busy), 1e-9),
         "concurrency mean"
     );
+    Ok((out_tok, in_tok))
+}
 
-    // Goodput: verdicts from the documented objectives, strictly below each limit.
+/// Goodput: verdicts from the documented objectives, strictly below each limit. Returns the attributed good output tokens.
+fn check_goodput(sc: &Scope, slo: &Slo) -> Result<f64, TestCaseError> {
+    let s = sc.s;
+    let population = sc.population;
+    let ws = sc.ws;
+    let we = sc.we;
+    let p = |k: &str| sc.p(k);
+    let rate = |x: f64| sc.rate(x);
+    let all_ok: Vec<&RequestRecord> = sc.records.iter().copied().filter(|r| r.error.is_none()).collect();
+    let done = |r: &&&RequestRecord| last_token(r).is_some_and(|t| (ws..=we).contains(&t));
     let verdict = |r: &RequestRecord| -> (Vec<&'static str>, bool) {
         if r.error.is_some() {
             return (vec!["error"], false);
@@ -350,8 +436,14 @@ fn check_scope(
     let good_done = good_ok.iter().filter(|r| done(r)).count() as f64;
     prop_assert!(close(num(s, &p("/goodput/output_tokens_per_s")), rate(good_tok), 1e-9));
     prop_assert!(close(num(s, &p("/goodput/requests_per_s")), rate(good_done), 1e-9));
+    Ok(good_tok)
+}
 
-    // Cost: $ per token = $/h / (TPS · 3600), with $/h = P · G (G = 1 here).
+/// Cost: $ per token = $/h / (TPS · 3600), with $/h = P · G (G = 1 here).
+fn check_cost(sc: &Scope, price: f64, out_tok: f64, in_tok: f64, good_tok: f64) -> Result<(), TestCaseError> {
+    let s = sc.s;
+    let p = |k: &str| sc.p(k);
+    let rate = |x: f64| sc.rate(x);
     let per_m = |tps: f64| (tps > 0.0).then(|| price / (tps * 3600.0) * 1e6);
     for (key, tps) in [
         ("per_million_output_tokens", rate(out_tok)),

@@ -147,9 +147,58 @@ pub(super) fn render_sweep(out: &mut String, v: &Value) {
     };
     let by_rate = stages.iter().all(|s| s.rate.is_some());
     let load_label = if by_rate { "offered rate (req/s)" } else { "concurrency" };
-    let mark_color = |label: &str| if label == "saturation" { "#d62728" } else { "#ffbf00" };
     out.push_str("<div class=\"grid\">");
+    latency_vs_throughput(out, &stages, &points, by_rate);
+    goodput_vs_load(out, &stages, &points, load_label);
+    attainment_vs_load(out, &stages, &points, load_label);
+    out.push_str("</div>");
+    stages_table(out, &stages, &points, load_label);
+    out.push_str("</section>");
+}
 
+fn mark_color(label: &str) -> &'static str {
+    if label == "saturation" {
+        "#d62728"
+    } else {
+        "#ffbf00"
+    }
+}
+
+/// A marker for each point at `at(point, its nearest stage)`, when that gives coordinates.
+fn mark(
+    c: &mut Chart,
+    stages: &[SweepStage],
+    points: &[SweepPoint],
+    at: impl Fn(&SweepPoint, &SweepStage) -> (Option<f64>, Option<f64>),
+) {
+    for p in points {
+        if let Some(s) = nearest(stages, p) {
+            if let (Some(x), Some(y)) = at(p, s) {
+                c.markers.push(Marker {
+                    x,
+                    y,
+                    label: p.label.clone(),
+                    color: mark_color(&p.label),
+                });
+            }
+        }
+    }
+}
+
+/// `(load, value)` points of one stage field, with tooltips.
+fn series_of(stages: &[SweepStage], get: fn(&SweepStage) -> Option<f64>, what: &str) -> (Vec<(f64, f64)>, Vec<String>) {
+    stages
+        .iter()
+        .filter_map(|s| {
+            Some((
+                (s.load()?, get(s)?),
+                format!("{what} {:.2} at load {}", get(s)?, f2(s.load()?)),
+            ))
+        })
+        .unzip()
+}
+
+fn latency_vs_throughput(out: &mut String, stages: &[SweepStage], points: &[SweepPoint], by_rate: bool) {
     let mut c = Chart::new(
         "sweep-latency-vs-tps",
         "Throughput vs latency (upper-left is better)",
@@ -179,20 +228,13 @@ pub(super) fn render_sweep(out: &mut String, v: &Value) {
             .unzip();
         c.series.push(Series::new(name, Kind::Line, pts).tips(tips));
     }
-    for p in &points {
-        if let Some(s) = nearest(&stages, p) {
-            if let (Some(x), Some(y)) = (s.ttft_p99, p.output_tps.or(s.output_tps)) {
-                c.markers.push(Marker {
-                    x,
-                    y,
-                    label: p.label.clone(),
-                    color: mark_color(&p.label),
-                });
-            }
-        }
-    }
+    mark(&mut c, stages, points, |p, s| {
+        (s.ttft_p99, p.output_tps.or(s.output_tps))
+    });
     figure(out, &c, "one point per stage, in order of offered load: achieved output throughput against latency; markers sit on the TTFT p99 curve");
+}
 
+fn goodput_vs_load(out: &mut String, stages: &[SweepStage], points: &[SweepPoint], load_label: &str) {
     let mut c = Chart::new(
         "sweep-goodput",
         "Goodput and throughput vs offered load",
@@ -200,37 +242,19 @@ pub(super) fn render_sweep(out: &mut String, v: &Value) {
         "requests/s",
     );
     c.x_zero = true;
-    let series_of = |get: fn(&SweepStage) -> Option<f64>, what: &str| -> (Vec<(f64, f64)>, Vec<String>) {
-        stages
-            .iter()
-            .filter_map(|s| {
-                Some((
-                    (s.load()?, get(s)?),
-                    format!("{what} {:.2} at load {}", get(s)?, f2(s.load()?)),
-                ))
-            })
-            .unzip()
-    };
-    let (pts, tips) = series_of(|s| s.request_rate, "throughput req/s");
+    let (pts, tips) = series_of(stages, |s| s.request_rate, "throughput req/s");
     c.series
         .push(Series::new("achieved req/s", Kind::Line, pts).tips(tips).dashed());
-    let (pts, tips) = series_of(|s| s.goodput, "goodput req/s");
+    let (pts, tips) = series_of(stages, |s| s.goodput, "goodput req/s");
     c.series
         .push(Series::new("goodput req/s", Kind::Line, pts).tips(tips).color(2));
-    for p in &points {
-        if let Some(s) = nearest(&stages, p) {
-            if let (Some(x), Some(y)) = (p.rate.or(s.load()), s.goodput.or(s.request_rate)) {
-                c.markers.push(Marker {
-                    x,
-                    y,
-                    label: p.label.clone(),
-                    color: mark_color(&p.label),
-                });
-            }
-        }
-    }
+    mark(&mut c, stages, points, |p, s| {
+        (p.rate.or(s.load()), s.goodput.or(s.request_rate))
+    });
     figure(out, &c, "goodput: requests per second that met every SLO");
+}
 
+fn attainment_vs_load(out: &mut String, stages: &[SweepStage], points: &[SweepPoint], load_label: &str) {
     let mut c = Chart::new(
         "sweep-attainment",
         "SLO attainment vs offered load",
@@ -239,33 +263,23 @@ pub(super) fn render_sweep(out: &mut String, v: &Value) {
     );
     c.x_zero = true;
     c.y_range = Some((0.0, 1.0));
-    let (pts, tips) = series_of(|s| s.attainment, "attainment");
+    let (pts, tips) = series_of(stages, |s| s.attainment, "attainment");
     c.series
         .push(Series::new("SLO attainment", Kind::Line, pts).tips(tips).color(2));
-    let (pts, tips) = series_of(|s| s.error_rate, "error rate");
+    let (pts, tips) = series_of(stages, |s| s.error_rate, "error rate");
     c.series
         .push(Series::new("error rate", Kind::Line, pts).tips(tips).color(1).dashed());
-    for p in &points {
-        if let Some(s) = nearest(&stages, p) {
-            if let (Some(x), Some(y)) = (p.rate.or(s.load()), s.attainment) {
-                c.markers.push(Marker {
-                    x,
-                    y,
-                    label: p.label.clone(),
-                    color: mark_color(&p.label),
-                });
-            }
-        }
-    }
+    mark(&mut c, stages, points, |p, s| (p.rate.or(s.load()), s.attainment));
     figure(out, &c, "attainment: fraction of requests meeting every SLO");
-    out.push_str("</div>");
+}
 
+fn stages_table(out: &mut String, stages: &[SweepStage], points: &[SweepPoint], load_label: &str) {
     out.push_str("<h3 style=\"margin-top:12px\">Stages</h3><table id=\"sweep-stages\"><thead><tr>");
     let _ = write!(out, "<th>{}</th>", escape_html(load_label));
     out.push_str("<th>output tok/s</th><th>req/s</th><th>TTFT p50 (ms)</th><th>TTFT p99 (ms)</th><th>TPOT p50 (ms)</th><th>goodput (req/s)</th><th>attainment</th><th>errors</th></tr></thead><tbody>");
     let o = |v: Option<f64>| v.map(f2).unwrap_or_else(|| "—".into());
     let pct = |v: Option<f64>| v.map(|x| format!("{:.1}%", x * 100.0)).unwrap_or_else(|| "—".into());
-    for s in &stages {
+    for s in stages {
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -281,7 +295,7 @@ pub(super) fn render_sweep(out: &mut String, v: &Value) {
         );
     }
     out.push_str("</tbody></table>");
-    for p in &points {
+    for p in points {
         let _ = write!(
             out,
             "<p><b>{}</b>: rate {} · output {} tok/s</p>",
@@ -290,7 +304,6 @@ pub(super) fn render_sweep(out: &mut String, v: &Value) {
             o(p.output_tps)
         );
     }
-    out.push_str("</section>");
 }
 
 #[cfg(test)]
