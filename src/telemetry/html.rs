@@ -11,8 +11,8 @@ use super::concepts::Concept;
 use super::log::ScrapeLog;
 use super::server::{gauge_series, memory_utilization_series, ConceptStats, ServerBlock};
 use crate::record::RequestRecord;
-use crate::report::html::{escape_html, timeline};
-use crate::report::svg::{self, Band, Chart, Kind, Series};
+use crate::report::html::timeline;
+use crate::report::svg::{self, escape_html, Band, Chart, Kind, Series};
 use crate::report::Summary;
 use std::fmt::Write as _;
 
