@@ -189,9 +189,9 @@ pub struct JudgeFlags {
     /// Number of GPUs serving the target.
     #[arg(long, value_name = "N", default_value_t = d::GPUS)]
     pub gpus: f64,
-    /// SLA profile judged in the summary: chat (TTFT < 200 ms, > 1,000 output tok/s, GPU
-    /// memory utilization > 70 %), batch (< 1 s, > 5,000, > 90 %), realtime (< 50 ms, > 500,
-    /// > 80 %), or custom ttft=300ms,tps=2000,memory=85%[,ttft_percentile=95], optionally
+    /// SLA profile judged in the summary: chat (TTFT < 200 ms, more than 1,000 output tok/s,
+    /// GPU memory utilization above 70 %), batch (< 1 s, 5,000, 90 %), realtime (< 50 ms,
+    /// 500, 80 %), or custom ttft=300ms,tps=2000,memory=85%[,ttft_percentile=95], optionally
     /// after a preset (chat,ttft=150ms). TTFT is judged at p99 unless told otherwise.
     #[arg(long, value_name = "PROFILE")]
     pub sla: Option<String>,

@@ -418,7 +418,13 @@ pub static MAPPINGS: &[Mapping] = &[
         1.0,
         "sum of a histogram",
     ),
-    mn(E::Tgi, C::RequestsFinished, S::Counter("tgi_request_success"), 1.0, "written without `_total`"),
+    mn(
+        E::Tgi,
+        C::RequestsFinished,
+        S::Counter("tgi_request_success"),
+        1.0,
+        "written without `_total`",
+    ),
     mn(
         E::Tgi,
         C::Tpot,
@@ -635,7 +641,14 @@ pub fn mapping_table_markdown() -> String {
                     }
                 })
                 .collect();
-            out.push_str(&format!(" {} |", if cells.is_empty() { "—".to_string() } else { cells.join("; ") }));
+            out.push_str(&format!(
+                " {} |",
+                if cells.is_empty() {
+                    "—".to_string()
+                } else {
+                    cells.join("; ")
+                }
+            ));
         }
         out.push('\n');
     }

@@ -555,7 +555,9 @@ foo_created 1.7e9\n{\"my.metric\",le=\"1\"} 3\n# EOF\nignored line that would no
         assert_eq!(back[2], e.samples[2]);
     }
 
-    fn render(samples: &[(String, Vec<(String, String)>, f64)]) -> String {
+    type Generated = (String, Vec<(String, String)>, f64);
+
+    fn render(samples: &[Generated]) -> String {
         let mut s = String::new();
         for (n, labels, v) in samples {
             s.push_str(n);

@@ -24,10 +24,8 @@ pub fn span(times: &[i64], a: i64, b: i64) -> Option<(usize, usize)> {
     if times.len() < 2 || b < a {
         return None;
     }
-    let i0 = match times.iter().rposition(|&t| t <= a) {
-        Some(i) => i,
-        None => 0,
-    };
+    // The baseline: the last scrape at or before `a`, else the first one.
+    let i0 = times.iter().rposition(|&t| t <= a).unwrap_or(0);
     let i1 = times.iter().position(|&t| t >= b).unwrap_or(times.len() - 1);
     (i1 > i0).then_some((i0, i1))
 }

@@ -376,11 +376,10 @@ fn build_fake_nvml(dir: &Path) -> Option<PathBuf> {
     {
         Ok(s) if s.success() => Some(out),
         other => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI: cannot build the NVML stand-in with cc: {other:?}"
+            crate::util::skip_missing(
+                "NVML stand-in",
+                &format!("cannot build tests/fixtures/nvml/fake_nvml.c with cc ({other:?})"),
             );
-            eprintln!("skipped: no C compiler to build the NVML stand-in ({other:?})");
             None
         }
     }
@@ -655,7 +654,7 @@ fn nvml_stand_in_through_the_cli_gives_the_gpu_block_and_tokens_per_joule() {
     let Some(lib) = build_fake_nvml(dir.path()) else {
         return;
     };
-    let _one = crate::util::lock();
+    let _one = crate::util::serial();
     let out_dir = dir.path().join("run");
     let out = crate::util::bin()
         .arg("bench")
@@ -688,7 +687,7 @@ fn nvml_stand_in_through_the_cli_gives_the_gpu_block_and_tokens_per_joule() {
 
 #[test]
 fn sweep_explains_saturation_with_server_signals() {
-    let _one = crate::util::lock();
+    let _one = crate::util::serial();
     let dir = tempfile::tempdir().unwrap();
     let out = crate::util::bin()
         .args([
@@ -728,9 +727,15 @@ fn sweep_explains_saturation_with_server_signals() {
     // and GPU memory stays at vLLM's preallocated budget while the KV cache fills.
     let t = &sw["stages"][1]["summary"]["server"]["total"];
     assert!(f64_at(t, "/kv_cache_used_tokens/max") <= f64_at(t, "/kv_cache_capacity_tokens/max") * (1.0 + 1e-9));
-    assert!(f64_at(t, "/running/max") <= 256.0 && f64_at(t, "/waiting/max") > 0.0, "{t}");
+    assert!(
+        f64_at(t, "/running/max") <= 256.0 && f64_at(t, "/waiting/max") > 0.0,
+        "{t}"
+    );
     assert!(f64_at(t, "/preemptions/increase") > 0.0, "{t}");
-    assert_eq!(f64_at(t, "/gpu_memory_used_bytes/min"), f64_at(t, "/gpu_memory_used_bytes/max"));
+    assert_eq!(
+        f64_at(t, "/gpu_memory_used_bytes/min"),
+        f64_at(t, "/gpu_memory_used_bytes/max")
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("server at rate 120.00: ") && stdout.contains("KV cache at capacity"),
