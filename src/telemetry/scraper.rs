@@ -140,8 +140,11 @@ pub struct ScraperConfig {
     pub nvml: Option<Arc<Nvml>>,
     /// Why NVML is not polled (recorded in the log).
     pub nvml_unavailable: Option<String>,
-    /// TLS settings for `https://` endpoints.
+    /// TLS settings for `https://` endpoints (the target's `--ca-cert`/`--insecure`).
     pub tls: tls::TlsOptions,
+    /// Endpoints whose failures are not warned about (the target's own `/metrics` in `auto`
+    /// mode: a server without metrics is normal); they are still recorded.
+    pub quiet: Vec<MetricsUrl>,
     /// Each round, for the live exporter.
     pub on_round: Option<Box<dyn Fn(Round) + Send>>,
     /// One-line warnings (printed to stderr by the CLI).
@@ -158,6 +161,7 @@ impl ScraperConfig {
             nvml: None,
             nvml_unavailable: None,
             tls: tls::TlsOptions::default(),
+            quiet: Vec::new(),
             on_round: None,
             warn: Box::new(|w| eprintln!("{w}")),
         }
@@ -182,6 +186,7 @@ struct Endpoint {
     /// The URL as recorded (`source` of its lines; stays the same after a path switch).
     name: String,
     conn: Option<Conn<Stream>>,
+    tls_options: tls::TlsOptions,
     tls: Option<tls::Tls>,
     /// No longer scraped, and why.
     disabled: bool,
@@ -275,7 +280,6 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Cmd>,
     first: oneshot::Sender<()>,
 ) -> ScrapeLog {
-    let mut first = Some(first);
     let cpu0 = thread_cpu_s();
     let mut st = State {
         endpoints: cfg
@@ -283,11 +287,12 @@ async fn run(
             .iter()
             .map(|u| Endpoint {
                 name: u.to_string(),
+                tls_options: cfg.tls.clone(),
                 tls: None,
                 url: u.clone(),
                 conn: None,
                 disabled: false,
-                warned: false,
+                warned: cfg.quiet.contains(u),
                 warned_skips: false,
                 failures_in_a_row: 0,
                 tried_trtllm_path: false,
@@ -310,20 +315,26 @@ async fn run(
         });
     }
     let interval = st.cfg.interval.max(Duration::from_millis(10));
-    let mut next = tokio::time::Instant::now();
+    // The baseline round, before anything else (and before `ready()` returns).
+    st.round().await;
+    let _ = first.send(());
+    let mut next = tokio::time::Instant::now() + interval;
+    // One timer for the whole loop: once due it stays ready until reset, so commands arriving
+    // back to back cannot starve it.
+    let timer = tokio::time::sleep_until(next);
+    tokio::pin!(timer);
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => {
+            biased;
+            _ = &mut timer => {
                 st.round().await;
-                if let Some(f) = first.take() {
-                    let _ = f.send(());
-                }
                 next += interval;
                 let now = tokio::time::Instant::now();
                 if next < now {
                     // A slow round: skip the missed ticks rather than bunching up.
                     next = now + interval;
                 }
+                timer.as_mut().reset(next);
             }
             cmd = rx.recv() => match cmd {
                 Some(Cmd::Now(ack)) => {
@@ -542,7 +553,7 @@ async fn connect(e: &mut Endpoint) -> Result<Conn<Stream>, String> {
         return Ok(Conn::new(Stream::Plain(io)));
     }
     if e.tls.is_none() {
-        e.tls = Some(tls::Tls::new(&e.url.host, &tls::TlsOptions::default())?);
+        e.tls = Some(tls::Tls::new(&e.url.host, &e.tls_options)?);
     }
     let Some(t) = &e.tls else {
         return Err("TLS setup failed".into());

@@ -142,6 +142,8 @@ impl TelemetryConfig {
 pub struct Session {
     cfg: TelemetryConfig,
     urls: Vec<MetricsUrl>,
+    /// The target's own `/metrics` in `auto` mode: not answering is normal, so no warning.
+    quiet: Vec<MetricsUrl>,
     no_scrape_reason: Option<String>,
     tls: crate::client::tls::TlsOptions,
     path: PathBuf,
@@ -163,6 +165,10 @@ impl Session {
         warn: Arc<dyn Fn(String) + Send + Sync>,
     ) -> Session {
         let (urls, note) = cfg.urls(base, target_has_metrics);
+        let quiet = match (cfg.server_metrics.auto, urls.first()) {
+            (true, Some(u)) if target_has_metrics && !cfg.server_metrics.urls.contains(u) => vec![u.clone()],
+            _ => Vec::new(),
+        };
         let no_scrape_reason = if cfg.server_metrics.off {
             Some("disabled (--server-metrics off)".to_string())
         } else {
@@ -171,6 +177,7 @@ impl Session {
         Session {
             cfg: cfg.clone(),
             urls,
+            quiet,
             no_scrape_reason,
             tls,
             path: dir.join(FILE),
@@ -203,6 +210,7 @@ impl Session {
             }
         };
         let mut sc = ScraperConfig::new(self.urls.clone(), self.cfg.interval, run_start);
+        sc.quiet = self.quiet.clone();
         sc.nvml = nvml;
         sc.nvml_unavailable = nvml_unavailable;
         sc.tls = self.tls.clone();
