@@ -30,7 +30,8 @@ fuzz_target!(|data: &[u8]| {
                 itl_p99_ms: Some(20.0),
                 ..Slo::default()
             };
-            let _ = infermeter::metrics::slo::goodput(&records, &slo, 1.0);
+            let refs: Vec<&infermeter::record::RequestRecord> = records.iter().collect();
+            let _ = infermeter::metrics::slo::goodput(&refs, |_| true, &slo, None);
             let summary = report::build_summary(Default::default(), &records, &RuntimeSamples::default(), torn > 0);
             let _ = report::render_console(&summary);
             let _ = report::html::render_report(Some((&summary, &records)), None);
