@@ -79,6 +79,9 @@ pub struct BenchArgs {
     pub workload: WorkloadFlags,
     #[command(flatten)]
     #[serde(flatten)]
+    pub sources: SourceFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
     pub seed: SeedFlags,
     #[command(flatten)]
     #[serde(flatten)]
@@ -114,6 +117,9 @@ pub struct SweepArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub workload: WorkloadFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub sources: SourceFlags,
     #[command(flatten)]
     #[serde(flatten)]
     pub seed: SeedFlags,
@@ -175,6 +181,9 @@ pub struct SimRunArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub workload: SimWorkloadFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub sources: SourceFlags,
     #[command(flatten)]
     #[serde(flatten)]
     pub seed: SeedFlags,
