@@ -7,6 +7,7 @@
 //! - [`simrun::run`]: the simulated engine offline;
 //! - [`serve::run`]: the simulated server standalone;
 //! - [`rebuild::run`]: a run directory's summary and report rebuilt from its records.
+//! - [`workload::build`]: a run's dataset or trace read and validated before it starts.
 
 pub mod bench;
 pub mod info;
@@ -16,5 +17,6 @@ pub mod serve;
 pub mod simrun;
 pub mod sweep;
 pub mod target;
+pub mod workload;
 
 pub use output::Ui;

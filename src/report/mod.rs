@@ -74,6 +74,10 @@ pub struct RunInfo {
     /// The fixed timing of infermeter's simulator behind the target, when in fixed mode.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sim_fixed: Option<String>,
+    /// Where the prompts came from (dataset, trace, shared prefix, sessions) and what
+    /// reading the file kept; absent for synthetic prompts of earlier runs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workload: Option<crate::workload::facts::WorkloadInfo>,
 }
 
 impl RunInfo {

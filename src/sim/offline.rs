@@ -228,6 +228,7 @@ pub fn run(built: &BuiltEngine, plan: &OfflinePlan, mut on_record: impl FnMut(&R
                 false,
             )
         }
+        Load::Trace { max_concurrency } => (VecDeque::new(), max_concurrency.unwrap_or(usize::MAX), false),
     };
     let mut d = Driver {
         plan,

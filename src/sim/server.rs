@@ -95,7 +95,12 @@ pub async fn spawn(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<(SocketA
 }
 
 async fn models(State(st): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({"object": "list", "data": [{"id": st.cfg.model, "object": "model", "owned_by": OWNER}]}))
+    let mut model = json!({"id": st.cfg.model, "object": "model", "owned_by": OWNER});
+    // Like vLLM: the engine's context limit (prompt + output), so clients can check lengths.
+    if let Some(e) = &st.cfg.engine {
+        model["max_model_len"] = json!(e.built.config.max_model_len);
+    }
+    Json(json!({"object": "list", "data": [model]}))
 }
 
 async fn describe(State(st): State<Arc<AppState>>) -> Json<Described> {
@@ -178,6 +183,7 @@ async fn generate(
         include_usage: ask.include_usage,
         continuous_usage: ask.continuous_usage,
         k: st.cfg.tokens_per_chunk.max(1),
+        cached_tokens: None,
     };
     let mid = fault.filter(|k| k.is_mid_stream() && ask.stream).map(|kind| MidFault {
         kind,

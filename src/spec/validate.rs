@@ -16,7 +16,10 @@ use crate::schedule::{Arrival, Load};
 use crate::sim::timing::{parse_scheduler, EngineSpec};
 use crate::sim::{EngineMode, SimConfig, ValueDist};
 use crate::util::parse_duration;
-use crate::workload::LengthDist;
+use crate::workload::dataset::{DatasetFormat, Order};
+use crate::workload::sessions::SessionPlan;
+use crate::workload::trace::{TraceFormat, TraceOptions};
+use crate::workload::{LengthDist, SharedPrefix};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,6 +44,43 @@ pub struct WorkloadConfig {
     pub continuous_usage: bool,
     pub temperature: Option<f64>,
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Where prompts come from (files are read by the application layer, before the run).
+    pub source: SourceConfig,
+    /// Multi-turn sessions.
+    pub sessions: Option<SessionPlan>,
+    pub skip_invalid: bool,
+}
+
+/// Where prompts come from, validated.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    Synthetic,
+    Dataset(DatasetConfig),
+    Trace(TraceConfig),
+    SharedPrefix(SharedPrefix),
+}
+
+/// `workload.dataset`, validated.
+#[derive(Debug, Clone)]
+pub struct DatasetConfig {
+    pub path: PathBuf,
+    /// `None`: detect.
+    pub format: Option<DatasetFormat>,
+    pub order: Order,
+    pub min_input_tokens: Option<u32>,
+    pub max_input_tokens: Option<u32>,
+    /// `None`: each entry's own output length.
+    pub output: Option<LengthDist>,
+}
+
+/// `workload.trace`, validated.
+#[derive(Debug, Clone)]
+pub struct TraceConfig {
+    pub path: PathBuf,
+    /// Format, block size and window (`max_total_tokens` is set once the model's context is
+    /// known).
+    pub opts: TraceOptions,
+    pub speed: f64,
 }
 
 /// The load and its extent, validated.
@@ -153,6 +193,61 @@ fn is_count(s: &str) -> bool {
 /// The load section.
 pub fn load(spec: &RunSpec) -> Result<LoadConfig, Error> {
     let l = &spec.load;
+    let w = &spec.workload;
+    let trace = w.trace.path.is_some();
+    if let Some(users) = w.sessions.users {
+        if l.rate.is_some() || l.concurrency.is_some() || l.max_concurrency.is_some() {
+            return Err(usage(
+                "--users sets the load of multi-turn sessions (one conversation per user at a time): drop --rate/--concurrency/--max-concurrency",
+            ));
+        }
+        if l.arrival != defaults::ARRIVAL || l.burstiness.is_some() {
+            return Err(usage("--arrival/--burstiness do not apply to sessions (--users)"));
+        }
+        let duration = l.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
+        no_warmup_count(&l.warmup, "--users")?;
+        let requests = match (l.requests, duration) {
+            (Some(0), _) => return Err(usage("--requests must be at least 1")),
+            (Some(n), _) => Some(n),
+            (None, Some(_)) => None,
+            (None, None) => Some(u64::from(users) * u64::from(w.sessions.turns)),
+        };
+        return finish_load(spec, Load::Closed { concurrency: users.max(1) as usize }, requests, duration);
+    }
+    if trace {
+        if l.rate.is_some() {
+            return Err(usage(
+                "--trace replays the trace's own arrival times: drop --rate (scale them with --trace-speed, or give --concurrency to send its requests back to back)",
+            ));
+        }
+        if l.arrival != defaults::ARRIVAL || l.burstiness.is_some() {
+            return Err(usage("--arrival/--burstiness do not apply to --trace (its arrivals are recorded)"));
+        }
+        no_warmup_count(&l.warmup, "--trace")?;
+        let duration = l.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
+        if l.requests == Some(0) {
+            return Err(usage("--requests must be at least 1"));
+        }
+        let load = match l.concurrency {
+            Some(0) => return Err(usage("--concurrency must be at least 1")),
+            Some(c) => {
+                if l.max_concurrency.is_some() {
+                    return Err(usage("--max-concurrency applies to a timed replay; drop it with --concurrency"));
+                }
+                Load::Closed { concurrency: c }
+            }
+            None => {
+                if l.max_concurrency == Some(0) {
+                    return Err(usage("--max-concurrency must be at least 1"));
+                }
+                Load::Trace {
+                    max_concurrency: l.max_concurrency,
+                }
+            }
+        };
+        // Default: every request of the window.
+        return finish_load(spec, load, l.requests, duration);
+    }
     let arrival = match l.arrival.as_str() {
         "constant" => Arrival::Constant,
         "gamma" => {
@@ -206,12 +301,35 @@ pub fn load(spec: &RunSpec) -> Result<LoadConfig, Error> {
         }
     };
     let duration = l.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
+    let natural = match w.shared_prefix.groups {
+        Some(g) => u64::from(g) * u64::from(w.shared_prefix.prompts_per_group),
+        None => defaults::REQUESTS,
+    };
     let requests = match (l.requests, duration) {
         (Some(0), _) => return Err(usage("--requests must be at least 1")),
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
-        (None, None) => Some(defaults::REQUESTS),
+        (None, None) => Some(natural.max(1)),
     };
+    finish_load(spec, load, requests, duration)
+}
+
+/// A warmup given as a request count, refused where requests have no index to warm up with.
+fn no_warmup_count(warmup: &str, what: &str) -> Result<(), Error> {
+    if is_count(warmup) && warmup.trim().trim_start_matches('0').is_empty() {
+        return Ok(());
+    }
+    if is_count(warmup) {
+        return Err(usage(format!(
+            "--warmup N (a request count) does not apply to {what}; give --warmup a duration (e.g. 10s) to exclude the start from the steady-state window"
+        )));
+    }
+    Ok(())
+}
+
+/// Warmup and the steady-state window, shared by every load.
+fn finish_load(spec: &RunSpec, load: Load, requests: Option<u64>, duration: Option<Duration>) -> Result<LoadConfig, Error> {
+    let l = &spec.load;
     let (warmup, skip_start_s) = if is_count(&l.warmup) {
         let n = l
             .warmup
@@ -256,6 +374,130 @@ pub fn load(spec: &RunSpec) -> Result<LoadConfig, Error> {
     })
 }
 
+/// The `[workload.*]` sources: at most one of dataset, trace and shared prefix; sessions
+/// with synthetic or dataset user messages. Options of an absent source are refused.
+fn source(spec: &RunSpec) -> Result<(SourceConfig, Option<SessionPlan>), Error> {
+    use super::{DatasetSpec, SessionsSpec, SharedPrefixSpec, TraceSpec};
+    let w = &spec.workload;
+    let given: Vec<&str> = [
+        (w.dataset.path.is_some(), "--dataset"),
+        (w.trace.path.is_some(), "--trace"),
+        (w.shared_prefix.groups.is_some(), "--prefix-groups"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if given.len() > 1 {
+        return Err(usage(format!("give one prompt source, not {}", given.join(" and "))));
+    }
+    let orphan = |what: &str, needs: &str| usage(format!("{what} options need {needs}"));
+    if w.dataset.path.is_none() && w.dataset != DatasetSpec::default() {
+        return Err(orphan("--dataset-*", "--dataset FILE"));
+    }
+    if w.trace.path.is_none() && w.trace != TraceSpec::default() {
+        return Err(orphan("--trace-*", "--trace FILE"));
+    }
+    if w.shared_prefix.groups.is_none() && w.shared_prefix != SharedPrefixSpec::default() {
+        return Err(orphan("Shared-prefix (--prompts-per-group, --prefix-tokens, --suffix-tokens)", "--prefix-groups N"));
+    }
+    if w.sessions.users.is_none() && w.sessions != SessionsSpec::default() {
+        return Err(orphan("Session (--turns, --think-time-ms)", "--users N"));
+    }
+    let count = |v: u32, flag: &str| -> Result<u32, Error> {
+        if v == 0 {
+            return Err(usage(format!("{flag} must be at least 1")));
+        }
+        Ok(v)
+    };
+    let sessions = match w.sessions.users {
+        None => None,
+        Some(u) => {
+            if w.trace.path.is_some() || w.shared_prefix.groups.is_some() {
+                return Err(usage(
+                    "sessions (--users) build their turns from synthetic text or a --dataset, not from --trace or --prefix-groups",
+                ));
+            }
+            Some(SessionPlan {
+                users: count(u, "--users")?,
+                turns: count(w.sessions.turns, "--turns")?,
+                think_ms: ValueDist::parse(&w.sessions.think_time_ms)
+                    .map_err(|e| usage(format!("--think-time-ms: {e}")))?,
+            })
+        }
+    };
+    let d = &w.dataset;
+    if let Some(path) = &d.path {
+        if let (Some(lo), Some(hi)) = (d.min_input_tokens, d.max_input_tokens) {
+            if lo > hi {
+                return Err(usage("--dataset-min-input-tokens is above --dataset-max-input-tokens"));
+            }
+        }
+        let output = match d.output_tokens.as_str() {
+            "file" => None,
+            other => Some(LengthDist::parse(other).map_err(|e| usage(format!("--dataset-output-tokens: {e} (or 'file')")))?),
+        };
+        return Ok((
+            SourceConfig::Dataset(DatasetConfig {
+                path: path.clone(),
+                format: DatasetFormat::parse(&d.format).map_err(usage)?,
+                order: Order::parse(&d.order).map_err(usage)?,
+                min_input_tokens: d.min_input_tokens,
+                max_input_tokens: d.max_input_tokens,
+                output,
+            }),
+            sessions,
+        ));
+    }
+    let t = &w.trace;
+    if let Some(path) = &t.path {
+        if !(t.speed.is_finite() && t.speed > 0.0) {
+            return Err(usage(format!("invalid --trace-speed '{}': must be > 0", t.speed)));
+        }
+        let offset = |flag: &str, v: &Option<String>| -> Result<Option<i64>, Error> {
+            v.as_deref()
+                .map(|x| {
+                    parse_duration(x)
+                        .map(|d| d.as_micros().min(i64::MAX as u128) as i64)
+                        .map_err(|e| usage(format!("--{flag}: {e}")))
+                })
+                .transpose()
+        };
+        let start = offset("trace-start", &t.start)?.unwrap_or(0);
+        let end = offset("trace-end", &t.end)?;
+        if end.is_some_and(|e| e <= start) {
+            return Err(usage("--trace-end must be after --trace-start"));
+        }
+        return Ok((
+            SourceConfig::Trace(TraceConfig {
+                path: path.clone(),
+                opts: TraceOptions {
+                    format: TraceFormat::parse(&t.format).map_err(usage)?,
+                    block_size: count(t.block_size, "--trace-block-size")?,
+                    skip_invalid: w.skip_invalid,
+                    start_us: start,
+                    end_us: end,
+                    max_total_tokens: None,
+                },
+                speed: t.speed,
+            }),
+            sessions,
+        ));
+    }
+    let sp = &w.shared_prefix;
+    if let Some(g) = sp.groups {
+        return Ok((
+            SourceConfig::SharedPrefix(SharedPrefix {
+                groups: count(g, "--prefix-groups")?,
+                prompts_per_group: count(sp.prompts_per_group, "--prompts-per-group")?,
+                prefix_tokens: count(sp.prefix_tokens, "--prefix-tokens")?,
+                suffix: LengthDist::parse(&sp.suffix_tokens).map_err(|e| usage(format!("--suffix-tokens: {e}")))?,
+            }),
+            sessions,
+        ));
+    }
+    Ok((SourceConfig::Synthetic, sessions))
+}
+
 /// The workload section.
 pub fn workload(spec: &RunSpec) -> Result<WorkloadConfig, Error> {
     let w = &spec.workload;
@@ -264,7 +506,11 @@ pub fn workload(spec: &RunSpec) -> Result<WorkloadConfig, Error> {
             return Err(usage(format!("invalid --temperature '{t}'")));
         }
     }
+    let (source, sessions) = source(spec)?;
     Ok(WorkloadConfig {
+        source,
+        sessions,
+        skip_invalid: w.skip_invalid,
         input: LengthDist::parse(&w.input_tokens).map_err(|e| usage(format!("--input-tokens: {e}")))?,
         output: LengthDist::parse(&w.output_tokens).map_err(|e| usage(format!("--output-tokens: {e}")))?,
         tokenizer: w.tokenizer.clone(),
