@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod html;
 pub mod svg;
+pub mod workload;
 
 use crate::metrics::cost::{cost, Cost};
 use crate::metrics::health::{client_health, ClientHealth, RuntimeSamples};
@@ -142,6 +143,10 @@ pub struct Summary {
     /// Open loop only: latency from the intended send time.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub latency_from_schedule_ms: Option<FromSchedule>,
+    /// Prefix-cache hit rate against the workload's built-in reuse; per-turn and per-session
+    /// metrics of multi-turn sessions.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workload: Option<crate::metrics::workload::WorkloadMetrics>,
     /// The convention behind each latency key, so no number is ambiguous.
     pub definitions: BTreeMap<String, String>,
 }
@@ -206,6 +211,7 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
         steady.cost = cost_of(&steady.metrics, steady.goodput.as_ref());
     }
     let from_schedule = (run.load_mode == "open").then(|| from_schedule(records));
+    let workload = workload::compute(records, &run);
     Summary {
         schema_version: SCHEMA_VERSION,
         tool: format!("infermeter {}", env!("CARGO_PKG_VERSION")),
@@ -220,6 +226,7 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
         cost: run_cost,
         steady_state: steady,
         latency_from_schedule_ms: from_schedule,
+        workload,
         definitions: definitions(),
     }
 }
@@ -325,8 +332,8 @@ pub fn render_console(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "workload: input {} tokens, output {} tokens ({}), tokenizer {}",
-        r.input_tokens,
+        "workload: {}, output {} tokens ({}), tokenizer {}",
+        workload::source_line(r),
         r.output_tokens,
         if r.ignore_eos { "ignore_eos" } else { "natural stop" },
         r.tokenizer
@@ -454,6 +461,7 @@ pub fn render_console(s: &Summary) -> String {
             c.per_million_good_output_tokens.map(|v| format!(" · ${v:.4} per 1M good tokens")).unwrap_or_default()
         );
     }
+    workload::console(s, &mut out);
     let c = &s.client;
     let rates = match (c.offered_rate, c.achieved_rate) {
         (Some(o), Some(a)) => format!("offered {o:.1} req/s, achieved {a:.1} req/s · "),

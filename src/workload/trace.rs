@@ -17,8 +17,8 @@
 
 use super::input::{BadLine, InputCounts};
 use serde::Deserialize;
-use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -485,9 +485,10 @@ pub struct TraceScan {
     /// The request with the largest input + output, and its line.
     pub max_total: u32,
     pub max_total_line: u64,
-    /// Σ tokens of full blocks whose hash id appeared earlier in the window (Mooncake): the
-    /// prefix-cache hits of an unbounded cache. `None` when there are no hash ids, or too many
-    /// distinct ones to track.
+    /// Σ prompt tokens that repeat an earlier request's prefix by their `hash_ids` (Mooncake):
+    /// block by block, the part of each block an earlier request already sent, up to the first
+    /// block that differs. The hits of a token-granular cache that never evicts. `None` when
+    /// there are no hash ids, or too many distinct ones to track.
     pub reusable_tokens: Option<u64>,
 }
 
@@ -517,8 +518,9 @@ pub fn scan(path: &Path, opts: &TraceOptions, limit: Option<u64>) -> Result<Trac
         format: Some(r.format),
         ..Default::default()
     };
-    let bs = u64::from(opts.block_size.max(1));
-    let mut seen: Option<HashSet<u64>> = Some(HashSet::new());
+    let bs = opts.block_size.max(1);
+    // Longest use of each block id so far (a block's words are a prefix of its longest use).
+    let mut seen: Option<HashMap<u64, u32>> = Some(HashMap::new());
     let mut any_hash = false;
     let mut reusable = 0u64;
     while let Some(e) = r.next_entry()? {
@@ -536,21 +538,23 @@ pub fn scan(path: &Path, opts: &TraceOptions, limit: Option<u64>) -> Result<Trac
         if !e.hash_ids.is_empty() {
             any_hash = true;
         }
-        if let Some(set) = seen.as_mut() {
-            let full = (u64::from(e.input) / bs) as usize;
+        if let Some(map) = seen.as_mut() {
+            let mut left = e.input;
             let mut prefix = true;
-            for (j, h) in e.hash_ids.iter().enumerate() {
-                let known = set.contains(h);
-                if prefix && known && j < full {
-                    reusable += bs;
-                } else {
-                    prefix = false;
+            for h in &e.hash_ids {
+                let len = left.min(bs);
+                left -= len;
+                let before = map.get(h).copied().unwrap_or(0);
+                if prefix {
+                    // The shared part of this block; the prefix ends where it falls short.
+                    reusable += u64::from(before.min(len));
+                    prefix = before >= len;
                 }
-                if !known {
-                    set.insert(*h);
+                if len > before {
+                    map.insert(*h, len);
                 }
             }
-            if set.len() > MAX_TRACKED_BLOCKS {
+            if map.len() > MAX_TRACKED_BLOCKS {
                 seen = None;
             }
         }
@@ -612,13 +616,6 @@ impl Iterator for Replay {
     }
 }
 
-/// Check that `r` is readable at all (for error messages before a replay starts).
-pub fn readable(path: &Path) -> Result<(), String> {
-    let mut f = std::fs::File::open(path).map_err(|e| open_err(path, e))?;
-    let mut b = [0u8; 1];
-    f.read(&mut b).map(|_| ()).map_err(|e| open_err(path, e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,9 +656,9 @@ mod tests {
         let s = scan(&p, &opts(), None).unwrap();
         assert_eq!(s.format, Some(TraceFormat::Mooncake));
         assert_eq!((s.requests, s.counts.unusable), (3, 1));
-        // request 2 reuses block 1 (full; block 2 is the first request's partial block, but
-        // full here); request 4 reuses block 1 → 512 + 512 + 512
-        assert_eq!(s.reusable_tokens, Some(1536));
+        // request 2 reuses block 1 (512) and the 88 tokens of block 2 the first request
+        // sent, then diverges; request 4 reuses block 1 → 512 + 88 + 512
+        assert_eq!(s.reusable_tokens, Some(1112));
         assert_eq!(s.input_tokens, 600 + 1100 + 512);
         assert_eq!((s.max_total, s.max_total_line), (1107, 2));
         let w = TraceOptions {
