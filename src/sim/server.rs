@@ -384,14 +384,18 @@ mod tests {
     async fn engine_mode_keeps_the_chunk_format_and_caches_prefixes() {
         let router = app(engine_cfg(8, 0.05));
         let prompt: String = (0..200).map(|i| format!("w{} ", i % 37)).collect();
-        for _ in 0..2 {
+        for cached in [0, 192] {
             let body = json!({"model": "infermeter-sim", "messages": [{"role": "user", "content": prompt}],
                 "max_tokens": 5, "stream": true, "ignore_eos": true, "stream_options": {"include_usage": true}});
             let (status, text) = call(router.clone(), "/v1/chat/completions", body).await;
             assert_eq!(status, StatusCode::OK);
             let events = crate::client::sse::parse_all(text.as_bytes()).unwrap();
             assert_eq!(events.len(), 1 + 5 + 1 + 1, "{text}"); // role, 5 tokens, usage, [DONE]
-            assert!(text.contains("\"usage\":{\"prompt_tokens\":200,\"total_tokens\":205,\"completion_tokens\":5}"));
+            // vLLM's usage, with the prefix-cache hits of this request.
+            let usage = format!(
+                "\"usage\":{{\"prompt_tokens\":200,\"total_tokens\":205,\"completion_tokens\":5,\"prompt_tokens_details\":{{\"cached_tokens\":{cached}}}}}"
+            );
+            assert!(text.contains(&usage), "{text}");
             assert!(text.contains("\"finish_reason\":\"length\""));
             assert!(text.ends_with("data: [DONE]\n\n"));
         }
