@@ -143,10 +143,11 @@ pub fn facts(w: &Workload, load: &LoadConfig) -> WorkloadInfo {
     };
     match &w.source {
         Source::Synthetic => {}
-        Source::Dataset { data, .. } => {
+        Source::Dataset { data, output } => {
             info.file = Some(data.path.display().to_string());
             info.format = Some(data.format.name().to_string());
             info.input = Some(data.counts.clone());
+            info.dataset_output_tokens = output.as_ref().map(|d| d.spec.clone());
         }
         Source::SharedPrefix(sp) => {
             info.shared_prefix = Some(SharedPrefixFacts {

@@ -332,9 +332,9 @@ pub fn render_console(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "workload: {}, output {} tokens ({}), tokenizer {}",
+        "workload: {}, {} ({}), tokenizer {}",
         workload::source_line(r),
-        r.output_tokens,
+        workload::output_phrase(r),
         if r.ignore_eos { "ignore_eos" } else { "natural stop" },
         r.tokenizer
     );

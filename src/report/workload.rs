@@ -58,6 +58,18 @@ pub fn source_line(r: &RunInfo) -> String {
     s
 }
 
+/// The output lengths, for the console's workload line.
+pub fn output_phrase(r: &RunInfo) -> String {
+    match r.workload.as_ref() {
+        Some(w) if w.source == "trace" => "output lengths from the trace".into(),
+        Some(w) if w.source == "dataset" => match &w.dataset_output_tokens {
+            Some(d) => format!("output {d} tokens"),
+            None => format!("output lengths from the file (else {} tokens)", r.output_tokens),
+        },
+        _ => format!("output {} tokens", r.output_tokens),
+    }
+}
+
 /// Console lines after the latency table: file counts, prefix cache, turns and sessions.
 pub fn console(s: &Summary, out: &mut String) {
     if let Some(c) = s.run.workload.as_ref().and_then(|w| w.input.as_ref()) {

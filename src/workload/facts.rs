@@ -17,6 +17,9 @@ pub struct WorkloadInfo {
     /// Lines read, used, skipped and filtered (datasets and traces).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<InputCounts>,
+    /// Dataset: the output-length distribution overriding the entries' own lengths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_output_tokens: Option<String>,
     /// Trace: requests in the window, its recorded span and rate, and the replay speed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceFacts>,

@@ -284,6 +284,36 @@ impl Workload {
         }
     }
 
+    /// The prompt of a shared-prefix or trace request as token ids (the words' indices):
+    /// equal prompt prefixes give equal ids, for the offline engine's prefix cache. `None`
+    /// for sources whose text has no structure to share (synthetic) or needs the tokenizer
+    /// (datasets).
+    pub fn prompt_ids(&self, index: u64, entry: Option<&trace::TraceEntry>) -> Option<Vec<u32>> {
+        if let Some(e) = entry {
+            let mut ids = Vec::with_capacity(e.input as usize);
+            if e.hash_ids.is_empty() {
+                return None;
+            }
+            let bs = self.block_size();
+            let mut left = e.input;
+            for h in &e.hash_ids {
+                let n = left.min(bs);
+                self.words.push_block_ids(&mut ids, mix(self.seed ^ TRACE_SALT, *h), 0, n);
+                left -= n;
+            }
+            return Some(ids);
+        }
+        match &self.source {
+            Source::SharedPrefix(sp) => {
+                let mut ids = Vec::with_capacity(sp.prefix_tokens as usize);
+                self.words
+                    .push_block_ids(&mut ids, mix(self.seed ^ PREFIX_SALT, sp.group(index)), 0, sp.prefix_tokens);
+                Some(ids)
+            }
+            _ => None,
+        }
+    }
+
     /// Tokens per trace hash block.
     fn block_size(&self) -> u32 {
         match &self.source {

@@ -91,7 +91,7 @@ impl Conversation {
 
 /// The user message of `turn` in `session`: a dataset entry when the workload has a
 /// dataset, else synthetic words. Returns (text, client tokens, max_tokens, dataset line).
-fn user_message(w: &Workload, session: u64, turn: u32) -> (String, u32, u32, Option<u64>) {
+pub fn user_message(w: &Workload, session: u64, turn: u32) -> (String, u32, u32, Option<u64>) {
     let turns = w.sessions.as_ref().map(|p| p.turns).unwrap_or(1);
     let mut rng = Rng::stream(w.seed ^ SESSION_SALT, mix(session, u64::from(turn)));
     if let Source::Dataset { data, output } = &w.source {

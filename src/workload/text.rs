@@ -82,6 +82,17 @@ impl Words {
             out.push_str(self.at(mix(block, u64::from(k))));
         }
     }
+
+    /// The index of the word at `key` (a token id standing for it, for the offline engine).
+    pub fn index_at(&self, key: u64) -> u32 {
+        let n = self.words.len().max(1) as u64;
+        ((key as u128 * n as u128) >> 64) as u32
+    }
+
+    /// [`Words::push_block`] as word indices.
+    pub fn push_block_ids(&self, out: &mut Vec<u32>, block: u64, from: u32, n: u32) {
+        out.extend((from..from + n).map(|k| self.index_at(mix(block, u64::from(k)))));
+    }
 }
 
 /// A seeded bijection of `[0, n)` (a balanced Feistel network with cycle walking): the
