@@ -22,12 +22,25 @@ struct Stage {
 }
 
 /// The specification of one stage: the sweep's template at this load, seed and directory.
-pub fn stage_spec(base: &RunSpec, mode: Mode, load: f64, dir: &Path, seed: u64) -> RunSpec {
+/// A trace's rate stages replay it at the speed that offers `load` requests/s (its recorded
+/// rate being `trace_rate`); sessions' concurrency stages set the number of users.
+pub fn stage_spec(base: &RunSpec, mode: Mode, load: f64, dir: &Path, seed: u64, trace_rate: Option<f64>) -> RunSpec {
     let mut s = base.clone();
+    let sessions = s.workload.sessions.users.is_some();
     match mode {
+        Mode::Rate if s.workload.trace.path.is_some() => {
+            s.workload.trace.speed = load / trace_rate.unwrap_or(load).max(f64::MIN_POSITIVE);
+            s.load.rate = None;
+            s.load.concurrency = None;
+        }
         Mode::Rate => {
             s.load.rate = Some(load);
             s.load.concurrency = None;
+        }
+        Mode::Concurrency if sessions => {
+            s.workload.sessions.users = Some(load.round().max(1.0) as u32);
+            s.load.concurrency = None;
+            s.load.rate = None;
         }
         Mode::Concurrency => {
             s.load.concurrency = Some(load.round().max(1.0) as usize);
@@ -39,8 +52,14 @@ pub fn stage_spec(base: &RunSpec, mode: Mode, load: f64, dir: &Path, seed: u64) 
     s
 }
 
-async fn run_at(base: &RunSpec, ui: Ui, mode: Mode, load: f64, dir: &Path, seed: u64) -> Result<Stage, Error> {
-    let cfg = validate::bench(&stage_spec(base, mode, load, dir, seed))?;
+async fn run_at(
+    base: &RunSpec,
+    ui: Ui,
+    (mode, load, trace_rate): (Mode, f64, Option<f64>),
+    dir: &Path,
+    seed: u64,
+) -> Result<Stage, Error> {
+    let cfg = validate::bench(&stage_spec(base, mode, load, dir, seed, trace_rate))?;
     let st = bench::run_stage(&cfg, ui).await?;
     // A stage stopped early (Ctrl-C, circuit breaker) ends the sweep with that stage's code.
     if let Some(mut e) = st.stop_error() {
@@ -129,11 +148,20 @@ struct Ctx<'a> {
     ui: Ui,
     root: PathBuf,
     seed: u64,
+    /// The recorded request rate of the trace being swept, if any.
+    trace_rate: Option<f64>,
 }
 
 impl Ctx<'_> {
     async fn at(&self, mode: Mode, load: f64, dir: &str, seed: u64) -> Result<Stage, Error> {
-        run_at(self.base, self.ui, mode, load, &self.root.join(dir), seed).await
+        run_at(
+            self.base,
+            self.ui,
+            (mode, load, self.trace_rate),
+            &self.root.join(dir),
+            seed,
+        )
+        .await
     }
 
     /// The loads to run: the given list, or (automatic mode) a closed-loop probe for the
@@ -245,6 +273,20 @@ impl Ctx<'_> {
     }
 }
 
+/// The recorded rate of the sweep's trace window (read once, before any stage).
+fn trace_rate(base: &RunSpec) -> Result<Option<f64>, Error> {
+    if base.workload.trace.path.is_none() {
+        return Ok(None);
+    }
+    let mut probe = base.clone();
+    probe.load.concurrency = Some(1);
+    let cfg = validate::bench(&probe)?;
+    let tok = crate::workload::Tokenizer::load(&cfg.workload.tokenizer).map_err(Error::usage)?;
+    let w = super::workload::build(&cfg.workload, cfg.seed, tok, false, &cfg.load)?;
+    let facts = super::workload::facts(&w, &cfg.load);
+    Ok(facts.trace.and_then(|t| t.recorded_rate))
+}
+
 /// Run a sweep: the stages, the saturation and operating points, the max-goodput search;
 /// writes `sweep.json` and prints the table. Returns the exit code.
 pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
@@ -263,6 +305,7 @@ pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
         },
         root: root.clone(),
         seed: c.stage_spec.seed,
+        trace_rate: trace_rate(&c.stage_spec)?,
     };
     let (mode, loads, probe) = ctx.loads(c).await?;
     let stages = ctx.stages(mode, &loads).await?;

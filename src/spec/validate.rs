@@ -874,8 +874,18 @@ pub fn sweep(spec: &RunSpec) -> Result<SweepConfig, Error> {
             None
         }
     };
+    let sessions = spec.workload.sessions.users.is_some();
+    if sessions && !matches!(loads, Some((SweepMode::Concurrency, _))) {
+        return Err(usage(
+            "a sweep of sessions (--users) varies the number of users: give --concurrencies",
+        ));
+    }
     let mut probe = spec.clone();
-    probe.load.concurrency = Some(1);
+    if sessions {
+        probe.workload.sessions.users = Some(1);
+    } else {
+        probe.load.concurrency = Some(1);
+    }
     let checked = bench(&probe)?;
     let mut stage_spec = spec.clone();
     stage_spec.sweep = None;
