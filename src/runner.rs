@@ -327,8 +327,14 @@ fn shift_to_first_send(rec: &mut RequestRecord, first_send_us: u64) {
 /// Where a closed loop takes its next request: the next index, or the next request of a
 /// trace read as the loop goes (the trace's timing is ignored).
 enum Feed {
-    Counter { next: AtomicU64, end: u64 },
-    Trace { replay: Mutex<Option<Replay>>, next: AtomicU64 },
+    Counter {
+        next: AtomicU64,
+        end: u64,
+    },
+    Trace {
+        replay: Mutex<Option<Replay>>,
+        next: AtomicU64,
+    },
 }
 
 impl Feed {

@@ -61,7 +61,12 @@ pub async fn run_stage(cfg: &BenchConfig, ui: Ui) -> Result<StageOutcome, Error>
     let chat = cfg.api == crate::client::openai::Api::Chat;
     let mut workload = super::workload::build(&cfg.workload, cfg.seed, tokenizer.clone(), chat, &cfg.load)?;
     let ready = target::prepare(cfg, tokenizer.clone(), request_id_prefix(cfg.seed), ui.silent).await?;
-    super::workload::limit_context(&mut workload, ready.context, cfg.workload.skip_invalid, cfg.load.requests)?;
+    super::workload::limit_context(
+        &mut workload,
+        ready.context,
+        cfg.workload.skip_invalid,
+        cfg.load.requests,
+    )?;
     let facts = super::workload::facts(&workload, &cfg.load);
 
     let concurrency_needed = match cfg.load.load {

@@ -8,9 +8,9 @@ use crate::error::Error;
 use crate::report;
 use crate::sim::offline::{self, OfflinePlan};
 use crate::sim::offline_feed::WorkloadFeed;
+use crate::spec::validate::SimRunConfig;
 use crate::spec::validate::SourceConfig;
 use crate::workload::Tokenizer;
-use crate::spec::validate::SimRunConfig;
 use std::io::{BufWriter, Write};
 
 /// Run the simulation and write its outputs; returns the exit code.

@@ -10,7 +10,7 @@ use crate::util::Rng;
 use crate::workload::dataset::{Dataset, DatasetOptions};
 use crate::workload::facts::{SessionFacts, SharedPrefixFacts, TraceFacts, WorkloadInfo};
 use crate::workload::trace;
-use crate::workload::{Source, TraceSource, Tokenizer, Workload};
+use crate::workload::{Source, Tokenizer, TraceSource, Workload};
 use std::sync::Arc;
 
 /// Build the workload: read the dataset, or scan the trace's window (at most `requests` of
@@ -88,7 +88,12 @@ fn no_requests(path: &std::path::Path, o: &trace::TraceOptions, s: &trace::Trace
 /// Apply the model's context (prompt + output tokens, when the target lists it): a longer
 /// dataset prompt, trace request or shared prefix is an error naming its line, or is skipped
 /// and counted under `--skip-invalid`.
-pub fn limit_context(w: &mut Workload, context: Option<u32>, skip_invalid: bool, requests: Option<u64>) -> Result<(), Error> {
+pub fn limit_context(
+    w: &mut Workload,
+    context: Option<u32>,
+    skip_invalid: bool,
+    requests: Option<u64>,
+) -> Result<(), Error> {
     let Some(ctx) = context else { return Ok(()) };
     match &mut w.source {
         Source::Synthetic => {}
@@ -199,7 +204,9 @@ pub fn facts(w: &Workload, load: &LoadConfig) -> WorkloadInfo {
 /// tokens: the sharing built into a shared-prefix workload (suffix lengths drawn as the
 /// workload draws them).
 fn shared_prefix_reuse(w: &Workload, load: &LoadConfig) -> Option<f64> {
-    let Source::SharedPrefix(sp) = &w.source else { return None };
+    let Source::SharedPrefix(sp) = &w.source else {
+        return None;
+    };
     let n = load.requests?;
     if n > 1_000_000 {
         return None;

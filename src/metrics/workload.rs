@@ -68,7 +68,11 @@ pub struct SessionMetrics {
 /// The workload metrics of `records` (warmup excluded); `None` when there is nothing to say
 /// (no cached-token reports and no sessions). `expected_reuse` comes from the run's facts;
 /// `planned_turns` from the session settings.
-pub fn compute(records: &[RequestRecord], expected_reuse: Option<f64>, planned_turns: Option<u32>) -> Option<WorkloadMetrics> {
+pub fn compute(
+    records: &[RequestRecord],
+    expected_reuse: Option<f64>,
+    planned_turns: Option<u32>,
+) -> Option<WorkloadMetrics> {
     let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
     let per_turn = per_turn(&measured);
     let sessions = sessions(&measured, planned_turns);
@@ -165,7 +169,11 @@ fn sessions(measured: &[&RequestRecord], planned_turns: Option<u32>) -> Option<S
         if !t.is_empty() {
             ttft.push(t.iter().sum::<f64>() / t.len() as f64);
         }
-        out.push(ok.iter().map(|r| f64::from(r.output_tokens.primary().unwrap_or(0))).sum());
+        out.push(
+            ok.iter()
+                .map(|r| f64::from(r.output_tokens.primary().unwrap_or(0)))
+                .sum(),
+        );
     }
     Some(SessionMetrics {
         sessions: all.len() as u64,
@@ -187,7 +195,8 @@ fn history_reuse(measured: &[&RequestRecord]) -> Option<f64> {
             let isl = u64::from(r.input_tokens.primary().unwrap_or(0));
             total += isl;
             if let Some(p) = prev.filter(|p| p.turn.map(|t| t + 1) == r.turn) {
-                let hist = u64::from(p.input_tokens.primary().unwrap_or(0)) + u64::from(p.output_tokens.primary().unwrap_or(0));
+                let hist = u64::from(p.input_tokens.primary().unwrap_or(0))
+                    + u64::from(p.output_tokens.primary().unwrap_or(0));
                 reused += hist.min(isl);
             }
             prev = Some(r);
@@ -206,7 +215,10 @@ mod tests {
             id: session * 10 + u64::from(turn),
             send_us: send,
             end_us: Some(ttft_us + 1000),
-            events: vec![TokenEvent::new(ttft_us, 1, 1), TokenEvent::new(ttft_us + 1000, osl - 1, 1)],
+            events: vec![
+                TokenEvent::new(ttft_us, 1, 1),
+                TokenEvent::new(ttft_us + 1000, osl - 1, 1),
+            ],
             input_tokens: TokenCount {
                 server: Some(isl),
                 client: None,

@@ -29,7 +29,9 @@ pub enum Load {
         max_concurrency: Option<usize>,
     },
     /// Open loop at a trace's recorded arrival times (divided by its speed).
-    Trace { max_concurrency: Option<usize> },
+    Trace {
+        max_concurrency: Option<usize>,
+    },
 }
 
 /// Arrival offsets (seconds from start) for an open-loop run: at most `max_requests`

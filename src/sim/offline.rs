@@ -209,7 +209,14 @@ impl Driver<'_> {
 
     /// Submit one request; a refusal (e.g. a prompt longer than max_model_len) is recorded
     /// as the HTTP 400 the server would answer.
-    fn submit(&mut self, engine: &mut Engine<&PerfTimer>, sched_s: f64, send_s: f64, p: Planned, session: Option<(u64, u32)>) {
+    fn submit(
+        &mut self,
+        engine: &mut Engine<&PerfTimer>,
+        sched_s: f64,
+        send_s: f64,
+        p: Planned,
+        session: Option<(u64, u32)>,
+    ) {
         let id = self.sent;
         self.sent += 1;
         self.latest_send = self.latest_send.max(send_s);
@@ -329,7 +336,9 @@ impl Driver<'_> {
             },
             Mode::Sessions => {
                 while self.live.len() < self.cap && self.budget_left() {
-                    let Some(Reverse((bits, key))) = self.waiting.peek().copied() else { break };
+                    let Some(Reverse((bits, key))) = self.waiting.peek().copied() else {
+                        break;
+                    };
                     let at = f64::from_bits(bits);
                     if at > now && self.latest_send > now {
                         break;

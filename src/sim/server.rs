@@ -391,7 +391,7 @@ mod tests {
             assert_eq!(status, StatusCode::OK);
             let events = crate::client::sse::parse_all(text.as_bytes()).unwrap();
             assert_eq!(events.len(), 1 + 5 + 1 + 1, "{text}"); // role, 5 tokens, usage, [DONE]
-            // vLLM's usage, with the prefix-cache hits of this request.
+                                                               // vLLM's usage, with the prefix-cache hits of this request.
             let usage = format!(
                 "\"usage\":{{\"prompt_tokens\":200,\"total_tokens\":205,\"completion_tokens\":5,\"prompt_tokens_details\":{{\"cached_tokens\":{cached}}}}}"
             );

@@ -212,7 +212,14 @@ pub fn load(spec: &RunSpec) -> Result<LoadConfig, Error> {
             (None, Some(_)) => None,
             (None, None) => Some(u64::from(users) * u64::from(w.sessions.turns)),
         };
-        return finish_load(spec, Load::Closed { concurrency: users.max(1) as usize }, requests, duration);
+        return finish_load(
+            spec,
+            Load::Closed {
+                concurrency: users.max(1) as usize,
+            },
+            requests,
+            duration,
+        );
     }
     if trace {
         if l.rate.is_some() {
@@ -221,7 +228,9 @@ pub fn load(spec: &RunSpec) -> Result<LoadConfig, Error> {
             ));
         }
         if l.arrival != defaults::ARRIVAL || l.burstiness.is_some() {
-            return Err(usage("--arrival/--burstiness do not apply to --trace (its arrivals are recorded)"));
+            return Err(usage(
+                "--arrival/--burstiness do not apply to --trace (its arrivals are recorded)",
+            ));
         }
         no_warmup_count(&l.warmup, "--trace")?;
         let duration = l.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
@@ -232,7 +241,9 @@ pub fn load(spec: &RunSpec) -> Result<LoadConfig, Error> {
             Some(0) => return Err(usage("--concurrency must be at least 1")),
             Some(c) => {
                 if l.max_concurrency.is_some() {
-                    return Err(usage("--max-concurrency applies to a timed replay; drop it with --concurrency"));
+                    return Err(usage(
+                        "--max-concurrency applies to a timed replay; drop it with --concurrency",
+                    ));
                 }
                 Load::Closed { concurrency: c }
             }
@@ -328,7 +339,12 @@ fn no_warmup_count(warmup: &str, what: &str) -> Result<(), Error> {
 }
 
 /// Warmup and the steady-state window, shared by every load.
-fn finish_load(spec: &RunSpec, load: Load, requests: Option<u64>, duration: Option<Duration>) -> Result<LoadConfig, Error> {
+fn finish_load(
+    spec: &RunSpec,
+    load: Load,
+    requests: Option<u64>,
+    duration: Option<Duration>,
+) -> Result<LoadConfig, Error> {
     let l = &spec.load;
     let (warmup, skip_start_s) = if is_count(&l.warmup) {
         let n = l
@@ -398,7 +414,10 @@ fn source(spec: &RunSpec) -> Result<(SourceConfig, Option<SessionPlan>), Error> 
         return Err(orphan("--trace-*", "--trace FILE"));
     }
     if w.shared_prefix.groups.is_none() && w.shared_prefix != SharedPrefixSpec::default() {
-        return Err(orphan("Shared-prefix (--prompts-per-group, --prefix-tokens, --suffix-tokens)", "--prefix-groups N"));
+        return Err(orphan(
+            "Shared-prefix (--prompts-per-group, --prefix-tokens, --suffix-tokens)",
+            "--prefix-groups N",
+        ));
     }
     if w.sessions.users.is_none() && w.sessions != SessionsSpec::default() {
         return Err(orphan("Session (--turns, --think-time-ms)", "--users N"));
@@ -434,7 +453,9 @@ fn source(spec: &RunSpec) -> Result<(SourceConfig, Option<SessionPlan>), Error> 
         }
         let output = match d.output_tokens.as_str() {
             "file" => None,
-            other => Some(LengthDist::parse(other).map_err(|e| usage(format!("--dataset-output-tokens: {e} (or 'file')")))?),
+            other => {
+                Some(LengthDist::parse(other).map_err(|e| usage(format!("--dataset-output-tokens: {e} (or 'file')")))?)
+            }
         };
         return Ok((
             SourceConfig::Dataset(DatasetConfig {

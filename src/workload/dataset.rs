@@ -87,7 +87,9 @@ impl Order {
         match s {
             "shuffle" => Ok(Order::Shuffle),
             "sequential" => Ok(Order::Sequential),
-            other => Err(format!("invalid --dataset-order '{other}': expected shuffle or sequential")),
+            other => Err(format!(
+                "invalid --dataset-order '{other}': expected shuffle or sequential"
+            )),
         }
     }
 }
@@ -191,7 +193,9 @@ impl Dataset {
                 })?;
             }
             DatasetFormat::ShareGpt => {
-                read_sharegpt(reader, path, |line, v| keep(&mut ds, parse_sharegpt_entry(line, &v, tok)))?;
+                read_sharegpt(reader, path, |line, v| {
+                    keep(&mut ds, parse_sharegpt_entry(line, &v, tok))
+                })?;
             }
         }
         ds.counts.used = ds.entries.len() as u64;
@@ -225,7 +229,8 @@ impl Dataset {
     /// Entries whose prompt plus known output length exceeds `context` tokens: an error
     /// naming the first, or dropped and counted under `skip_invalid`.
     pub fn limit_context(&mut self, context: u32, skip_invalid: bool) -> Result<(), String> {
-        let too_long = |e: &Entry| u64::from(e.input_tokens) + u64::from(e.output_tokens.unwrap_or(0)) > u64::from(context);
+        let too_long =
+            |e: &Entry| u64::from(e.input_tokens) + u64::from(e.output_tokens.unwrap_or(0)) > u64::from(context);
         if let Some(e) = self.entries.iter().find(|e| too_long(e)) {
             if !skip_invalid {
                 return Err(format!(
@@ -358,7 +363,11 @@ fn count_field(line: u64, key: &str, v: &Value) -> Result<u32, BadLine> {
     match v.as_u64() {
         Some(0) => Err(BadLine::field(line, key, "must be at least 1")),
         Some(n) => u32::try_from(n).map_err(|_| BadLine::field(line, key, format!("{n} is too large"))),
-        None => Err(BadLine::field(line, key, format!("expected a positive integer, got {v}"))),
+        None => Err(BadLine::field(
+            line,
+            key,
+            format!("expected a positive integer, got {v}"),
+        )),
     }
 }
 
@@ -419,7 +428,11 @@ fn parse_jsonl_line(line: u64, text: &str) -> Result<Option<Raw>, BadLine> {
     }
     if let Some(m) = o.get("messages") {
         let Value::Array(items) = m else {
-            return Err(BadLine::field(line, "messages", format!("expected an array, got {}", kind(m))));
+            return Err(BadLine::field(
+                line,
+                "messages",
+                format!("expected an array, got {}", kind(m)),
+            ));
         };
         if items.is_empty() {
             return Err(BadLine::field(line, "messages", "empty"));
@@ -455,11 +468,19 @@ fn parse_jsonl_line(line: u64, text: &str) -> Result<Option<Raw>, BadLine> {
             return match p {
                 Value::String(s) if s.trim().is_empty() => Err(BadLine::field(line, key, "empty")),
                 Value::String(s) => Ok(Some(Raw::text(line, s.clone(), output))),
-                other => Err(BadLine::field(line, key, format!("expected a string, got {}", kind(other)))),
+                other => Err(BadLine::field(
+                    line,
+                    key,
+                    format!("expected a string, got {}", kind(other)),
+                )),
             };
         }
     }
-    Err(BadLine::field(line, "prompt", "missing (need \"prompt\", \"text\" or \"messages\")"))
+    Err(BadLine::field(
+        line,
+        "prompt",
+        "missing (need \"prompt\", \"text\" or \"messages\")",
+    ))
 }
 
 /// Speakers of a ShareGPT turn.
@@ -473,7 +494,11 @@ fn parse_sharegpt_entry(line: u64, v: &Value, tok: &Tokenizer) -> Result<Option<
         return Err(BadLine::field(line, "conversations", "missing"));
     };
     let Value::Array(turns) = conv else {
-        return Err(BadLine::field(line, "conversations", format!("expected an array, got {}", kind(conv))));
+        return Err(BadLine::field(
+            line,
+            "conversations",
+            format!("expected an array, got {}", kind(conv)),
+        ));
     };
     let mut parsed = Vec::with_capacity(turns.len());
     for (i, t) in turns.iter().enumerate() {
@@ -583,7 +608,11 @@ fn read_sharegpt<R: Read>(
         Err(e) => {
             let msg = e.to_string();
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            Err(format!("{}:{}: invalid ShareGPT JSON: {msg}", path.display(), e.line().max(1)))
+            Err(format!(
+                "{}:{}: invalid ShareGPT JSON: {msg}",
+                path.display(),
+                e.line().max(1)
+            ))
         }
     }
 }
@@ -625,7 +654,10 @@ mod tests {
         assert_eq!(ds.format, DatasetFormat::Jsonl);
         assert_eq!(ds.len(), 3);
         let e = &ds.entries()[0];
-        assert_eq!((e.line, e.text.as_str(), e.output_tokens), (1, "Hello, world!", Some(7)));
+        assert_eq!(
+            (e.line, e.text.as_str(), e.output_tokens),
+            (1, "Hello, world!", Some(7))
+        );
         assert_eq!(e.input_tokens, tok().count("Hello, world!"));
         let m = &ds.entries()[1];
         assert_eq!(m.line, 3);
@@ -634,29 +666,51 @@ mod tests {
         assert_eq!(ds.entries()[2].output_tokens, Some(3));
         // chat counts the contents only
         let chat = Dataset::load(&p, &tok(), &DatasetOptions { chat: true, ..opts() }).unwrap();
-        assert_eq!(chat.entries()[1].input_tokens, tok().count("Be brief.") + tok().count("Why?"));
+        assert_eq!(
+            chat.entries()[1].input_tokens,
+            tok().count("Be brief.") + tok().count("Why?")
+        );
     }
 
     #[test]
     fn bad_lines_name_file_line_and_field() {
         let cases = [
-            ("{\"prompt\": 5}\n", "d.jsonl:1: field prompt: expected a string, got a number"),
+            (
+                "{\"prompt\": 5}\n",
+                "d.jsonl:1: field prompt: expected a string, got a number",
+            ),
             ("{\"x\": 1}\n", "d.jsonl:1: field prompt: missing"),
             ("{\"prompt\": \"a\"}\n{oops\n", "d.jsonl:2: invalid JSON"),
-            ("{\"messages\": [{\"role\": \"user\"}]}\n", "d.jsonl:1: field messages[0].content: missing"),
-            ("{\"prompt\": \"a\", \"output_tokens\": -2}\n", "d.jsonl:1: field output_tokens: expected a positive integer"),
+            (
+                "{\"messages\": [{\"role\": \"user\"}]}\n",
+                "d.jsonl:1: field messages[0].content: missing",
+            ),
+            (
+                "{\"prompt\": \"a\", \"output_tokens\": -2}\n",
+                "d.jsonl:1: field output_tokens: expected a positive integer",
+            ),
             ("[1]\n", "d.jsonl:1: expected a JSON object"),
         ];
         for (body, want) in cases {
             let (_d, p) = write("d.jsonl", body);
             let err = Dataset::load(&p, &tok(), &opts()).unwrap_err();
-            let shown = err.replace(&format!("{}", p.parent().unwrap().display()), "").replace('/', "");
+            let shown = err
+                .replace(&format!("{}", p.parent().unwrap().display()), "")
+                .replace('/', "");
             assert!(shown.starts_with(want), "{body:?}: {err}");
             assert!(!err.contains('\n'));
         }
         // skipped and counted instead
         let (_d, p) = write("d.jsonl", "{\"prompt\": 5}\n{\"prompt\": \"ok\"}\n");
-        let ds = Dataset::load(&p, &tok(), &DatasetOptions { skip_invalid: true, ..opts() }).unwrap();
+        let ds = Dataset::load(
+            &p,
+            &tok(),
+            &DatasetOptions {
+                skip_invalid: true,
+                ..opts()
+            },
+        )
+        .unwrap();
         assert_eq!((ds.len(), ds.counts.skipped_invalid, ds.counts.read), (1, 1, 2));
         // nothing usable: one line
         let (_d, p) = write("d.jsonl", "\n\n");
@@ -676,7 +730,10 @@ mod tests {
         assert_eq!(ds.format, DatasetFormat::ShareGpt);
         assert_eq!((ds.len(), ds.counts.unusable), (2, 1));
         assert_eq!(ds.entries()[0].text, "What is 2+2?");
-        assert_eq!(ds.entries()[0].output_tokens, Some(tok().count("It is four, of course.")));
+        assert_eq!(
+            ds.entries()[0].output_tokens,
+            Some(tok().count("It is four, of course."))
+        );
         assert_eq!(ds.entries()[0].line, 2);
         assert_eq!(ds.entries()[1].text, "Hi");
         assert_eq!(ds.entries()[1].line, 4);
@@ -693,7 +750,9 @@ mod tests {
 
     #[test]
     fn text_order_filters_and_context() {
-        let body: String = (0..10).map(|i| format!("prompt number {i}{}\n", " x".repeat(i))).collect();
+        let body: String = (0..10)
+            .map(|i| format!("prompt number {i}{}\n", " x".repeat(i)))
+            .collect();
         let (_d, p) = write("p.txt", &body);
         let o = DatasetOptions {
             order: Order::Shuffle,

@@ -99,7 +99,10 @@ mod tests {
         );
         assert_eq!(BadLine::line(9, "bad\nthing").at(p), "t.jsonl:9: bad thing");
         let mut c = InputCounts::default();
-        assert!(c.invalid(BadLine::line(1, "x"), p, false).unwrap_err().contains("--skip-invalid"));
+        assert!(c
+            .invalid(BadLine::line(1, "x"), p, false)
+            .unwrap_err()
+            .contains("--skip-invalid"));
         c.invalid(BadLine::line(2, "y"), p, true).unwrap();
         c.invalid(BadLine::line(5, "z"), p, true).unwrap();
         assert_eq!(c.skipped_invalid, 2);

@@ -266,7 +266,8 @@ impl Workload {
             let mut left = e.input;
             for h in &e.hash_ids {
                 let n = left.min(bs);
-                self.words.push_block(&mut prompt, mix(self.seed ^ TRACE_SALT, *h), 0, n);
+                self.words
+                    .push_block(&mut prompt, mix(self.seed ^ TRACE_SALT, *h), 0, n);
                 left -= n;
             }
         }
@@ -298,7 +299,8 @@ impl Workload {
             let mut left = e.input;
             for h in &e.hash_ids {
                 let n = left.min(bs);
-                self.words.push_block_ids(&mut ids, mix(self.seed ^ TRACE_SALT, *h), 0, n);
+                self.words
+                    .push_block_ids(&mut ids, mix(self.seed ^ TRACE_SALT, *h), 0, n);
                 left -= n;
             }
             return Some(ids);
@@ -306,8 +308,12 @@ impl Workload {
         match &self.source {
             Source::SharedPrefix(sp) => {
                 let mut ids = Vec::with_capacity(sp.prefix_tokens as usize);
-                self.words
-                    .push_block_ids(&mut ids, mix(self.seed ^ PREFIX_SALT, sp.group(index)), 0, sp.prefix_tokens);
+                self.words.push_block_ids(
+                    &mut ids,
+                    mix(self.seed ^ PREFIX_SALT, sp.group(index)),
+                    0,
+                    sp.prefix_tokens,
+                );
                 Some(ids)
             }
             _ => None,

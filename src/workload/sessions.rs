@@ -123,10 +123,15 @@ mod tests {
             turns: 3,
             think_ms: ValueDist::parse("uniform:100,200").unwrap(),
         };
-        let w = Workload::new(LengthDist::parse("10").unwrap(), LengthDist::parse("5").unwrap(), 3, tok)
-            .unwrap()
-            .with_chat(true)
-            .with_sessions(Some(plan.clone()));
+        let w = Workload::new(
+            LengthDist::parse("10").unwrap(),
+            LengthDist::parse("5").unwrap(),
+            3,
+            tok,
+        )
+        .unwrap()
+        .with_chat(true)
+        .with_sessions(Some(plan.clone()));
         let mut c = Conversation::new(7);
         let t0 = c.next_turn(&w);
         assert_eq!((t0.input_tokens, t0.max_tokens), (10, 5));
@@ -135,7 +140,10 @@ mod tests {
         let t1 = c.next_turn(&w);
         let m = t1.messages.as_ref().unwrap();
         assert_eq!(m.len(), 3);
-        assert_eq!((m[1].role.as_str(), m[1].content.as_str()), ("assistant", " the of and"));
+        assert_eq!(
+            (m[1].role.as_str(), m[1].content.as_str()),
+            ("assistant", " the of and")
+        );
         assert_eq!(t1.input_tokens, 10 + 3 + 10);
         assert_ne!(m[0].content, m[2].content);
         // the same (seed, session, turn) says the same; think times are in range and vary

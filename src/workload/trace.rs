@@ -168,7 +168,9 @@ impl TraceReader {
                 break;
             }
         }
-        let header = String::from_utf8_lossy(&self.buf).trim_start_matches('\u{feff}').to_string();
+        let header = String::from_utf8_lossy(&self.buf)
+            .trim_start_matches('\u{feff}')
+            .to_string();
         let names: Vec<String> = header.split(',').map(|c| unquote(c).to_string()).collect();
         let find = |want: &str| names.iter().position(|n| n == want);
         match (find(t), find(i), find(o)) {
@@ -424,22 +426,44 @@ fn parse_mooncake(line: u64, bytes: &[u8]) -> Result<TraceEntry, BadLine> {
             BadLine::field(line, &path, msg)
         }
     })?;
-    let t = raw.timestamp.ok_or_else(|| BadLine::field(line, "timestamp", "missing"))?;
+    let t = raw
+        .timestamp
+        .ok_or_else(|| BadLine::field(line, "timestamp", "missing"))?;
     if !(t.is_finite() && t >= 0.0) {
-        return Err(BadLine::field(line, "timestamp", format!("must be a non-negative number of ms, got {t}")));
+        return Err(BadLine::field(
+            line,
+            "timestamp",
+            format!("must be a non-negative number of ms, got {t}"),
+        ));
     }
-    let input = raw.input_length.ok_or_else(|| BadLine::field(line, "input_length", "missing"))?;
+    let input = raw
+        .input_length
+        .ok_or_else(|| BadLine::field(line, "input_length", "missing"))?;
     if !(1..=i64::from(u32::MAX)).contains(&input) {
-        return Err(BadLine::field(line, "input_length", format!("must be at least 1, got {input}")));
+        return Err(BadLine::field(
+            line,
+            "input_length",
+            format!("must be at least 1, got {input}"),
+        ));
     }
-    let output = raw.output_length.ok_or_else(|| BadLine::field(line, "output_length", "missing"))?;
+    let output = raw
+        .output_length
+        .ok_or_else(|| BadLine::field(line, "output_length", "missing"))?;
     if !(0..=i64::from(u32::MAX)).contains(&output) {
-        return Err(BadLine::field(line, "output_length", format!("must be non-negative, got {output}")));
+        return Err(BadLine::field(
+            line,
+            "output_length",
+            format!("must be non-negative, got {output}"),
+        ));
     }
     let mut hash_ids = Vec::new();
     for (i, h) in raw.hash_ids.unwrap_or_default().into_iter().enumerate() {
         if h < 0 {
-            return Err(BadLine::field(line, &format!("hash_ids[{i}]"), format!("must be non-negative, got {h}")));
+            return Err(BadLine::field(
+                line,
+                &format!("hash_ids[{i}]"),
+                format!("must be non-negative, got {h}"),
+            ));
         }
         hash_ids.push(h as u64);
     }
@@ -669,7 +693,10 @@ mod tests {
         let v = all(&p, &w).unwrap();
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].line, 2);
-        let offsets: Vec<f64> = Replay::open(&p, &opts(), 2.0, None, None).unwrap().map(|(o, _)| o).collect();
+        let offsets: Vec<f64> = Replay::open(&p, &opts(), 2.0, None, None)
+            .unwrap()
+            .map(|(o, _)| o)
+            .collect();
         assert_eq!(offsets, vec![0.0, 0.25, 4.0]);
     }
 
@@ -685,7 +712,15 @@ mod tests {
         ];
         for (body, want) in cases {
             let (_d, p) = write("t.jsonl", body);
-            let err = scan(&p, &TraceOptions { format: Some(TraceFormat::Mooncake), ..opts() }, None).unwrap_err();
+            let err = scan(
+                &p,
+                &TraceOptions {
+                    format: Some(TraceFormat::Mooncake),
+                    ..opts()
+                },
+                None,
+            )
+            .unwrap_err();
             let shown = err.replace(&format!("{}/", p.parent().unwrap().display()), "");
             assert!(shown.starts_with(want), "{body:?}: {err}");
         }
@@ -693,15 +728,30 @@ mod tests {
             "t.jsonl",
             "{\"timestamp\": 1, \"input_length\": 5, \"output_length\": 1}\n{\"timestamp\": 2}\n{\"timestamp\": 3, \"input_length\": 5, \"output_length\": 1}\n",
         );
-        let s = scan(&p, &TraceOptions { skip_invalid: true, ..opts() }, None).unwrap();
+        let s = scan(
+            &p,
+            &TraceOptions {
+                skip_invalid: true,
+                ..opts()
+            },
+            None,
+        )
+        .unwrap();
         assert_eq!((s.requests, s.counts.skipped_invalid), (2, 1));
-        assert!(s.counts.first_invalid.unwrap().ends_with("t.jsonl:2: field input_length: missing"));
+        assert!(s
+            .counts
+            .first_invalid
+            .unwrap()
+            .ends_with("t.jsonl:2: field input_length: missing"));
         let limited = TraceOptions {
             max_total_tokens: Some(5),
             ..opts()
         };
         let err = scan(&p, &limited, None).unwrap_err();
-        assert!(err.contains("t.jsonl:1: input 5 + output 1 tokens exceeds the model's context of 5"), "{err}");
+        assert!(
+            err.contains("t.jsonl:1: input 5 + output 1 tokens exceeds the model's context of 5"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -712,10 +762,7 @@ mod tests {
         assert_eq!(v.len(), 3);
         assert_eq!((v[1].t_us, v[1].input, v[1].output), (52_000, 3180, 8));
         assert_eq!(v[2].t_us, 60_052_000);
-        assert_eq!(
-            parse_datetime_us("1970-01-02 00:00:01.5").unwrap(),
-            86_401_500_000
-        );
+        assert_eq!(parse_datetime_us("1970-01-02 00:00:01.5").unwrap(), 86_401_500_000);
         let burst = "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n5,ChatGPT,472,18,490,Conversation log\n45,GPT-4,1087,0,1087,Conversation log\n46.5,ChatGPT,100,200,300,API log\n";
         let (_d, p) = write("b.csv", burst);
         let s = scan(&p, &opts(), None).unwrap();
@@ -724,8 +771,20 @@ mod tests {
         assert_eq!((s.first_us, s.last_us), (0, 41_500_000));
         let (_d, p) = write("b.csv", "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n5,ChatGPT,x,18,490,Conversation log\n");
         let err = scan(&p, &opts(), None).unwrap_err();
-        assert!(err.contains("b.csv:2: field Request tokens: expected a token count, got 'x'"), "{err}");
+        assert!(
+            err.contains("b.csv:2: field Request tokens: expected a token count, got 'x'"),
+            "{err}"
+        );
         let (_d, p) = write("a.csv", "TIMESTAMP,Tokens\n");
-        assert!(scan(&p, &TraceOptions { format: Some(TraceFormat::Azure), ..opts() }, None).unwrap_err().contains("a.csv:1: azure CSV header must name"));
+        assert!(scan(
+            &p,
+            &TraceOptions {
+                format: Some(TraceFormat::Azure),
+                ..opts()
+            },
+            None
+        )
+        .unwrap_err()
+        .contains("a.csv:1: azure CSV header must name"));
     }
 }

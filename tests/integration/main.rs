@@ -17,3 +17,4 @@ mod reliability;
 mod replay;
 mod sim_engine;
 mod sweep;
+mod workloads;
