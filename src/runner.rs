@@ -356,7 +356,7 @@ impl Feed {
 /// The trace replay of the workload (its window, speed and the run's limits).
 fn trace_replay(w: &Workload, requests: Option<u64>, duration: Option<Duration>) -> Option<Replay> {
     let Source::Trace(t) = &w.source else { return None };
-    Replay::open(&t.path, &t.opts, t.speed, requests, duration).ok()
+    Replay::open(&t.path, &t.opts, t.speed, requests, duration, t.scan.resume.as_ref()).ok()
 }
 
 /// Closed loop over request indices `[first, first + count)` (count may be unbounded), or

@@ -56,7 +56,9 @@ impl<'a> WorkloadFeed<'a> {
         duration: Option<Duration>,
     ) -> WorkloadFeed<'a> {
         let replay = || match &w.source {
-            Source::Trace(t) => Replay::open(&t.path, &t.opts, t.speed, requests, duration).ok(),
+            Source::Trace(t) => {
+                Replay::open(&t.path, &t.opts, t.speed, requests, duration, t.scan.resume.as_ref()).ok()
+            }
             _ => None,
         };
         let (arrivals, untimed) = match load {

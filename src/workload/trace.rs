@@ -87,13 +87,28 @@ struct Columns {
     width: usize,
 }
 
+/// Where a window starts in the file, so a replay can seek there instead of reading the
+/// lines before it again.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Resume {
+    /// Byte offset of the window's first request line.
+    pub byte: u64,
+    /// Lines before it.
+    pub line: u64,
+    /// The trace's first request time (the origin of trace time), µs.
+    pub first_abs: i64,
+}
+
 /// Reads a trace's requests inside the window, one line at a time.
 pub struct TraceReader {
     path: PathBuf,
     pub format: TraceFormat,
-    r: Box<dyn BufRead + Send>,
+    r: BufReader<std::fs::File>,
     buf: Vec<u8>,
     line: u64,
+    /// Bytes consumed, and where the last line read started.
+    pos: u64,
+    line_start: u64,
     cols: Option<Columns>,
     first_abs: Option<i64>,
     prev_abs: Option<i64>,
@@ -109,7 +124,7 @@ fn open_err(path: &Path, e: impl std::fmt::Display) -> String {
 impl TraceReader {
     pub fn open(path: &Path, opts: &TraceOptions) -> Result<TraceReader, String> {
         let file = std::fs::File::open(path).map_err(|e| open_err(path, e))?;
-        let mut r: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(1 << 16, file));
+        let mut r = BufReader::with_capacity(1 << 16, file);
         let format = match opts.format {
             Some(f) => f,
             None => detect(&mut r, path)?,
@@ -120,6 +135,8 @@ impl TraceReader {
             r,
             buf: Vec::with_capacity(4096),
             line: 0,
+            pos: 0,
+            line_start: 0,
             cols: None,
             first_abs: None,
             prev_abs: None,
@@ -137,6 +154,28 @@ impl TraceReader {
         &self.path
     }
 
+    /// Continue at a window start found by an earlier [`scan`] (the header, if any, is read).
+    pub fn resume(&mut self, at: &Resume) -> Result<(), String> {
+        use std::io::Seek;
+        self.r
+            .seek(std::io::SeekFrom::Start(at.byte))
+            .map_err(|e| open_err(&self.path, e))?;
+        self.pos = at.byte;
+        self.line = at.line;
+        self.first_abs = Some(at.first_abs);
+        self.prev_abs = None;
+        Ok(())
+    }
+
+    /// Where the line of the entry just returned starts (with the trace's origin).
+    fn resume_point(&self, e: &TraceEntry) -> Resume {
+        Resume {
+            byte: self.line_start,
+            line: e.line - 1,
+            first_abs: self.first_abs.unwrap_or(0),
+        }
+    }
+
     /// The next line without its terminator; `false` at the end.
     fn next_line(&mut self) -> Result<bool, String> {
         self.buf.clear();
@@ -147,6 +186,8 @@ impl TraceReader {
         if n == 0 {
             return Ok(false);
         }
+        self.line_start = self.pos;
+        self.pos += n as u64;
         self.line += 1;
         while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
             self.buf.pop();
@@ -478,7 +519,7 @@ fn parse_mooncake(line: u64, bytes: &[u8]) -> Result<TraceEntry, BadLine> {
 
 /// The format from the first non-blank line: `{` Mooncake; a header naming `ContextTokens`
 /// Azure, `Request tokens` BurstGPT.
-fn detect(r: &mut Box<dyn BufRead + Send>, path: &Path) -> Result<TraceFormat, String> {
+fn detect(r: &mut BufReader<std::fs::File>, path: &Path) -> Result<TraceFormat, String> {
     let head = r.fill_buf().map_err(|e| open_err(path, e))?;
     let text = String::from_utf8_lossy(&head[..head.len().min(8192)]).to_string();
     let first = text.lines().map(str::trim).find(|l| !l.is_empty());
@@ -514,6 +555,8 @@ pub struct TraceScan {
     /// block that differs. The hits of a token-granular cache that never evicts. `None` when
     /// there are no hash ids, or too many distinct ones to track.
     pub reusable_tokens: Option<u64>,
+    /// Where the window starts in the file (for the replay).
+    pub resume: Option<Resume>,
 }
 
 /// Most distinct hash ids tracked for [`TraceScan::reusable_tokens`] (bounded memory).
@@ -550,6 +593,7 @@ pub fn scan(path: &Path, opts: &TraceOptions, limit: Option<u64>) -> Result<Trac
     while let Some(e) = r.next_entry()? {
         if s.requests == 0 {
             s.first_us = e.t_us;
+            s.resume = Some(r.resume_point(&e));
         }
         s.last_us = e.t_us;
         s.requests += 1;
@@ -593,9 +637,11 @@ pub fn scan(path: &Path, opts: &TraceOptions, limit: Option<u64>) -> Result<Trac
 
 /// The window replayed: `(send offset s, request)` in order, offsets from the window's start
 /// divided by the speed. Lines were validated by [`scan`]; a line that has become invalid
-/// since is skipped.
+/// since is skipped. Opening it finds the window's first request (seeking to it when the
+/// scan said where it is), so no time is spent reading up to it once the replay's clock runs.
 pub struct Replay {
     reader: TraceReader,
+    first: Option<TraceEntry>,
     start_us: i64,
     speed: f64,
     left: Option<u64>,
@@ -609,11 +655,18 @@ impl Replay {
         speed: f64,
         limit: Option<u64>,
         duration: Option<std::time::Duration>,
+        resume: Option<&Resume>,
     ) -> Result<Replay, String> {
         let mut o = opts.clone();
         o.skip_invalid = true;
+        let mut reader = TraceReader::open(path, &o)?;
+        if let Some(at) = resume {
+            reader.resume(at)?;
+        }
+        let first = reader.next_entry().ok().flatten();
         Ok(Replay {
-            reader: TraceReader::open(path, &o)?,
+            reader,
+            first,
             start_us: opts.start_us,
             speed,
             left: limit,
@@ -628,7 +681,10 @@ impl Iterator for Replay {
         if self.left == Some(0) {
             return None;
         }
-        let e = self.reader.next_entry().ok().flatten()?;
+        let e = match self.first.take() {
+            Some(e) => e,
+            None => self.reader.next_entry().ok().flatten()?,
+        };
         let off = (e.t_us - self.start_us).max(0) as f64 / 1e6 / self.speed;
         if off > self.horizon_s {
             return None;
@@ -693,11 +749,23 @@ mod tests {
         let v = all(&p, &w).unwrap();
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].line, 2);
-        let offsets: Vec<f64> = Replay::open(&p, &opts(), 2.0, None, None)
+        let offsets: Vec<f64> = Replay::open(&p, &opts(), 2.0, None, None, None)
             .unwrap()
             .map(|(o, _)| o)
             .collect();
         assert_eq!(offsets, vec![0.0, 0.25, 4.0]);
+        // A replay resumed where the scan found the window reads the same requests.
+        let w = TraceOptions {
+            start_us: 400_000,
+            ..opts()
+        };
+        let s = scan(&p, &w, None).unwrap();
+        let at = s.resume.unwrap();
+        assert_eq!((at.line, at.first_abs), (1, 1_000_000));
+        let lines = |r: Replay| r.map(|(o, e)| (o, e.line)).collect::<Vec<_>>();
+        let resumed = lines(Replay::open(&p, &w, 1.0, None, None, Some(&at)).unwrap());
+        assert_eq!(resumed, lines(Replay::open(&p, &w, 1.0, None, None, None).unwrap()));
+        assert_eq!(resumed, vec![(0.1, 2), (7.6, 4)]);
     }
 
     #[test]
