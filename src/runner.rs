@@ -332,7 +332,7 @@ enum Feed {
         end: u64,
     },
     Trace {
-        replay: Mutex<Option<Replay>>,
+        replay: Mutex<Option<Box<Replay>>>,
         next: AtomicU64,
     },
 }
@@ -371,7 +371,7 @@ async fn closed_loop(
 ) {
     let feed = match (&ctx.workload.source, warmup) {
         (Source::Trace(_), false) => Feed::Trace {
-            replay: Mutex::new(trace_replay(&ctx.workload, count, None)),
+            replay: Mutex::new(trace_replay(&ctx.workload, count, None).map(Box::new)),
             next: AtomicU64::new(first),
         },
         _ => Feed::Counter {

@@ -29,7 +29,7 @@ enum Arrivals {
     None,
     /// Precomputed offsets (Poisson, gamma, constant), requests by index.
     Process(std::vec::IntoIter<f64>),
-    Trace(Replay),
+    Trace(Box<Replay>),
 }
 
 pub struct WorkloadFeed<'a> {
@@ -66,7 +66,10 @@ impl<'a> WorkloadFeed<'a> {
                 Arrivals::Process(schedule::arrivals(*rate, *arrival, w.seed, requests, duration).into_iter()),
                 None,
             ),
-            Load::Trace { .. } => (replay().map(Arrivals::Trace).unwrap_or(Arrivals::None), None),
+            Load::Trace { .. } => (
+                replay().map(|r| Arrivals::Trace(Box::new(r))).unwrap_or(Arrivals::None),
+                None,
+            ),
             Load::Closed { .. } => (Arrivals::None, replay()),
         };
         WorkloadFeed {

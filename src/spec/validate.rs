@@ -626,8 +626,9 @@ fn read_api_key_file(path: &std::path::Path) -> Result<String, Error> {
 /// if a later version changes a default.
 fn resolved(spec: &RunSpec, l: &LoadConfig, embedded: bool) -> RunSpec {
     let mut s = spec.clone();
-    if let Load::Closed { concurrency } = l.load {
-        s.load.concurrency = Some(concurrency);
+    // (Sessions take their concurrency from `workload.sessions.users`.)
+    if let (Load::Closed { concurrency }, None) = (&l.load, spec.workload.sessions.users) {
+        s.load.concurrency = Some(*concurrency);
     }
     s.load.requests = l.requests;
     if embedded && s.sim.is_none() {

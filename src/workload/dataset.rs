@@ -264,7 +264,7 @@ impl Dataset {
         let n = self.entries.len() as u64;
         let (pass, j) = (index / n.max(1), index % n.max(1));
         let k = match self.order {
-            Order::Shuffle => permute(j, n, mix(self.seed ^ 0xDA7A_5E7, pass)),
+            Order::Shuffle => permute(j, n, mix(self.seed ^ 0x0DA7_A5E7, pass)),
             Order::Sequential => j,
         };
         &self.entries[k as usize]

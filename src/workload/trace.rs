@@ -402,7 +402,7 @@ fn tokens(s: &str) -> Result<u32, String> {
 
 fn seconds_us(s: &str) -> Result<i64, String> {
     match s.trim().parse::<f64>() {
-        Ok(x) if x.is_finite() && x >= 0.0 && x < 1e12 => Ok((x * 1e6).round() as i64),
+        Ok(x) if (0.0..1e12).contains(&x) => Ok((x * 1e6).round() as i64),
         _ => Err(format!("expected seconds, got '{}'", s.trim())),
     }
 }

@@ -559,6 +559,10 @@ fn sessions_resend_the_history_with_the_replies_received() {
             assert_eq!(f(t, "/input_tokens/mean"), (20 * (k + 1) + 10 * k) as f64, "{api}");
         }
         assert_eq!(u(&s["workload"]["sessions"]["completed"]), 3);
+        // run.json reruns the same conversations.
+        let again = bench(&["--config", run.path().join("run.json").to_str().unwrap()]);
+        again.ok();
+        assert_eq!(again.summary()["tokens"]["input"], s["tokens"]["input"], "{api}");
         // The history a prefix cache could reuse, and what the engine did reuse.
         assert!(f(&s, "/workload/prefix_cache/expected_reuse") > 0.5);
         assert!(f(&s, "/workload/prefix_cache/hit_rate") > 0.3);
