@@ -14,6 +14,7 @@
 
 pub mod defaults;
 pub mod file;
+pub mod sources;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};
