@@ -308,6 +308,11 @@ pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
         trace_rate: trace_rate(&c.stage_spec)?,
     };
     let (mode, loads, probe) = ctx.loads(c).await?;
+    if mode == Mode::Rate && c.stage_spec.workload.trace.path.is_some() && ctx.trace_rate.is_none() {
+        return Err(Error::usage(
+            "the trace window has no recorded rate (fewer than two request times): sweep it with --concurrencies",
+        ));
+    }
     let stages = ctx.stages(mode, &loads).await?;
     let points: Vec<StagePoint> = stages.iter().map(point).collect();
     let sat = saturation(&points);
