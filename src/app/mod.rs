@@ -6,12 +6,16 @@
 //! - [`sweep::run`]: stages over rates or concurrencies, saturation, max goodput;
 //! - [`simrun::run`]: the simulated engine offline;
 //! - [`serve::run`]: the simulated server standalone;
-//! - [`rebuild::run`]: a run directory's summary and report rebuilt from its records.
+//! - [`rebuild::run`]: a run directory's summary and report rebuilt from its records;
+//! - [`compare::run`]: runs compared against a baseline, with regression gates;
+//! - [`plan::run`]: memory, capacity, roofline and cost of a deployment;
 //! - [`workload::build`]: a run's dataset or trace read and validated before it starts.
 
 pub mod bench;
+pub mod compare;
 pub mod info;
 pub mod output;
+pub mod plan;
 pub mod rebuild;
 pub mod serve;
 pub mod simrun;

@@ -8,9 +8,11 @@ use crate::error::Error;
 use crate::report;
 use crate::sim::offline::{self, OfflinePlan};
 use crate::sim::offline_feed::WorkloadFeed;
+use crate::sim::timing::describe_with_band;
 use crate::spec::validate::SimRunConfig;
 use crate::spec::validate::SourceConfig;
 use crate::workload::Tokenizer;
+use infermeter_perfmodel::Metric;
 use std::io::{BufWriter, Write};
 
 /// Run the simulation and write its outputs; returns the exit code.
@@ -117,6 +119,13 @@ pub fn run(c: &SimRunConfig, ui: Ui) -> Result<u8, Error> {
         st.num_preemptions,
         st.prefix_cache_hits,
         st.prefix_cache_queries
+    );
+    let m = &summary.metrics;
+    let note = format!(
+        "{note}\nuncertainty (80 % of the held-out validation points, docs/simulator.md): output {}, TTFT p50 {}, TPOT p50 {}",
+        describe_with_band(Metric::Throughput, m.throughput.output_tokens_per_s, "tok/s"),
+        describe_with_band(Metric::Ttft, m.latency_ms.ttft.p50, "ms"),
+        describe_with_band(Metric::Tpot, m.latency_ms.tpot.p50, "ms"),
     );
     output::write_all(
         &c.out,

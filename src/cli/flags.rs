@@ -374,6 +374,14 @@ pub struct SimFlags {
     /// Engine: continuous (vLLM) or static (HF-style baseline) batching.
     #[arg(long, alias = "scheduler", value_name = "BATCHING", value_parser = ["continuous", "static"], default_value = d::SCHEDULER)]
     pub sim_scheduler: String,
+    /// Engine: the vLLM generation to imitate: vllm-0.5, vllm-0.6 or vllm-v1 (host costs,
+    /// scheduling of new prompts against running decodes, default limits).
+    #[arg(long, alias = "engine-profile", value_name = "PROFILE", default_value = d::SIM_ENGINE_PROFILE)]
+    pub sim_engine_profile: String,
+    /// Engine: multi-step scheduling of vLLM 0.6 (decode steps between scheduling decisions;
+    /// needs --sim-engine-profile vllm-0.6).
+    #[arg(long, alias = "num-scheduler-steps", value_name = "N", default_value_t = d::SIM_SCHEDULER_STEPS)]
+    pub sim_num_scheduler_steps: u32,
     /// Engine: real seconds per simulated second (< 1 runs faster than real time; measured
     /// latencies scale with it; `sim run` needs no real time).
     #[arg(long, alias = "time-scale", value_name = "FACTOR", default_value_t = d::SIM_TIME_SCALE)]

@@ -117,6 +117,8 @@ pub const KEYS: &[(&str, &str, How)] = &[
     ("sim_no_chunked_prefill", "sim.chunked_prefill", How::Negate),
     ("sim_no_prefix_caching", "sim.prefix_caching", How::Negate),
     ("sim_scheduler", "sim.scheduler", How::Set),
+    ("sim_engine_profile", "sim.engine_profile", How::Set),
+    ("sim_num_scheduler_steps", "sim.num_scheduler_steps", How::Set),
     ("sim_time_scale", "sim.time_scale", How::Set),
     ("sim_ttft_ms", "sim.ttft_ms", How::Set),
     ("sim_itl_ms", "sim.itl_ms", How::Set),

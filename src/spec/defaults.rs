@@ -68,6 +68,8 @@ pub const SIM_ITL_MS: &str = "normal:10,1";
 pub const SIM_PREFILL_US_PER_TOKEN: f64 = 40.0;
 pub const DTYPE: &str = "bf16";
 pub const SCHEDULER: &str = "continuous";
+pub const SIM_ENGINE_PROFILE: &str = "vllm-v1";
+pub const SIM_SCHEDULER_STEPS: u32 = 1;
 pub const SIM_TP: u32 = 1;
 pub const SIM_TOKENS_PER_CHUNK: u32 = 1;
 
@@ -276,6 +278,8 @@ impl Default for SimSpec {
             chunked_prefill: true,
             prefix_caching: true,
             scheduler: SCHEDULER.into(),
+            engine_profile: SIM_ENGINE_PROFILE.into(),
+            num_scheduler_steps: SIM_SCHEDULER_STEPS,
             time_scale: SIM_TIME_SCALE,
             ttft_ms: SIM_TTFT_MS.into(),
             itl_ms: SIM_ITL_MS.into(),

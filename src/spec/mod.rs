@@ -336,6 +336,11 @@ pub struct SimSpec {
     pub prefix_caching: bool,
     /// Engine: `continuous` (vLLM) or `static` (HF-style) batching.
     pub scheduler: String,
+    /// Engine: the vLLM generation imitated: `vllm-0.5`, `vllm-0.6` or `vllm-v1` (host costs,
+    /// scheduling of new prompts against running decodes, default limits).
+    pub engine_profile: String,
+    /// Engine: multi-step scheduling of vLLM 0.6 (`--num-scheduler-steps`); 1 = off.
+    pub num_scheduler_steps: u32,
     /// Engine: real seconds per simulated second (< 1 runs faster than real time; measured
     /// latencies scale with it). Ignored by `sim run`, which needs no real time.
     pub time_scale: f64,

@@ -601,6 +601,8 @@ pub fn engine_spec(s: &SimSpec) -> Result<EngineSpec, Error> {
         prefix_caching: s.prefix_caching,
         scheduler: parse_scheduler(&s.scheduler).map_err(usage)?,
         max_model_len: s.max_model_len,
+        engine_profile: s.engine_profile.clone(),
+        scheduler_steps: s.num_scheduler_steps,
     })
 }
 

@@ -3,54 +3,13 @@
 //! exactly, and neither stop the run, crash the tool nor hang it; the other requests are still
 //! measured. Plus connection refused, which needs no fault flag: a server that goes away.
 
-use crate::util::{bin, Run};
+use crate::util::bin;
 use infermeter::sim::{FaultKind, FaultPlan};
 use serde_json::Value;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const REQUESTS: u64 = 20;
-
-/// `infermeter bench ARGS` against the embedded server, killed (and failed) past `limit`.
-fn bench_bounded(args: &[&str], limit: Duration) -> Run {
-    let _guard = crate::util::lock();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out_dir = dir.path().join("run");
-    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
-    let mut child = bin()
-        .arg("bench")
-        .args(args)
-        .arg("--out")
-        .arg(&out_dir)
-        .arg("--no-progress")
-        .env_remove("OPENAI_API_KEY")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
-        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
-        .spawn()
-        .expect("spawn infermeter");
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if t.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "bench {args:?} still running after {limit:?}: it hangs\nstderr:\n{}",
-                std::fs::read_to_string(&err_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let out = Output {
-        status,
-        stdout: std::fs::read(&out_path).unwrap_or_default(),
-        stderr: std::fs::read(&err_path).unwrap_or_default(),
-    };
-    Run { out, dir }
-}
 
 /// Fast fixed-timing requests: 6 tokens 1 ms apart, so a mid-stream fault strikes after 3.
 const BASE: &[&str] = &[
@@ -218,7 +177,7 @@ fn check(row: &Row) {
     args.extend(["--fault", spec.as_str()]);
     args.extend(row.flags);
     let t = Instant::now();
-    let run = bench_bounded(&args, Duration::from_secs(60));
+    let run = crate::util::bench_within(&args, Duration::from_secs(60));
     let took = t.elapsed();
     let name = row.fault;
     assert_eq!(
@@ -333,7 +292,7 @@ fn faults_slow_headers_within_the_timeout_succeed() {
     let spec = "slow_headers=0.5";
     let mut args: Vec<&str> = BASE.to_vec();
     args.extend(["--fault", spec, "--fault-delay-ms", "300", "--first-byte-timeout", "5s"]);
-    let run = bench_bounded(&args, Duration::from_secs(60));
+    let run = crate::util::bench_within(&args, Duration::from_secs(60));
     run.ok();
     let s = run.summary();
     assert_eq!(s["requests"]["succeeded"].as_u64(), Some(REQUESTS), "{s}");
@@ -368,7 +327,7 @@ fn faults_mixed_in_engine_mode_with_chat() {
         "--request-timeout",
         "20s",
     ];
-    let run = bench_bounded(&args, Duration::from_secs(60));
+    let run = crate::util::bench_within(&args, Duration::from_secs(60));
     run.ok();
     let s = run.summary();
     let recs = run.records();
@@ -395,7 +354,7 @@ fn faults_connect_refused() {
         l.local_addr().unwrap().port()
     };
     let dead = format!("http://127.0.0.1:{port}");
-    let run = bench_bounded(&["--url", &dead, "--requests", "3"], Duration::from_secs(30));
+    let run = crate::util::bench_within(&["--url", &dead, "--requests", "3"], Duration::from_secs(30));
     assert_eq!(run.out.status.code(), Some(1), "{}", run.stderr());
     let err = run.stderr();
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -427,7 +386,7 @@ fn faults_connect_refused() {
         });
         format!("http://{addr}")
     });
-    let run = bench_bounded(
+    let run = crate::util::bench_within(
         &[
             "--url",
             &url,
@@ -517,7 +476,7 @@ fn faults_sim_serve_standalone() {
     let plan_line = lines
         .iter()
         .any(|l| l.contains("injecting faults: reset_before_headers 25%, truncated 25%"));
-    let run = bench_bounded(
+    let run = crate::util::bench_within(
         &[
             "--url",
             &url,

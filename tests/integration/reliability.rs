@@ -68,7 +68,7 @@ fn api_key_and_header_secrets_never_reach_outputs() {
     let key = "sk-infermeter-TEST-7f3a9c1e5b";
     let dir = tempfile::tempdir().unwrap();
     let out = {
-        let _g = crate::util::lock();
+        let _g = crate::util::serial();
         bin()
             .args([
                 "bench",
@@ -125,7 +125,7 @@ fn api_key_and_header_secrets_never_reach_outputs() {
     });
     let dir = tempfile::tempdir().unwrap();
     let out = {
-        let _g = crate::util::lock();
+        let _g = crate::util::serial();
         bin()
             .args(["bench", "--url", &url, "--requests", "4", "--concurrency", "2"])
             .args(["--output-tokens", "3", "--csv", "--no-progress", "--api-key-file"])
@@ -202,7 +202,7 @@ fn long_bench(out: &std::path::Path, io: fn() -> std::process::Stdio) -> std::pr
 #[test]
 fn kill_9_loses_no_completed_request_and_report_rebuilds() {
     let dir = tempfile::tempdir().unwrap();
-    let _g = crate::util::lock();
+    let _g = crate::util::serial();
     let mut child = long_bench(dir.path(), std::process::Stdio::null);
     let records = dir.path().join("records.jsonl");
     wait_for_lines(&records, 40, Duration::from_secs(30));
@@ -224,7 +224,7 @@ fn kill_9_loses_no_completed_request_and_report_rebuilds() {
 #[test]
 fn sigint_stops_scheduling_and_writes_a_partial_report() {
     let dir = tempfile::tempdir().unwrap();
-    let _g = crate::util::lock();
+    let _g = crate::util::serial();
     let child = long_bench(dir.path(), std::process::Stdio::piped);
     wait_for_lines(&dir.path().join("records.jsonl"), 20, Duration::from_secs(30));
     // SAFETY: sending a signal to our own child process.
@@ -475,7 +475,7 @@ fn records_complete_and_summarised(dir: &std::path::Path) -> serde_json::Value {
 #[test]
 fn second_sigint_aborts_the_drain() {
     let dir = tempfile::tempdir().unwrap();
-    let _g = crate::util::lock();
+    let _g = crate::util::serial();
     let mut child = slow_bench(dir.path(), &[]);
     wait_for_lines(&dir.path().join("records.jsonl"), 1, Duration::from_secs(30));
     sigint(&child);
@@ -511,7 +511,7 @@ fn second_sigint_aborts_the_drain() {
 #[test]
 fn drain_timeout_bounds_the_wait_after_sigint() {
     let dir = tempfile::tempdir().unwrap();
-    let _g = crate::util::lock();
+    let _g = crate::util::serial();
     let child = slow_bench(dir.path(), &["--drain-timeout", "1s"]);
     wait_for_lines(&dir.path().join("records.jsonl"), 1, Duration::from_secs(30));
     sigint(&child);

@@ -8,7 +8,7 @@
 //! The simulated server counts one token per whitespace-separated word and hashes words for
 //! its prefix cache, so these expectations are exact.
 
-use crate::util::{bench, bin, f, lock, read_json, Run};
+use crate::util::{bench, bin, f, read_json, serial, Run};
 use infermeter::workload::Tokenizer;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -34,8 +34,9 @@ fn u(v: &Value) -> u64 {
 
 /// `infermeter sim run ARGS --out TMP/run`.
 fn sim_run(args: &[&str]) -> Run {
-    let _guard = lock();
+    let _guard = serial();
     let dir = tempfile::tempdir().expect("tempdir");
+    let t = std::time::Instant::now();
     let out = bin()
         .args(["sim", "run"])
         .args(args)
@@ -43,7 +44,7 @@ fn sim_run(args: &[&str]) -> Run {
         .arg(dir.path().join("run"))
         .output()
         .expect("run infermeter");
-    Run { out, dir }
+    Run { out, dir, elapsed: t.elapsed() }
 }
 
 fn write(dir: &Path, name: &str, body: &str) -> String {
@@ -591,7 +592,7 @@ fn workload_keys_work_in_sim_run_and_sweep() {
     // TTFT grows with the history on the simulated GPU.
     assert!(f(&turns[2], "/ttft_ms/p50") > f(&turns[0], "/ttft_ms/p50"));
 
-    let _guard = lock();
+    let _guard = serial();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
     let o = bin()

@@ -48,6 +48,22 @@ pub struct EngineConfig {
     pub mode: SchedulerMode,
     /// Maximum sequence length, prompt + output (`--max-model-len`). Default 8192.
     pub max_model_len: u32,
+    /// vLLM V0's default scheduling without chunked prefill: a step that
+    /// admits waiting prompts runs only those prefills (running decodes wait
+    /// for it); otherwise the step decodes. Default false (V1: one mixed step).
+    pub prefill_first: bool,
+    /// Multi-step scheduling (vLLM 0.6 `--num-scheduler-steps`): after a
+    /// scheduling decision the running batch decodes this many steps before
+    /// waiting requests are considered again. Default 1.
+    pub scheduler_steps: u32,
+    /// Serving front end (HTTP, chat template, tokenisation, hand-off to the
+    /// engine) as one first-come-first-served server in front of the
+    /// scheduler: each request occupies it for `frontend_s +
+    /// frontend_per_token_s × prompt_len` seconds before it can be scheduled.
+    /// TTFT still counts from arrival. Default 0 (no front end).
+    pub frontend_s: f64,
+    /// Per-prompt-token part of the front-end time, seconds. Default 0.
+    pub frontend_per_token_s: f64,
 }
 
 impl Default for EngineConfig {
@@ -65,6 +81,10 @@ impl Default for EngineConfig {
             reserve_full_sequence: true,
             mode: SchedulerMode::Continuous,
             max_model_len: 8192,
+            prefill_first: false,
+            scheduler_steps: 1,
+            frontend_s: 0.0,
+            frontend_per_token_s: 0.0,
         }
     }
 }
@@ -104,6 +124,17 @@ impl EngineConfig {
         }
         if self.max_num_batched_tokens == 0 {
             return Err(ConfigError("max_num_batched_tokens must be >= 1".into()));
+        }
+        if self.scheduler_steps == 0 {
+            return Err(ConfigError("scheduler_steps must be >= 1".into()));
+        }
+        for (what, v) in [
+            ("frontend_s", self.frontend_s),
+            ("frontend_per_token_s", self.frontend_per_token_s),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(ConfigError(format!("{what} must be a finite number >= 0 (got {v})")));
+            }
         }
         if self.max_model_len < 2 {
             return Err(ConfigError("max_model_len must be >= 2".into()));

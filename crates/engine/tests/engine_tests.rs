@@ -60,7 +60,7 @@ fn drive_checked<T: StepTimer>(engine: &mut Engine<T>) -> Vec<StepReport> {
 fn block_accounting_property_random_workloads() {
     let (mut preemptions, mut hits, mut static_runs) = (0u64, 0u64, 0u32);
     for seed in 0..80u64 {
-        let mut rng = SplitMix64::new(0xC0FFEE ^ seed.wrapping_mul(7919));
+        let mut rng = Rng::new(0xC0FFEE ^ seed.wrapping_mul(7919));
         let block_size = [1u32, 4, 16][rng.range_u32(0, 2) as usize];
         let num_gpu_blocks = rng.range_u32(24, 400);
         let cap_tokens = (num_gpu_blocks - 1) * block_size;
@@ -91,6 +91,14 @@ fn block_accounting_property_random_workloads() {
             reserve_full_sequence: rng.range_u32(0, 1) == 0,
             mode,
             max_model_len,
+            prefill_first: rng.range_u32(0, 3) == 0,
+            scheduler_steps: if rng.range_u32(0, 3) == 0 {
+                rng.range_u32(2, 12)
+            } else {
+                1
+            },
+            frontend_s: if rng.range_u32(0, 3) == 0 { 0.002 } else { 0.0 },
+            frontend_per_token_s: if rng.range_u32(0, 3) == 0 { 1e-6 } else { 0.0 },
         };
         let mut engine = Engine::new(cfg.clone(), unit_timer());
         // A few shared prefixes so that prefix hits and evictions happen.
@@ -332,7 +340,7 @@ fn steps_respect_token_budget_and_max_num_seqs() {
         max_num_seqs: 8,
         ..EngineConfig::new(4096, 4096)
     };
-    let mut rng = SplitMix64::new(5);
+    let mut rng = Rng::new(5);
     let mut e = Engine::new(cfg, gpu_like_timer());
     let mut t = 0.0;
     for id in 0..300 {
@@ -433,7 +441,7 @@ fn first_token_at_end_of_prefill_step_then_one_per_step() {
 }
 
 fn length_variable_workload(seed: u64, n: u64) -> Vec<Request> {
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = Rng::new(seed);
     (0..n)
         .map(|id| Request::new(id, 0.0, rng.range_u32(64, 1024), rng.range_u32(16, 512)))
         .collect()
@@ -549,7 +557,7 @@ fn disabling_chunked_prefill_raises_p99_itl_under_mixed_load() {
 
 #[test]
 fn prefix_caching_lowers_mean_ttft_on_shared_prefix_workload() {
-    let mut rng = SplitMix64::new(77);
+    let mut rng = Rng::new(77);
     let system_prompt: Vec<u64> = (0..120).map(|b| 0xABC0_0000 + b).collect();
     let mut t = 0.0;
     let reqs: Vec<Request> = (0..300)
@@ -674,7 +682,7 @@ fn abort_frees_kv_and_counts() {
 
 #[test]
 fn results_are_deterministic_and_serialisable() {
-    let mut rng = SplitMix64::new(3);
+    let mut rng = Rng::new(3);
     let reqs: Vec<Request> = (0..200)
         .map(|id| Request::new(id, id as f64 * 0.05, rng.range_u32(10, 900), rng.range_u32(1, 100)))
         .collect();
@@ -690,4 +698,77 @@ fn results_are_deterministic_and_serialisable() {
     // Partial configs fill in defaults.
     let partial: EngineConfig = serde_json::from_str(r#"{"num_gpu_blocks": 100}"#).unwrap();
     assert_eq!(partial.max_num_seqs, 256);
+}
+
+#[test]
+fn prefill_first_runs_new_prompts_alone_and_stalls_decodes() {
+    // One request decoding, a second arriving at t = 2.5 (unit steps).
+    let reqs = || vec![Request::new(1, 0.0, 100, 10), Request::new(2, 2.5, 100, 3)];
+    let cfg = |prefill_first| EngineConfig {
+        enable_chunked_prefill: false,
+        prefill_first,
+        ..EngineConfig::new(1024, 4096)
+    };
+    let v1 = run_offline(cfg(false), unit_timer(), reqs());
+    let v0 = run_offline(cfg(true), unit_timer(), reqs());
+    // V1: the prompt joins a mixed step; request 1 keeps one token per step.
+    assert_eq!(v1.traces[0].token_times_s, (1..=10).map(f64::from).collect::<Vec<_>>());
+    // V0: the step starting at 3.0 prefills request 2 alone, so request 1 skips a token there.
+    let t1 = &v0.traces[0].token_times_s;
+    assert_eq!(&t1[..3], &[1.0, 2.0, 3.0]);
+    assert_eq!(t1[3], 5.0, "{t1:?}");
+    assert_eq!(v0.traces[1].first_token_s, Some(4.0));
+    assert!(v0.traces[0].tpot_s().unwrap() > v1.traces[0].tpot_s().unwrap());
+}
+
+#[test]
+fn multi_step_scheduling_admits_only_at_boundaries() {
+    // Request 1 decodes; request 2 arrives at 1.5. With 4 scheduler steps the
+    // batch started at 1.0 runs steps 1..5 before the next decision.
+    let reqs = || vec![Request::new(1, 0.0, 50, 20), Request::new(2, 1.5, 50, 3)];
+    let run = |k| {
+        let cfg = EngineConfig {
+            scheduler_steps: k,
+            ..EngineConfig::new(1024, 4096)
+        };
+        run_offline(cfg, unit_timer(), reqs())
+    };
+    assert_eq!(run(1).traces[1].first_scheduled_s, Some(2.0));
+    let four = run(4);
+    assert_eq!(four.traces[1].first_scheduled_s, Some(5.0));
+    assert_eq!(four.traces[1].num_output_tokens, 3);
+    assert_eq!(four.traces[0].num_output_tokens, 20);
+}
+
+#[test]
+fn frontend_serialises_arrivals_and_ttft_counts_from_arrival() {
+    // Three prompts of 1000 tokens at t = 0; the front end takes 0.1 s + 1 ms per
+    // 1000 tokens each, one at a time: they reach the scheduler at 0.101,
+    // 0.202 and 0.303 s.
+    let cfg = EngineConfig {
+        frontend_s: 0.1,
+        frontend_per_token_s: 1e-6,
+        ..EngineConfig::new(1024, 4096)
+    };
+    let reqs = (0..3).map(|i| Request::new(i, 0.0, 1000, 2)).collect();
+    let res = run_offline(cfg, gpu_like_timer(), reqs);
+    let sched: Vec<f64> = res.traces.iter().map(|t| t.first_scheduled_s.unwrap()).collect();
+    for (s, want) in sched.iter().zip([0.101, 0.202, 0.303]) {
+        assert!(*s >= want - 1e-12, "{sched:?}");
+    }
+    for t in &res.traces {
+        assert_eq!(t.arrival_s, 0.0);
+        assert!(t.ttft_s().unwrap() > t.first_scheduled_s.unwrap());
+        assert_eq!(t.num_output_tokens, 2);
+    }
+    let bad = EngineConfig {
+        frontend_s: f64::NAN,
+        ..EngineConfig::new(1024, 4096)
+    };
+    assert!(bad.validate().is_err());
+    let bad = EngineConfig {
+        scheduler_steps: 0,
+        ..EngineConfig::new(1024, 4096)
+    };
+    assert!(bad.validate().is_err());
 }

@@ -48,31 +48,64 @@ pub struct Efficiency {
     /// c_act: activation traffic per token per layer in units of `D × 2 bytes`
     /// (research: 10–20; negligible for decode). Default 10.
     pub activation_traffic: f64,
+    /// Extra host time per scheduled sequence that does prefill work this
+    /// step (V0 engines build its metadata in Python), seconds. Default 0.
+    #[serde(default)]
+    pub per_prefill_seq_overhead_s: f64,
+    /// Extra time per mixture-of-experts layer per step (routing, top-k,
+    /// permutation and the grouped-GEMM launches that a dense layer does not
+    /// have), seconds. Default 0.
+    #[serde(default)]
+    pub moe_layer_overhead_s: f64,
+    /// Efficiency of the expert (grouped) GEMMs relative to dense GEMMs
+    /// (multiplies η_c for the MoE FLOPs), in (0, 1]. Default 1.
+    #[serde(default = "one")]
+    pub moe_compute: f64,
+    /// Efficiency of FP8 GEMMs relative to η_c (multiplies η_c when the
+    /// weights run at the FP8 rate), in (0, 1]. Default 1.
+    #[serde(default = "one")]
+    pub fp8_compute: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl Default for Efficiency {
-    /// The H100 calibration.
+    /// The H100 SXM row of the calibration table with the vLLM V1 profile's
+    /// host costs.
     fn default() -> Self {
+        let h100 = crate::calibration::for_gpu("h100-sxm").expect("h100-sxm is in the table");
+        let host = crate::profile::EngineProfile::VllmV1.host();
         Efficiency {
-            compute: 0.6,
-            attention: 0.5,
-            memory: 0.895,
+            compute: h100.compute,
+            attention: h100.attention,
+            memory: h100.memory,
             interconnect: 0.7,
-            fixed_overhead_s: 1.43e-3,
-            per_seq_overhead_s: 0.0,
-            allreduce_latency_s: 10e-6,
+            fixed_overhead_s: host.step_s,
+            per_seq_overhead_s: host.per_seq_s,
+            allreduce_latency_s: h100.allreduce_latency_s,
             gemm_half_saturation_tokens: 0.0,
             activation_traffic: 10.0,
+            per_prefill_seq_overhead_s: host.per_prefill_seq_s,
+            // Fitted on the fit split (gpt-oss-20b and Mixtral rows; FP8 rows).
+            moe_layer_overhead_s: 21.2e-6,
+            moe_compute: 0.5,
+            fp8_compute: 0.58,
         }
     }
 }
 
 impl Efficiency {
-    /// Defaults for a GPU: the H100 calibration with that GPU's η_m. The
-    /// fixed overhead is host/engine time and is kept at 1.43 ms everywhere.
+    /// Defaults for a GPU: its η_m, η_c, η_a and all-reduce latency from the
+    /// calibration table; host overheads are the engine profile's business
+    /// ([`crate::profile`]) and default to the seed's 1.43 ms per step.
     pub fn for_gpu(gpu: &GpuSpec) -> Efficiency {
         Efficiency {
             memory: gpu.memory_efficiency,
+            compute: gpu.compute_efficiency,
+            attention: gpu.attention_efficiency,
+            allreduce_latency_s: gpu.allreduce_latency_s,
             ..Efficiency::default()
         }
     }
@@ -84,6 +117,8 @@ impl Efficiency {
             ("attention", self.attention),
             ("memory", self.memory),
             ("interconnect", self.interconnect),
+            ("moe_compute", self.moe_compute),
+            ("fp8_compute", self.fp8_compute),
         ] {
             if !(v.is_finite() && v > 0.0 && v <= 1.0) {
                 return Err(Error::InvalidDeployment(format!(
@@ -97,6 +132,8 @@ impl Efficiency {
             ("allreduce_latency_s", self.allreduce_latency_s),
             ("gemm_half_saturation_tokens", self.gemm_half_saturation_tokens),
             ("activation_traffic", self.activation_traffic),
+            ("per_prefill_seq_overhead_s", self.per_prefill_seq_overhead_s),
+            ("moe_layer_overhead_s", self.moe_layer_overhead_s),
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::InvalidDeployment(format!(

@@ -38,14 +38,34 @@ pub struct GpuSpec {
     pub interconnect_bandwidth: f64,
     /// Default rental price, US$ per GPU-hour.
     pub cost_per_hour: f64,
-    /// Default achieved fraction of `memory_bandwidth` for weight/KV streaming
-    /// (η_m). Calibrated on H100 (0.895); other values are documented per preset.
+    /// Achieved fraction of `memory_bandwidth` for weight/KV streaming (η_m).
+    /// Presets take it from the calibration table ([`crate::calibration`]).
     pub memory_efficiency: f64,
+    /// Achieved fraction of the peak tensor rate in the linear layers (η_c).
+    #[serde(default = "default_compute_efficiency")]
+    pub compute_efficiency: f64,
+    /// Achieved fraction of the peak BF16 rate in attention (η_a).
+    #[serde(default = "default_attention_efficiency")]
+    pub attention_efficiency: f64,
+    /// Latency of one tensor-parallel all-reduce on this GPU's interconnect
+    /// (α), seconds.
+    #[serde(default = "default_allreduce_latency_s")]
+    pub allreduce_latency_s: f64,
+}
+
+fn default_compute_efficiency() -> f64 {
+    0.6
+}
+fn default_attention_efficiency() -> f64 {
+    0.5
+}
+fn default_allreduce_latency_s() -> f64 {
+    10e-6
 }
 
 impl GpuSpec {
     /// Names of the built-in presets, in display order.
-    pub const PRESET_NAMES: [&'static str; 10] = [
+    pub const PRESET_NAMES: [&'static str; 11] = [
         "h100-sxm",
         "h100-pcie",
         "h200",
@@ -56,6 +76,7 @@ impl GpuSpec {
         "a10g",
         "mi300x",
         "rtx-4090",
+        "rtx-pro-6000",
     ];
 
     /// Names of the built-in presets.
@@ -72,12 +93,12 @@ impl GpuSpec {
     /// Unknown names give an error listing the valid ones.
     pub fn preset(name: &str) -> Result<GpuSpec> {
         let key = normalize_name(name);
-        let g = match key.as_str() {
+        let mut g = match key.as_str() {
             // NVIDIA H100 datasheet (SXM5): BF16 989.4 TF dense (1978.9 sparse),
             // FP8/INT8 1978.9 dense, 3.35 TB/s HBM3, 80 GB; NVLink 4 900 GB/s
             // bidirectional = 450 GB/s per direction. Price: Lambda on-demand
-            // $3.78/h (techbytes.app, May 2026). η_m 0.895: fitted to the vLLM blog
-            // ITL line for Llama-3.1-8B (research §8.3).
+            // $3.78/h (techbytes.app, May 2026). Efficiencies: the
+            // calibration table (`crate::calibration`).
             "h100-sxm" | "h100" | "h100-sxm5" => GpuSpec {
                 name: "h100-sxm".into(),
                 description: "NVIDIA H100 SXM5 80GB (HBM3)".into(),
@@ -89,11 +110,13 @@ impl GpuSpec {
                 interconnect_bandwidth: 450e9,
                 cost_per_hour: 3.78,
                 memory_efficiency: 0.895,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA H100 PCIe datasheet: BF16 756 TF dense (1513 sparse), FP8/INT8
             // 1513 dense, 2.0 TB/s HBM2e, 80 GB; PCIe Gen5 x16 64 GB/s per direction
-            // (NVLink bridge not assumed). Price: Lambda $2.86/h. η_m: H100 SXM value
-            // assumed (not separately calibrated).
+            // (NVLink bridge not assumed). Price: Lambda $2.86/h.
             "h100-pcie" => GpuSpec {
                 name: "h100-pcie".into(),
                 description: "NVIDIA H100 PCIe 80GB (HBM2e)".into(),
@@ -105,10 +128,13 @@ impl GpuSpec {
                 interconnect_bandwidth: 64e9,
                 cost_per_hour: 2.86,
                 memory_efficiency: 0.895,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA H200 SXM: same die as H100 SXM (989.4 TF BF16, 1978.9 FP8),
             // 4.8 TB/s HBM3e, 141 GB; NVLink 4 450 GB/s per direction. Price: RunPod
-            // on-demand $6.35/h (deploybase.ai, Mar 2026). η_m: H100 value assumed.
+            // on-demand $6.35/h (deploybase.ai, Mar 2026).
             "h200" | "h200-sxm" => GpuSpec {
                 name: "h200".into(),
                 description: "NVIDIA H200 SXM 141GB (HBM3e)".into(),
@@ -120,12 +146,13 @@ impl GpuSpec {
                 interconnect_bandwidth: 450e9,
                 cost_per_hour: 6.35,
                 memory_efficiency: 0.895,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA A100 SXM 40GB: BF16 312 TF dense, INT8 624 TOPS dense, no FP8;
             // 1,555 GB/s HBM2; NVLink 3 600 GB/s bidirectional = 300 per direction.
-            // Price: Lambda $1.48/h. η_m 0.86: derived from the measured ≈75 tok/s at
-            // concurrency 1 (Llama-3.1-8B, 1024 in / 128 out, vLLM 0.23;
-            // johnmusgrave.com) with t_fixed 1.43 ms (research §9 V4).
+            // Price: Lambda $1.48/h.
             "a100-40gb" | "a100-sxm-40gb" | "a100-40g" => GpuSpec {
                 name: "a100-40gb".into(),
                 description: "NVIDIA A100 SXM 40GB (HBM2)".into(),
@@ -137,10 +164,13 @@ impl GpuSpec {
                 interconnect_bandwidth: 300e9,
                 cost_per_hour: 1.48,
                 memory_efficiency: 0.86,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA A100 SXM 80GB: 312 TF BF16, 624 TOPS INT8, 2,039 GB/s HBM2e,
             // NVLink 3 300 GB/s per direction. Price: RunPod SXM on-demand $2.45/h
-            // (deploybase.ai). η_m: A100-40GB value.
+            // (deploybase.ai).
             "a100-80gb" | "a100" | "a100-sxm-80gb" | "a100-80g" => GpuSpec {
                 name: "a100-80gb".into(),
                 description: "NVIDIA A100 SXM 80GB (HBM2e)".into(),
@@ -152,11 +182,13 @@ impl GpuSpec {
                 interconnect_bandwidth: 300e9,
                 cost_per_hour: 2.45,
                 memory_efficiency: 0.86,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA L4 datasheet: BF16 121 TF dense (242 sparse), FP8/INT8 242.5
             // dense (485 sparse), 300 GB/s GDDR6, 24 GB; PCIe Gen4 x16 32 GB/s per
-            // direction. Price: RunPod on-demand $0.78/h. η_m 0.85: uncalibrated
-            // guess for GDDR6 parts.
+            // direction. Price: RunPod on-demand $0.78/h.
             "l4" => GpuSpec {
                 name: "l4".into(),
                 description: "NVIDIA L4 24GB (GDDR6)".into(),
@@ -168,10 +200,13 @@ impl GpuSpec {
                 interconnect_bandwidth: 32e9,
                 cost_per_hour: 0.78,
                 memory_efficiency: 0.85,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA L40S datasheet: BF16 362.05 TF dense (733 sparse), FP8/INT8 733
             // dense, 864 GB/s GDDR6, 48 GB; PCIe Gen4 x16 32 GB/s. Price: RunPod
-            // on-demand $1.40/h. η_m 0.85: uncalibrated guess.
+            // on-demand $1.40/h.
             "l40s" => GpuSpec {
                 name: "l40s".into(),
                 description: "NVIDIA L40S 48GB (GDDR6)".into(),
@@ -183,11 +218,14 @@ impl GpuSpec {
                 interconnect_bandwidth: 32e9,
                 cost_per_hour: 1.40,
                 memory_efficiency: 0.85,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // AWS A10G: 24 GB GDDR6, 600 GB/s (same memory as A10, Baseten); dense
             // tensor BF16 ≈70 TF from llm-analysis `a10g-pcie-24gb.json` (not published
             // by AWS/NVIDIA; the A10 is 125) — unverified; INT8 assumed 2×. PCIe Gen4.
-            // Price: AWS g5.xlarge on-demand $1.006/h (us-east-1). η_m 0.85: guess.
+            // Price: AWS g5.xlarge on-demand $1.006/h (us-east-1).
             "a10g" => GpuSpec {
                 name: "a10g".into(),
                 description: "NVIDIA A10G 24GB (GDDR6, AWS g5)".into(),
@@ -199,12 +237,14 @@ impl GpuSpec {
                 interconnect_bandwidth: 32e9,
                 cost_per_hour: 1.006,
                 memory_efficiency: 0.85,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // AMD Instinct MI300X: BF16 1,307.4 TF dense, FP8/INT8 2,614.9 dense,
             // 5.3 TB/s HBM3, 192 GB (GenZ system_configs, AMD datasheet); Infinity
             // Fabric 7 links × 64 GB/s = 448 GB/s per direction. Price: Vultr $1.85/h
-            // (gpu.blog). η_m 0.80: uncalibrated guess (ROCm kernels usually reach a
-            // smaller fraction of peak bandwidth).
+            // (gpu.blog).
             "mi300x" => GpuSpec {
                 name: "mi300x".into(),
                 description: "AMD Instinct MI300X 192GB (HBM3)".into(),
@@ -216,12 +256,14 @@ impl GpuSpec {
                 interconnect_bandwidth: 448e9,
                 cost_per_hour: 1.85,
                 memory_efficiency: 0.80,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             // NVIDIA RTX 4090: BF16/FP16 tensor 165.2 TF dense with FP32 accumulate
             // (330.3 sparse), FP8 330.3 (FP32 accumulate), INT8 660.6 TOPS dense;
             // 1,008 GB/s GDDR6X, 24 GB; PCIe Gen4 x16 without P2P. Price: RunPod
-            // on-demand $0.60/h. η_m 0.87: derived (weakly) from Mistral-7B at
-            // concurrency 4 (mushfiqrahman.dev, research §9 V6). CUDA reports
+            // on-demand $0.60/h. CUDA reports
             // 25,250,627,584 B of the nominal 24 GiB (LLMServingSim trace).
             "rtx-4090" | "4090" | "rtx4090" => GpuSpec {
                 name: "rtx-4090".into(),
@@ -234,6 +276,30 @@ impl GpuSpec {
                 interconnect_bandwidth: 32e9,
                 cost_per_hour: 0.60,
                 memory_efficiency: 0.87,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
+            },
+            // NVIDIA RTX PRO 6000 Blackwell (GB202, 188 SMs): 96 GB GDDR7 on a 512-bit
+            // bus, 1,792 GB/s (VideoCardz via gpu.name; Tom's Hardware); "4000 AI TOPS"
+            // is FP4 with sparsity, so dense FP4 2000, FP8/INT8 1000 and BF16 500 TF
+            // (Blackwell halves the rate per doubling of width; derived, not a datasheet
+            // line); PCIe Gen5 x16, 64 GB/s per direction, no NVLink. Price: RunPod
+            // on-demand $1.57/h (deploybase.ai, Mar 2026).
+            "rtx-pro-6000" | "rtx-pro-6000-blackwell" | "rtxpro6000" => GpuSpec {
+                name: "rtx-pro-6000".into(),
+                description: "NVIDIA RTX PRO 6000 Blackwell 96GB (GDDR7)".into(),
+                bf16_flops: 500e12,
+                fp8_flops: Some(1000e12),
+                int8_ops: Some(1000e12),
+                memory_bandwidth: 1.792e12,
+                memory_bytes: 96 * GIB,
+                interconnect_bandwidth: 64e9,
+                cost_per_hour: 1.57,
+                memory_efficiency: 0.85,
+                compute_efficiency: 0.6,
+                attention_efficiency: 0.5,
+                allreduce_latency_s: 10e-6,
             },
             _ => {
                 return Err(Error::UnknownPreset {
@@ -243,14 +309,18 @@ impl GpuSpec {
                 })
             }
         };
+        crate::calibration::apply(&mut g);
         Ok(g)
     }
 
     /// A user-described accelerator: dense BF16 TFLOP/s, bandwidth in GB/s
     /// (1e9 B/s) and memory in GB (read as GiB, like the presets). No FP8/INT8
-    /// rate, PCIe-class interconnect (32 GB/s), price 0 (set it), and the H100
-    /// η_m calibration (0.895) — the only measured one.
+    /// rate, PCIe-class interconnect (32 GB/s) with the fitted PCIe all-reduce
+    /// latency, price 0 (set it), and the H100 SXM efficiencies of the
+    /// calibration table.
     pub fn custom(name: &str, bf16_tflops: f64, bandwidth_gbs: f64, memory_gb: f64) -> GpuSpec {
+        const H100: crate::calibration::GpuCalibration = crate::calibration::TABLE[0];
+        const PCIE: crate::calibration::GpuCalibration = crate::calibration::TABLE[1];
         GpuSpec {
             name: name.to_string(),
             description: format!("custom: {bf16_tflops} TFLOP/s, {bandwidth_gbs} GB/s, {memory_gb} GB"),
@@ -261,7 +331,10 @@ impl GpuSpec {
             memory_bytes: gb_to_bytes(memory_gb),
             interconnect_bandwidth: 32e9,
             cost_per_hour: 0.0,
-            memory_efficiency: 0.895,
+            memory_efficiency: H100.memory,
+            compute_efficiency: H100.compute,
+            attention_efficiency: H100.attention,
+            allreduce_latency_s: PCIE.allreduce_latency_s,
         }
     }
 
@@ -305,6 +378,20 @@ impl GpuSpec {
         }
         if !(self.cost_per_hour.is_finite() && self.cost_per_hour >= 0.0) {
             return Err(bad(format!("cost_per_hour must be >= 0 (got {})", self.cost_per_hour)));
+        }
+        for (what, v) in [
+            ("compute_efficiency", self.compute_efficiency),
+            ("attention_efficiency", self.attention_efficiency),
+        ] {
+            if !(pos(v) && v <= 1.0) {
+                return Err(bad(format!("{what} must be in (0, 1] (got {v})")));
+            }
+        }
+        if !(self.allreduce_latency_s.is_finite() && self.allreduce_latency_s >= 0.0) {
+            return Err(bad(format!(
+                "allreduce_latency_s must be >= 0 (got {})",
+                self.allreduce_latency_s
+            )));
         }
         if !(pos(self.memory_efficiency) && self.memory_efficiency <= 1.0) {
             return Err(bad(format!(

@@ -28,6 +28,7 @@ use crate::gpu::{gb_to_bytes, GpuSpec};
 use crate::memory::MemoryBreakdown;
 use crate::model::ModelSpec;
 use crate::roofline::Bound;
+use crate::validation::{uncertainty, Band, Metric};
 
 /// Default batch sizes of the decode table.
 pub const DEFAULT_BATCH_SIZES: [u32; 6] = [1, 8, 32, 64, 128, 256];
@@ -242,6 +243,9 @@ pub struct PrefillSummary {
     pub arithmetic_intensity: f64,
     /// Prompt tokens per second.
     pub tokens_per_s: f64,
+    /// 80 % uncertainty band of `time_ms` (from the held-out TTFT errors of
+    /// the validation corpus, [`crate::validation::uncertainty`]).
+    pub time_band_ms: Band,
 }
 
 /// One row of the decode table.
@@ -271,6 +275,10 @@ pub struct BatchRow {
     pub ttft_ms: f64,
     /// `TTFT + (output_len − 1) × TPOT`, seconds.
     pub total_time_s: f64,
+    /// 80 % uncertainty band of `decode_ms_per_token` (held-out TPOT errors).
+    pub decode_band_ms: Band,
+    /// 80 % uncertainty band of `output_tokens_per_s` (held-out throughput errors).
+    pub throughput_band: Band,
 }
 
 /// One weight format in the dtype comparison.
@@ -415,6 +423,7 @@ pub fn plan(cfg: &PlanConfig) -> Result<PlanReport> {
         } else {
             0.0
         },
+        time_band_ms: uncertainty(Metric::Ttft, ttft_s * 1e3),
     };
 
     let rows: Vec<BatchRow> = batches
@@ -437,6 +446,8 @@ pub fn plan(cfg: &PlanConfig) -> Result<PlanReport> {
                 total_memory_bytes: mem.total_bytes,
                 ttft_ms: ttft_s * 1e3,
                 total_time_s: ttft_s + f64::from(cfg.output_len - 1) * step.total_s,
+                decode_band_ms: uncertainty(Metric::Tpot, step.total_s * 1e3),
+                throughput_band: uncertainty(Metric::Throughput, tps),
             }
         })
         .collect();
@@ -648,11 +659,13 @@ pub fn render_text(r: &PlanReport) -> String {
     let p = &r.prefill;
     let _ = writeln!(
         o,
-        "Prefill ({} prompt tokens, {} step{}): {:.2} ms, {}-bound, {:.1} FLOP/B, {:.0} tokens/s",
+        "Prefill ({} prompt tokens, {} step{}): {:.2} ms (80 % band {:.2}–{:.2}), {}-bound, {:.1} FLOP/B, {:.0} tokens/s",
         p.prompt_tokens,
         p.chunks,
         if p.chunks == 1 { "" } else { "s" },
         p.time_ms,
+        p.time_band_ms.low,
+        p.time_band_ms.high,
         p.bound,
         p.arithmetic_intensity,
         p.tokens_per_s
@@ -672,8 +685,17 @@ pub fn render_text(r: &PlanReport) -> String {
     );
     let _ = writeln!(
         o,
-        "  {:>6} {:>9} {:>8} {:>9} {:>10} {:>10} {:>12} {:>10}  memory",
-        "batch", "ms/token", "bound", "FLOP/B", "tokens/s", "$/M tok", "tokens/$", "request s",
+        "  {:>6} {:>9} {:>13} {:>8} {:>9} {:>10} {:>15} {:>10} {:>12} {:>10}  memory",
+        "batch",
+        "ms/token",
+        "80 % band",
+        "bound",
+        "FLOP/B",
+        "tokens/s",
+        "80 % band",
+        "$/M tok",
+        "tokens/$",
+        "request s",
     );
     for row in &r.batches {
         let mem_note = if row.fits_in_memory {
@@ -683,18 +705,25 @@ pub fn render_text(r: &PlanReport) -> String {
         };
         let _ = writeln!(
             o,
-            "  {:>6} {:>9.2} {:>8} {:>9.1} {:>10.1} {:>10} {:>12} {:>10.2}  {}",
+            "  {:>6} {:>9.2} {:>13} {:>8} {:>9.1} {:>10.1} {:>15} {:>10} {:>12} {:>10.2}  {}",
             row.batch,
             row.decode_ms_per_token,
+            format!("{:.2}–{:.2}", row.decode_band_ms.low, row.decode_band_ms.high),
             row.bound.to_string(),
             row.arithmetic_intensity,
             row.output_tokens_per_s,
+            format!("{:.0}–{:.0}", row.throughput_band.low, row.throughput_band.high),
             opt_num(row.cost_per_million_output_tokens, 4),
             opt_num(row.output_tokens_per_dollar, 0),
             row.total_time_s,
             mem_note
         );
     }
+
+    let _ = writeln!(
+        o,
+        "  (80 % band: where a real vLLM server's value fell for 80 % of the held-out validation points; docs/simulator.md)"
+    );
 
     if let Some(cmp) = &r.dtype_comparison {
         o.push('\n');

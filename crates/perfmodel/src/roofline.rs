@@ -175,6 +175,7 @@ struct Work {
     window: f64,
     tokens: f64,
     seqs: f64,
+    prefill_seqs: f64,
     attn_pairs: f64,
     kv_layer_tokens: f64,
 }
@@ -207,6 +208,27 @@ impl Deployment {
         }
     }
 
+    /// Whether the linear layers run at an 8-bit tensor rate (FP8 or INT8
+    /// weights on a GPU that has it); weight-only 8-bit kernels (A100 FP8)
+    /// dequantise to 16 bits.
+    fn gemm_is_8bit(&self) -> bool {
+        let g = &self.gpu;
+        match self.weights_dtype {
+            DType::Fp8 => g.fp8_flops.is_some(),
+            DType::Int8 => g.int8_ops.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Peak rate attention runs at: FP8 when the KV cache is FP8 on a GPU with
+    /// FP8 tensor cores (vLLM's FP8 KV path runs QKᵀ and AV in FP8), else BF16.
+    pub fn attention_peak_flops(&self) -> f64 {
+        match (self.kv_dtype, self.gpu.fp8_flops) {
+            (DType::Fp8, Some(f)) => f,
+            _ => self.gpu.bf16_flops,
+        }
+    }
+
     /// Nominal ridge point of the GPU: peak BF16 FLOP/s ÷ bandwidth (FLOP/B).
     pub fn ridge_point(&self) -> f64 {
         self.gpu.ridge_point()
@@ -224,6 +246,9 @@ impl Deployment {
         let mut w = self.work();
         for &(q, c0) in s.prefill {
             w.add(f64::from(q), f64::from(c0), 1.0);
+            if q > 0 {
+                w.prefill_seqs += 1.0;
+            }
         }
         for &c0 in s.decode {
             w.add(1.0, f64::from(c0), 1.0);
@@ -240,6 +265,7 @@ impl Deployment {
             window: m.sliding_window.map(f64::from).unwrap_or(f64::INFINITY),
             tokens: 0.0,
             seqs: 0.0,
+            prefill_seqs: 0.0,
             attn_pairs: 0.0,
             kv_layer_tokens: 0.0,
         }
@@ -267,6 +293,7 @@ impl Deployment {
 
         // Linear layers.
         let attn_linear = d_model * hd * (h_r + 2.0 * k_r) + h_r * hd * d_model;
+        let mut moe_flop_params = 0.0;
         let (mlp_flop_params, mlp_touched_params) = match &m.moe {
             None => {
                 let p = n_mat * d_model * f64::from(m.intermediate_size) / tp;
@@ -284,6 +311,7 @@ impl Deployment {
                 };
                 let router = d_model * n_e;
                 let touched = n_e * (1.0 - (1.0 - k / n_e).powf(tokens));
+                moe_flop_params = k * expert;
                 (k * expert + router + shared, touched * expert + router + shared)
             }
         };
@@ -303,9 +331,17 @@ impl Deployment {
         } else {
             e.compute
         };
-        let gemm_compute_s = gemm_flops / (self.gemm_peak_flops() * eta_c);
+        let eta_c = if self.gemm_is_8bit() {
+            eta_c * e.fp8_compute
+        } else {
+            eta_c
+        };
+        // Expert GEMMs run at `moe_compute` of the dense efficiency.
+        let moe_flops = 2.0 * tokens * l * moe_flop_params;
+        let gemm_compute_s = (gemm_flops - moe_flops) / (self.gemm_peak_flops() * eta_c)
+            + moe_flops / (self.gemm_peak_flops() * eta_c * e.moe_compute);
         let gemm_memory_s = (weight_bytes + activation_bytes) / bw;
-        let attention_compute_s = attention_flops / (self.gpu.bf16_flops * e.attention);
+        let attention_compute_s = attention_flops / (self.attention_peak_flops() * e.attention);
         let attention_memory_s = kv_bytes / bw;
 
         let communication_s = if self.tp > 1 {
@@ -314,7 +350,11 @@ impl Deployment {
         } else {
             0.0
         };
-        let overhead_s = e.fixed_overhead_s + e.per_seq_overhead_s * seqs as f64;
+        let moe_layers = if m.moe.is_some() { l } else { 0.0 };
+        let overhead_s = e.fixed_overhead_s
+            + e.per_seq_overhead_s * seqs as f64
+            + e.per_prefill_seq_overhead_s * w.prefill_seqs
+            + e.moe_layer_overhead_s * moe_layers;
 
         let mut compute_bound_s = 0.0;
         let mut memory_bound_s = 0.0;

@@ -8,8 +8,8 @@ fn model(name: &str) -> ModelSpec {
 
 #[test]
 fn every_listed_preset_resolves_and_validates() {
-    assert_eq!(GpuSpec::preset_names().len(), 10);
-    assert_eq!(ModelSpec::preset_names().len(), 8);
+    assert_eq!(GpuSpec::preset_names().len(), 11);
+    assert_eq!(ModelSpec::preset_names().len(), 13);
     for n in GpuSpec::preset_names() {
         let g = GpuSpec::preset(n).unwrap();
         assert_eq!(&g.name, n);
@@ -21,8 +21,8 @@ fn every_listed_preset_resolves_and_validates() {
         assert_eq!(&m.name, n);
         m.validate().unwrap();
     }
-    assert_eq!(GpuSpec::presets().len(), 10);
-    assert_eq!(ModelSpec::presets().len(), 8);
+    assert_eq!(GpuSpec::presets().len(), 11);
+    assert_eq!(ModelSpec::presets().len(), 13);
 }
 
 #[test]
@@ -173,4 +173,30 @@ fn gpu_ridge_points() {
     custom.validate().unwrap();
     let bad = GpuSpec::custom("x", -1.0, 1000.0, 24.0);
     assert!(bad.validate().is_err());
+}
+
+#[test]
+fn new_presets_match_published_parameter_counts() {
+    // Published totals: Llama 3.1 405B "405B" (Meta model card), Qwen3-8B 8.2B,
+    // Qwen3-14B 14.8B, Qwen3-32B 32.8B (Qwen model cards), gpt-oss-20b 21B total,
+    // 3.6B active (OpenAI model card; active excludes the embedding gather).
+    let b = |n: &str| model(n).param_count() as f64 / 1e9;
+    for (name, want) in [
+        ("llama-3.1-405b", 405.0),
+        ("qwen3-8b", 8.2),
+        ("qwen3-14b", 14.8),
+        ("qwen3-32b", 32.8),
+        ("gpt-oss-20b", 21.0),
+    ] {
+        let got = b(name);
+        assert!((got / want - 1.0).abs() < 0.01, "{name}: {got} B vs {want} B");
+    }
+    let oss = model("gpt-oss-20b");
+    let active_without_embedding = (oss.active_param_count() - oss.embedding_params()) as f64 / 1e9;
+    assert!(
+        (active_without_embedding - 3.6).abs() < 0.05,
+        "{active_without_embedding}"
+    );
+    assert_eq!(oss.num_sliding_layers(), 12);
+    assert_eq!(GpuSpec::preset("rtx-pro-6000").unwrap().memory_bytes, 96 << 30);
 }

@@ -31,6 +31,9 @@ use crate::block_pool::{BlockPool, IdMap};
 use crate::config::{ConfigError, EngineConfig, SchedulerMode};
 use crate::request::{chain_hash, unique_block_content, FinishReason, RejectReason, Request, ROOT_HASH};
 use crate::timer::{StepShape, StepTimer};
+
+mod continuous;
+mod static_batch;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -317,8 +320,14 @@ pub struct Engine<T: StepTimer> {
     free_slots: Vec<usize>,
     live: IdMap<usize>,
     pending: BinaryHeap<Arrival>,
+    /// Arrived requests still in the front end, keyed by the time they leave it.
+    frontend: BinaryHeap<Arrival>,
+    /// When the front end finishes the requests handed to it so far.
+    frontend_free_s: f64,
     num_pending: u32,
     next_order: u64,
+    /// Multi-step scheduling: decode steps left before the next scheduling decision.
+    steps_to_boundary: u32,
     waiting: VecDeque<usize>,
     running: Vec<usize>,
     sbatch: StaticBatch,
@@ -356,7 +365,10 @@ impl<T: StepTimer> Engine<T> {
             free_slots: Vec::new(),
             live: IdMap::default(),
             pending: BinaryHeap::new(),
+            frontend: BinaryHeap::new(),
+            frontend_free_s: f64::NEG_INFINITY,
             num_pending: 0,
+            steps_to_boundary: 0,
             next_order: 0,
             waiting: VecDeque::new(),
             running: Vec::new(),
@@ -467,10 +479,14 @@ impl<T: StepTimer> Engine<T> {
         !self.running.is_empty() || !self.waiting.is_empty() || !self.sbatch.slots.is_empty()
     }
 
-    /// Earliest arrival time among requests not yet arrived, if any.
+    /// Earliest time a request not yet schedulable becomes schedulable (its
+    /// arrival, or its exit from the front end), if any.
     pub fn next_arrival(&mut self) -> Option<f64> {
         self.purge_stale_arrivals();
-        self.pending.peek().map(|a| a.t)
+        match (self.pending.peek().map(|a| a.t), self.frontend.peek().map(|a| a.t)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Move the clock forward to `t` without doing work (the engine idles).
@@ -644,110 +660,57 @@ impl<T: StepTimer> Engine<T> {
     }
 
     fn purge_stale_arrivals(&mut self) {
-        while let Some(a) = self.pending.peek() {
-            let s = &self.seqs[a.idx];
-            if s.order == a.order && s.status == Status::Pending {
-                break;
+        for heap in [&mut self.pending, &mut self.frontend] {
+            while let Some(a) = heap.peek() {
+                let s = &self.seqs[a.idx];
+                if s.order == a.order && s.status == Status::Pending {
+                    break;
+                }
+                heap.pop();
             }
-            self.pending.pop();
         }
     }
 
+    /// Moves arrived requests through the front end (in arrival order, one at
+    /// a time) and into WAITING once they leave it.
     fn admit_arrivals(&mut self) {
+        let has_frontend = self.cfg.frontend_s > 0.0 || self.cfg.frontend_per_token_s > 0.0;
         loop {
             self.purge_stale_arrivals();
             match self.pending.peek() {
                 Some(a) if a.t <= self.now => {
-                    let idx = a.idx;
+                    let (idx, t, order) = (a.idx, a.t, a.order);
                     self.pending.pop();
-                    self.seqs[idx].status = Status::Waiting;
-                    self.waiting.push_back(idx);
-                    self.num_pending -= 1;
+                    if has_frontend {
+                        let cost =
+                            self.cfg.frontend_s + self.cfg.frontend_per_token_s * f64::from(self.seqs[idx].prompt_len);
+                        let ready = t.max(self.frontend_free_s) + cost;
+                        self.frontend_free_s = ready;
+                        self.frontend.push(Arrival { t: ready, order, idx });
+                    } else {
+                        self.enter_waiting(idx);
+                    }
+                }
+                _ => break,
+            }
+        }
+        loop {
+            self.purge_stale_arrivals();
+            match self.frontend.peek() {
+                Some(a) if a.t <= self.now => {
+                    let idx = a.idx;
+                    self.frontend.pop();
+                    self.enter_waiting(idx);
                 }
                 _ => break,
             }
         }
     }
 
-    /// Offer the request's newly full blocks (up to `upto_tokens`) to the prefix cache.
-    fn register_blocks(seq: &mut Seq, pool: &mut BlockPool, bs: u32, upto_tokens: u32) {
-        let full = (upto_tokens / bs) as usize;
-        while seq.num_registered < full {
-            let i = seq.num_registered;
-            let h = seq.block_hash(i);
-            pool.register(seq.blocks[i], h);
-            seq.num_registered += 1;
-        }
-    }
-
-    fn preempt(&mut self, idx: usize, report: &mut StepReport) {
-        let seq = &mut self.seqs[idx];
-        // Free in reverse so the tail blocks are evicted first (as vLLM does).
-        for &b in seq.blocks.iter().rev() {
-            self.pool.release(b);
-        }
-        seq.blocks.clear();
-        seq.num_computed = 0;
-        seq.num_registered = 0;
-        seq.status = Status::Waiting;
-        seq.num_preemptions += 1;
-        self.waiting.push_front(idx);
-        self.c.num_preemptions += 1;
-        report.preempted.push(seq.id);
-    }
-
-    /// Try to admit the waiting request `idx` with `budget` tokens left.
-    /// Returns (tokens scheduled, tokens served from the prefix cache).
-    fn try_admit(&mut self, idx: usize, budget: u32) -> Option<(u32, u32)> {
-        let bs = self.cfg.block_size;
-        let caching = self.cfg.enable_prefix_caching;
-        let seq = &mut self.seqs[idx];
-        let num_tokens = seq.num_tokens();
-        self.hits.clear();
-        if caching {
-            // Never hit the last token: its logits must be computed.
-            let max_hit_blocks = ((num_tokens - 1) / bs) as usize;
-            for i in 0..max_hit_blocks {
-                let h = seq.block_hash(i);
-                match self.pool.lookup(h) {
-                    Some(b) => self.hits.push(b),
-                    None => break,
-                }
-            }
-        }
-        let hit_tokens = self.hits.len() as u32 * bs;
-        let mut num_new = num_tokens - hit_tokens;
-        let thr = self.cfg.long_prefill_token_threshold;
-        if thr > 0 && num_new > thr {
-            num_new = thr;
-        }
-        if !self.cfg.enable_chunked_prefill && num_new > budget {
-            return None;
-        }
-        num_new = num_new.min(budget);
-        let evictable_hits = self.hits.iter().filter(|&&b| self.pool.is_free(b)).count();
-        let new_blocks = (hit_tokens + num_new).div_ceil(bs) as usize - self.hits.len();
-        let must_fit = if self.cfg.reserve_full_sequence {
-            num_tokens.div_ceil(bs) as usize - self.hits.len()
-        } else {
-            new_blocks
-        };
-        if must_fit + evictable_hits > self.pool.num_free() as usize {
-            return None;
-        }
-        for &b in &self.hits {
-            self.pool.touch(b);
-            seq.blocks.push(b);
-        }
-        seq.num_registered = self.hits.len();
-        for _ in 0..new_blocks {
-            seq.blocks.push(self.pool.alloc());
-        }
-        if caching {
-            Self::register_blocks(seq, &mut self.pool, bs, hit_tokens + num_new);
-        }
-        seq.num_computed = hit_tokens;
-        Some((num_new, hit_tokens))
+    fn enter_waiting(&mut self, idx: usize) {
+        self.seqs[idx].status = Status::Waiting;
+        self.waiting.push_back(idx);
+        self.num_pending -= 1;
     }
 
     /// Record a finished request. `release` frees its KV blocks and slot now
@@ -821,244 +784,5 @@ impl<T: StepTimer> Engine<T> {
         self.c.computed_prefill_tokens += report.num_prefill_tokens as u64;
         self.c.num_steps += 1;
         self.c.busy_time_s += dt;
-    }
-
-    fn step_continuous(&mut self) -> Option<StepReport> {
-        if self.running.is_empty() && self.waiting.is_empty() {
-            return None;
-        }
-        let start = self.now;
-        let mut report = StepReport {
-            start_s: start,
-            end_s: start,
-            ..Default::default()
-        };
-        let bs = self.cfg.block_size;
-        let thr = self.cfg.long_prefill_token_threshold;
-        let caching = self.cfg.enable_prefix_caching;
-        let mut budget = self.cfg.max_num_batched_tokens;
-        let mut preempted_any = false;
-        self.sched.clear();
-
-        // Phase 1: running requests, in admission order.
-        let mut i = 0;
-        while i < self.running.len() && budget > 0 {
-            let idx = self.running[i];
-            let (num_tokens, computed, held) = {
-                let s = &self.seqs[idx];
-                (s.num_tokens(), s.num_computed, s.blocks.len())
-            };
-            let mut num_new = num_tokens - computed;
-            if thr > 0 && num_new > thr {
-                num_new = thr;
-            }
-            num_new = num_new.min(budget);
-            let need = self.blocks_for(computed + num_new).saturating_sub(held);
-            let mut preempted_self = false;
-            while (self.pool.num_free() as usize) < need {
-                let victim = self.running.pop().expect("running queue not empty");
-                self.preempt(victim, &mut report);
-                preempted_any = true;
-                if victim == idx {
-                    preempted_self = true;
-                    break;
-                }
-            }
-            if preempted_self {
-                break;
-            }
-            let seq = &mut self.seqs[idx];
-            for _ in 0..need {
-                seq.blocks.push(self.pool.alloc());
-            }
-            if caching {
-                Self::register_blocks(seq, &mut self.pool, bs, computed + num_new);
-            }
-            let decode = seq.num_output > 0 && num_tokens - computed == 1;
-            self.sched.push(Sched {
-                idx,
-                num_new,
-                computed_before: computed,
-                decode,
-            });
-            budget -= num_new;
-            i += 1;
-        }
-
-        // Phase 2: waiting requests, FCFS, only if nobody was preempted.
-        if !preempted_any {
-            while budget > 0 && self.running.len() < self.cfg.max_num_seqs as usize {
-                let Some(&idx) = self.waiting.front() else {
-                    break;
-                };
-                let Some((num_new, cached)) = self.try_admit(idx, budget) else {
-                    break;
-                };
-                self.waiting.pop_front();
-                self.running.push(idx);
-                let seq = &mut self.seqs[idx];
-                seq.status = Status::Running;
-                let resumed = seq.num_preemptions > 0;
-                if caching {
-                    let q = seq.num_tokens() as u64;
-                    if resumed {
-                        self.c.preempted_prefix_cache_queries += q;
-                        self.c.preempted_prefix_cache_hits += cached as u64;
-                    } else {
-                        self.c.prefix_cache_queries += q;
-                        self.c.prefix_cache_hits += cached as u64;
-                    }
-                }
-                seq.ever_scheduled = true;
-                report.admitted.push(Admission {
-                    id: seq.id,
-                    resumed,
-                    cached_tokens: cached,
-                    time_s: start,
-                });
-                self.sched.push(Sched {
-                    idx,
-                    num_new,
-                    computed_before: cached,
-                    decode: false,
-                });
-                budget -= num_new;
-            }
-        }
-
-        if self.sched.is_empty() {
-            // Unreachable with a valid config: the head request always fits alone.
-            debug_assert!(false, "scheduler made no progress");
-            return None;
-        }
-
-        self.prefill_buf.clear();
-        self.decode_buf.clear();
-        for s in &self.sched {
-            if s.decode {
-                self.decode_buf.push(s.computed_before);
-            } else {
-                self.prefill_buf.push((s.num_new, s.computed_before));
-            }
-        }
-        self.run_timer(&mut report);
-        let end = report.end_s;
-
-        // Apply: advance computed tokens, sample tokens, finish requests.
-        let mut any_finished = false;
-        for k in 0..self.sched.len() {
-            let Sched { idx, num_new, .. } = self.sched[k];
-            let seq = &mut self.seqs[idx];
-            seq.num_computed += num_new;
-            if seq.num_computed == seq.num_tokens() && self.emit_token(idx, end, &mut report) {
-                let reason = self.seqs[idx].reason_at_target;
-                let f = self.finish(idx, reason, end, true);
-                report.finished.push(f);
-                any_finished = true;
-            }
-        }
-        if any_finished {
-            let seqs = &self.seqs;
-            self.running.retain(|&i| seqs[i].status == Status::Running);
-        }
-        Some(report)
-    }
-
-    fn end_static_batch(&mut self) {
-        let slots = std::mem::take(&mut self.sbatch.slots);
-        for idx in slots {
-            self.release_slot(idx);
-        }
-        self.sbatch = StaticBatch::default();
-    }
-
-    fn step_static(&mut self) -> Option<StepReport> {
-        let start = self.now;
-        let mut report = StepReport {
-            start_s: start,
-            end_s: start,
-            ..Default::default()
-        };
-        if self.sbatch.slots.is_empty() {
-            // Form a batch FCFS, up to max_num_seqs. The KV cache is one padded
-            // tensor, as in HF `generate`: every slot holds the longest prompt
-            // plus the longest output of the batch, reserved up front (no
-            // paging, no preemption). Output lengths are taken as known, which
-            // flatters the baseline.
-            let bs = self.cfg.block_size;
-            let free = self.pool.num_free() as usize;
-            let (mut padded, mut max_out) = (0u32, 0u32);
-            let mut n = 0usize;
-            for &idx in &self.waiting {
-                if n == self.cfg.max_num_seqs as usize {
-                    break;
-                }
-                let s = &self.seqs[idx];
-                let (p, o) = (padded.max(s.prompt_len), max_out.max(s.target_output));
-                if (n + 1) * (p + o).div_ceil(bs) as usize > free {
-                    break;
-                }
-                (padded, max_out, n) = (p, o, n + 1);
-            }
-            if n == 0 {
-                return None;
-            }
-            let per_slot = (padded + max_out).div_ceil(bs) as usize;
-            for _ in 0..n {
-                let idx = self.waiting.pop_front().expect("counted above");
-                let seq = &mut self.seqs[idx];
-                for _ in 0..per_slot {
-                    seq.blocks.push(self.pool.alloc());
-                }
-                seq.status = Status::Running;
-                seq.ever_scheduled = true;
-                report.admitted.push(Admission {
-                    id: seq.id,
-                    resumed: false,
-                    cached_tokens: 0,
-                    time_s: start,
-                });
-                self.sbatch.slots.push(idx);
-            }
-            self.sbatch.padded_len = padded;
-            self.sbatch.live = n as u32;
-        }
-
-        self.prefill_buf.clear();
-        self.decode_buf.clear();
-        let b = self.sbatch.slots.len();
-        let padded = self.sbatch.padded_len;
-        if !self.sbatch.prefilled {
-            self.prefill_buf.resize(b, (padded, 0));
-        } else {
-            // Every slot decodes, finished members included (padding).
-            self.decode_buf.resize(b, padded + self.sbatch.decode_steps);
-        }
-        self.run_timer(&mut report);
-        let end = report.end_s;
-
-        for k in 0..b {
-            let idx = self.sbatch.slots[k];
-            if self.seqs[idx].status != Status::Running {
-                continue;
-            }
-            let seq = &mut self.seqs[idx];
-            seq.num_computed = seq.num_tokens();
-            if self.emit_token(idx, end, &mut report) {
-                let reason = self.seqs[idx].reason_at_target;
-                let f = self.finish(idx, reason, end, false);
-                report.finished.push(f);
-                self.sbatch.live -= 1;
-            }
-        }
-        if self.sbatch.prefilled {
-            self.sbatch.decode_steps += 1;
-        } else {
-            self.sbatch.prefilled = true;
-        }
-        if self.sbatch.live == 0 {
-            self.end_static_batch();
-        }
-        Some(report)
     }
 }
