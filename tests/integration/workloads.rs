@@ -44,7 +44,11 @@ fn sim_run(args: &[&str]) -> Run {
         .arg(dir.path().join("run"))
         .output()
         .expect("run infermeter");
-    Run { out, dir, elapsed: t.elapsed() }
+    Run {
+        out,
+        dir,
+        elapsed: t.elapsed(),
+    }
 }
 
 fn write(dir: &Path, name: &str, body: &str) -> String {
