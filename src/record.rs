@@ -280,6 +280,14 @@ pub struct RequestRecord {
     pub error: Option<ErrorClass>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_detail: Option<String>,
+    /// The dataset or trace line the request came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_line: Option<u64>,
+    /// Multi-turn sessions: the conversation and the turn (0-based) this request was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
 }
 
 impl RequestRecord {

@@ -12,12 +12,14 @@
 
 pub mod breaker;
 pub mod probe;
+mod sessions;
 
 use crate::client::retry::RetryPolicy;
 use crate::client::{self, ClientConfig, Conn};
 use crate::record::{write_jsonl, RequestRecord, TokenEvent};
 use crate::schedule::{self, Load};
-use crate::workload::{RequestSpec, Workload};
+use crate::workload::trace::{Replay, TraceEntry};
+use crate::workload::{RequestSpec, Source, Workload};
 use anyhow::Context;
 use breaker::{ErrorWindow, Trip};
 use std::io::{BufWriter, Write};
@@ -232,51 +234,67 @@ fn us(run_start: Instant, t: Instant) -> u64 {
     t.saturating_duration_since(run_start).as_micros() as u64
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn one_request(
     ctx: &Ctx,
     conn: &mut Option<Conn>,
     index: u64,
+    entry: Option<TraceEntry>,
     sched: Instant,
     start: Instant,
     queue: Duration,
     warmup: bool,
 ) {
-    let control = &ctx.control;
-    if control.stopping() {
+    if ctx.control.stopping() {
         return;
     }
-    control.in_flight.fetch_add(1, Ordering::Relaxed);
-    if let Some(o) = &ctx.observer {
-        o.sent();
-    }
-    let spec = ctx.workload.request(index);
+    let spec = ctx.workload.build(index, entry.as_ref());
     let rec = RequestRecord {
         id: index,
         warmup,
         sched_us: us(ctx.run_start, sched),
         start_us: us(ctx.run_start, start),
         queue_us: queue.as_micros() as u64,
+        source_line: spec.source_line,
         ..Default::default()
     };
+    send_recorded(ctx, conn, &spec, rec).await;
+}
+
+/// Send one prepared request and hand its record to the collector; returns the reply text
+/// when `spec.keep_reply` and the request succeeded (`None` also when it was abandoned by an
+/// abort, or not sent because the run is stopping).
+async fn send_recorded(ctx: &Ctx, conn: &mut Option<Conn>, spec: &RequestSpec, rec: RequestRecord) -> Option<String> {
+    let control = &ctx.control;
+    if control.stopping() {
+        return None;
+    }
+    control.in_flight.fetch_add(1, Ordering::Relaxed);
+    if let Some(o) = &ctx.observer {
+        o.sent();
+    }
     let mut abort = control.abort_tx.subscribe();
     let done = tokio::select! {
         biased;
-        r = with_retries(ctx, conn, &spec, rec) => Some(r),
+        r = with_retries(ctx, conn, spec, rec) => Some(r),
         _ = abort.wait_for(Option::is_some) => None,
     };
     control.in_flight.fetch_sub(1, Ordering::Relaxed);
     if let Some(o) = &ctx.observer {
-        o.done(done.as_ref());
+        o.done(done.as_ref().map(|(rec, _)| rec));
     }
     match done {
-        Some(rec) => {
+        Some((rec, reply)) => {
             control.observe(&rec);
+            let ok = rec.ok();
             let _ = ctx.tx.send(rec);
+            reply.filter(|_| ok)
         }
         None => {
             // Abandoned mid-request: the connection is in an unknown state.
             *conn = None;
             control.aborted.fetch_add(1, Ordering::Relaxed);
+            None
         }
     }
 }
@@ -284,14 +302,19 @@ async fn one_request(
 /// One request, re-sent under `--retry` after retryable failures (never once the run is
 /// stopping). The returned record is the last attempt's, its times shifted so that latency
 /// counts from the first attempt's send: what the user of a retrying client waits.
-async fn with_retries(ctx: &Ctx, conn: &mut Option<Conn>, spec: &RequestSpec, base: RequestRecord) -> RequestRecord {
+async fn with_retries(
+    ctx: &Ctx,
+    conn: &mut Option<Conn>,
+    spec: &RequestSpec,
+    base: RequestRecord,
+) -> (RequestRecord, Option<String>) {
     let mut earlier = Vec::new();
     let mut first_send_us = 0;
     let (mut connect_us, mut stale) = (0u64, 0u32);
     let mut stop_rx = ctx.control.stop_tx.subscribe();
     loop {
         let mut rec = base.clone();
-        client::execute(&ctx.client, conn, ctx.run_start, spec, &mut rec).await;
+        let reply = client::execute_keeping_reply(&ctx.client, conn, ctx.run_start, spec, &mut rec).await;
         connect_us += rec.connect_us;
         stale += rec.stale_connection_retries;
         if let Some(class) = rec.error.filter(|&c| ctx.retry.should_retry(c, earlier.len() as u32)) {
@@ -318,7 +341,7 @@ async fn with_retries(ctx: &Ctx, conn: &mut Option<Conn>, spec: &RequestSpec, ba
             rec.connect_us = connect_us;
             rec.stale_connection_retries = stale;
         }
-        return rec;
+        return (rec, reply);
     }
 }
 
@@ -335,8 +358,43 @@ fn shift_to_first_send(rec: &mut RequestRecord, first_send_us: u64) {
     }
 }
 
-/// Closed loop over request indices `[first, first + count)` (count may be unbounded),
-/// stopping at `deadline` when given.
+/// Where a closed loop takes its next request: the next index, or the next request of a
+/// trace read as the loop goes (the trace's timing is ignored).
+enum Feed {
+    Counter {
+        next: AtomicU64,
+        end: u64,
+    },
+    Trace {
+        replay: Mutex<Option<Box<Replay>>>,
+        next: AtomicU64,
+    },
+}
+
+impl Feed {
+    fn next(&self) -> Option<(u64, Option<TraceEntry>)> {
+        match self {
+            Feed::Counter { next, end } => {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                (i < *end).then_some((i, None))
+            }
+            Feed::Trace { replay, next } => {
+                let mut guard = replay.lock().ok()?;
+                let (_, e) = guard.as_mut()?.next()?;
+                Some((next.fetch_add(1, Ordering::Relaxed), Some(e)))
+            }
+        }
+    }
+}
+
+/// The trace replay of the workload (its window, speed and the run's limits).
+fn trace_replay(w: &Workload, requests: Option<u64>, duration: Option<Duration>) -> Option<Replay> {
+    let Source::Trace(t) = &w.source else { return None };
+    Replay::open(&t.path, &t.opts, t.speed, requests, duration, t.scan.resume.as_ref()).ok()
+}
+
+/// Closed loop over request indices `[first, first + count)` (count may be unbounded), or
+/// over a trace's requests, stopping at `deadline` when given.
 async fn closed_loop(
     ctx: Arc<Ctx>,
     concurrency: usize,
@@ -345,12 +403,21 @@ async fn closed_loop(
     deadline: Option<Instant>,
     warmup: bool,
 ) {
-    let next = Arc::new(AtomicU64::new(first));
-    let end = count.map(|c| first + c).unwrap_or(u64::MAX);
+    let feed = match (&ctx.workload.source, warmup) {
+        (Source::Trace(_), false) => Feed::Trace {
+            replay: Mutex::new(trace_replay(&ctx.workload, count, None).map(Box::new)),
+            next: AtomicU64::new(first),
+        },
+        _ => Feed::Counter {
+            next: AtomicU64::new(first),
+            end: count.map(|c| first + c).unwrap_or(u64::MAX),
+        },
+    };
+    let feed = Arc::new(feed);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
         let ctx = ctx.clone();
-        let next = next.clone();
+        let feed = feed.clone();
         tasks.spawn(async move {
             let mut conn: Option<Conn> = None;
             loop {
@@ -358,30 +425,33 @@ async fn closed_loop(
                 if ctx.control.stopping() || deadline.is_some_and(|d| now >= d) {
                     break;
                 }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= end {
-                    break;
-                }
-                one_request(&ctx, &mut conn, i, now, now, Duration::ZERO, warmup).await;
+                let Some((i, entry)) = feed.next() else { break };
+                one_request(&ctx, &mut conn, i, entry, now, now, Duration::ZERO, warmup).await;
             }
         });
     }
     while tasks.join_next().await.is_some() {}
 }
 
+/// Arrivals of an open loop: send offsets (s from the phase start), with a trace's request.
+type Arrivals = Box<dyn Iterator<Item = (f64, Option<TraceEntry>)> + Send>;
+
 /// Open loop: a dedicated OS thread releases each request at its absolute arrival time.
-async fn open_loop(ctx: Arc<Ctx>, offsets: Vec<f64>, first: u64, max_concurrency: Option<usize>) {
+/// Arrivals are pulled as the schedule goes (a trace is never held in memory), and request
+/// tasks are not kept: each holds a clone of a channel sender, and the loop ends when the
+/// last one is dropped.
+async fn open_loop(ctx: Arc<Ctx>, arrivals: Arrivals, first: u64, max_concurrency: Option<usize>) {
     let handle = tokio::runtime::Handle::current();
     let cap = max_concurrency.map(|c| Arc::new(Semaphore::new(c)));
     let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
     let phase_start = Instant::now();
     let thread_ctx = ctx.clone();
     let control = ctx.control.clone();
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let dispatcher = std::thread::Builder::new()
         .name("infermeter-pacer".into())
         .spawn(move || {
-            let mut tasks = Vec::with_capacity(offsets.len());
-            for (j, off) in offsets.into_iter().enumerate() {
+            for (j, (off, entry)) in arrivals.enumerate() {
                 let sched = phase_start + Duration::from_secs_f64(off);
                 if !pace_unless_stopped(sched, &control.stop) {
                     break;
@@ -389,7 +459,9 @@ async fn open_loop(ctx: Arc<Ctx>, offsets: Vec<f64>, first: u64, max_concurrency
                 let ctx = thread_ctx.clone();
                 let cap = cap.clone();
                 let pool = pool.clone();
-                tasks.push(handle.spawn(async move {
+                let alive = alive_tx.clone();
+                handle.spawn(async move {
+                    let _alive = alive;
                     let start = Instant::now();
                     let _permit = match &cap {
                         Some(s) => s.clone().acquire_owned().await.ok(),
@@ -399,23 +471,18 @@ async fn open_loop(ctx: Arc<Ctx>, offsets: Vec<f64>, first: u64, max_concurrency
                     // (one_request sends nothing once the run is stopping, e.g. after a wait
                     // for a slot.)
                     let mut conn = pool.lock().ok().and_then(|mut p| p.pop());
-                    one_request(&ctx, &mut conn, first + j as u64, sched, start, queue, false).await;
+                    one_request(&ctx, &mut conn, first + j as u64, entry, sched, start, queue, false).await;
                     if let (Some(c), Ok(mut p)) = (conn, pool.lock()) {
                         p.push(c);
                     }
-                }));
+                });
             }
-            tasks
         });
-    let tasks = match dispatcher {
-        Ok(h) => tokio::task::spawn_blocking(move || h.join().unwrap_or_default())
-            .await
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    };
-    for t in tasks {
-        let _ = t.await;
+    if let Ok(h) = dispatcher {
+        let _ = tokio::task::spawn_blocking(move || h.join()).await;
     }
+    // Every task holds a sender: `recv` returns `None` once the last one has finished.
+    while alive_rx.recv().await.is_some() {}
 }
 
 /// The pacer's wait for an arrival, in slices short enough to notice a stop promptly even
@@ -575,7 +642,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     if plan.warmup > 0 {
         let c = match plan.load {
             Load::Closed { concurrency } => concurrency,
-            Load::Open { max_concurrency, .. } => max_concurrency.unwrap_or(8),
+            Load::Open { max_concurrency, .. } | Load::Trace { max_concurrency } => max_concurrency.unwrap_or(8),
         }
         .clamp(1, plan.warmup as usize);
         closed_loop(ctx.clone(), c, 0, Some(plan.warmup), None, true).await;
@@ -592,6 +659,9 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     let probe = probe::spawn_lateness_probe(probe_stop.clone());
     let deadline = plan.duration.map(|d| phase_start + d);
     match plan.load {
+        _ if ctx.workload.sessions.is_some() => {
+            sessions::run(ctx.clone(), plan.requests, deadline).await;
+        }
         Load::Closed { concurrency } => {
             closed_loop(ctx.clone(), concurrency, plan.warmup, plan.requests, deadline, false).await;
         }
@@ -601,7 +671,13 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
             max_concurrency,
         } => {
             let offsets = schedule::arrivals(rate, arrival, plan.seed, plan.requests, plan.duration);
-            open_loop(ctx.clone(), offsets, plan.warmup, max_concurrency).await;
+            let arrivals: Arrivals = Box::new(offsets.into_iter().map(|t| (t, None)));
+            open_loop(ctx.clone(), arrivals, plan.warmup, max_concurrency).await;
+        }
+        Load::Trace { max_concurrency } => {
+            let replay = trace_replay(&ctx.workload, plan.requests, plan.duration);
+            let arrivals: Arrivals = Box::new(replay.into_iter().flatten().map(|(t, e)| (t, Some(e))));
+            open_loop(ctx.clone(), arrivals, plan.warmup, max_concurrency).await;
         }
     }
     let wall_s = phase_start.elapsed().as_secs_f64();

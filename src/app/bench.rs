@@ -11,7 +11,7 @@ use crate::schedule::Load;
 use crate::spec::validate::BenchConfig;
 use crate::telemetry::exporter::{Exporter, LiveEvent, LiveSender};
 use crate::telemetry::session::{self, Session, TelemetryConfig};
-use crate::workload::{Tokenizer, Workload};
+use crate::workload::Tokenizer;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -97,20 +97,27 @@ pub async fn finish_exporter(e: Exporter, t: &TelemetryConfig, ui: Ui) {
 /// [`run_stage`] feeding an exporter the caller owns (a sweep keeps one for all stages).
 pub async fn run_stage_with(cfg: &BenchConfig, ui: Ui, live: Option<LiveSender>) -> Result<StageOutcome, Error> {
     let tokenizer = Tokenizer::load(&cfg.workload.tokenizer).map_err(Error::usage)?;
-    let workload = Workload::new(
-        cfg.workload.input.clone(),
-        cfg.workload.output.clone(),
-        cfg.seed,
-        tokenizer.clone(),
-    )
-    .map_err(Error::usage)?;
+    // Files are read and validated before the target is contacted.
+    let chat = cfg.api == crate::client::openai::Api::Chat;
+    let mut workload = super::workload::build(&cfg.workload, cfg.seed, tokenizer.clone(), chat, &cfg.load)?;
     let ready = target::prepare(cfg, tokenizer.clone(), request_id_prefix(cfg.seed), ui.silent).await?;
+    super::workload::limit_context(
+        &mut workload,
+        ready.context,
+        cfg.workload.skip_invalid,
+        cfg.load.requests,
+    )?;
+    let facts = super::workload::facts(&workload, &cfg.load);
 
     let concurrency_needed = match cfg.load.load {
         Load::Closed { concurrency } => concurrency,
         Load::Open {
             max_concurrency, rate, ..
         } => max_concurrency.unwrap_or((rate * 60.0) as usize),
+        Load::Trace { max_concurrency } => {
+            let rate = facts.trace.as_ref().and_then(|t| t.offered_rate).unwrap_or(16.0);
+            max_concurrency.unwrap_or((rate * 60.0) as usize)
+        }
     };
     raise_nofile((concurrency_needed as u64).saturating_mul(2) + 64);
 
@@ -130,6 +137,12 @@ pub async fn run_stage_with(cfg: &BenchConfig, ui: Ui, live: Option<LiveSender>)
     let tele = &cfg.telemetry;
     run_info.sla = tele.sla.clone();
     run_info.server_metrics_interval_s = Some(tele.interval.as_secs_f64());
+    if let Some(t) = facts.trace.as_ref().filter(|t| !t.untimed) {
+        run_info.request_rate = t.offered_rate;
+    }
+    let requests = super::workload::trace_requests(&workload).or(cfg.load.requests);
+    run_info.requests = requests;
+    run_info.workload = Some(facts);
     info::write_run_json(&cfg.out, &cfg.spec, &run_info)?;
     if let Some(l) = &live {
         l.send(LiveEvent::RunInfo(vec![
@@ -154,7 +167,7 @@ pub async fn run_stage_with(cfg: &BenchConfig, ui: Ui, live: Option<LiveSender>)
         client: Arc::new(ready.client),
         workload: Arc::new(workload),
         load: cfg.load.load.clone(),
-        requests: cfg.load.requests,
+        requests,
         duration: cfg.load.duration,
         warmup: cfg.load.warmup,
         seed: cfg.seed,

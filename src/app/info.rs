@@ -14,9 +14,14 @@ use std::path::Path;
 pub fn with_load(mut info: RunInfo, l: &LoadConfig) -> RunInfo {
     info.load_mode = match l.load {
         Load::Closed { .. } => "closed".into(),
-        Load::Open { .. } => "open".into(),
+        // A trace replay is an open loop whose schedule was recorded.
+        Load::Open { .. } | Load::Trace { .. } => "open".into(),
     };
     match l.load {
+        Load::Trace { max_concurrency } => {
+            info.max_concurrency = max_concurrency;
+            info.arrival = Some("trace".into());
+        }
         Load::Closed { concurrency } => info.concurrency = Some(concurrency),
         Load::Open {
             rate,

@@ -8,7 +8,8 @@
 //! - [`serve::run`]: the simulated server standalone;
 //! - [`rebuild::run`]: a run directory's summary and report rebuilt from its records;
 //! - [`compare::run`]: runs compared against a baseline, with regression gates;
-//! - [`plan::run`]: memory, capacity, roofline and cost of a deployment.
+//! - [`plan::run`]: memory, capacity, roofline and cost of a deployment;
+//! - [`workload::build`]: a run's dataset or trace read and validated before it starts.
 
 pub mod bench;
 pub mod compare;
@@ -20,5 +21,6 @@ pub mod serve;
 pub mod simrun;
 pub mod sweep;
 pub mod target;
+pub mod workload;
 
 pub use output::Ui;

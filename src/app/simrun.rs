@@ -7,14 +7,33 @@ use super::output::{self, Files, Ui};
 use crate::error::Error;
 use crate::report;
 use crate::sim::offline::{self, OfflinePlan};
+use crate::sim::offline_feed::WorkloadFeed;
 use crate::sim::timing::describe_with_band;
 use crate::spec::validate::SimRunConfig;
+use crate::spec::validate::SourceConfig;
+use crate::workload::Tokenizer;
 use infermeter_perfmodel::Metric;
 use std::io::{BufWriter, Write};
 
 /// Run the simulation and write its outputs; returns the exit code.
 pub fn run(c: &SimRunConfig, ui: Ui) -> Result<u8, Error> {
     let built = &c.engine;
+    // A dataset, trace, shared prefix or sessions: read and checked against the engine's
+    // context before anything runs.
+    let synthetic = matches!(c.workload.source, SourceConfig::Synthetic) && c.workload.sessions.is_none();
+    let workload = if synthetic {
+        None
+    } else {
+        let tok = Tokenizer::load(&c.workload.tokenizer).map_err(Error::usage)?;
+        let mut w = super::workload::build(&c.workload, c.seed, tok, false, &c.load)?;
+        super::workload::limit_context(
+            &mut w,
+            Some(built.config.max_model_len),
+            c.workload.skip_invalid,
+            c.load.requests,
+        )?;
+        Some(w)
+    };
     std::fs::create_dir_all(&c.out).map_err(|e| Error::failed(format!("cannot create {}: {e}", c.out.display())))?;
     let mut run_info = info::with_load(info::common(&c.spec, c.slo.clone(), c.price), &c.load);
     run_info.target = format!("sim-offline:{}", built.label);
@@ -22,15 +41,28 @@ pub fn run(c: &SimRunConfig, ui: Ui) -> Result<u8, Error> {
     run_info.model = built.timer.deployment.model.name.clone();
     run_info.api = "completions".into();
     run_info.stream = true;
-    run_info.tokenizer = "words (simulated)".into();
+    run_info.tokenizer = match &workload {
+        Some(w) => format!("{} (prompt lengths), words (simulated)", w.tokenizer.name()),
+        None => "words (simulated)".into(),
+    };
     run_info.sim_engine = Some(built.describe());
+    let mut requests = c.load.requests;
+    if let Some(w) = &workload {
+        let facts = super::workload::facts(w, &c.load);
+        if let Some(t) = facts.trace.as_ref().filter(|t| !t.untimed) {
+            run_info.request_rate = t.offered_rate;
+        }
+        requests = super::workload::trace_requests(w).or(requests);
+        run_info.requests = requests;
+        run_info.workload = Some(facts);
+    }
     info::write_run_json(&c.out, &c.spec, &run_info)?;
     let plan = OfflinePlan {
         input: c.workload.input.clone(),
         output: c.workload.output.clone(),
         seed: c.seed,
         load: c.load.load.clone(),
-        requests: c.load.requests,
+        requests,
         duration: c.load.duration,
         ignore_eos: c.workload.ignore_eos,
         warmup: c.load.warmup,
@@ -41,13 +73,29 @@ pub fn run(c: &SimRunConfig, ui: Ui) -> Result<u8, Error> {
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let mut write_err: Option<std::io::Error> = None;
     let t0 = std::time::Instant::now();
-    let outcome = offline::run(built, &plan, |r| {
+    let on_record = |r: &crate::record::RequestRecord| {
         if write_err.is_none() {
             if let Err(e) = crate::record::write_jsonl(&mut w, r) {
                 write_err = Some(e);
             }
         }
-    });
+    };
+    let outcome = match &workload {
+        None => offline::run(built, &plan, on_record),
+        Some(wl) => {
+            let total = plan.requests.map(|n| n + plan.warmup);
+            let mut feed = WorkloadFeed::new(
+                wl,
+                &plan.load,
+                built.config.block_size,
+                plan.ignore_eos,
+                total,
+                plan.duration,
+            );
+            let users = wl.sessions.as_ref().map(|s| s.users as usize);
+            offline::run_with(built, &plan, &mut feed, users, on_record)
+        }
+    };
     let sim_wall = t0.elapsed().as_secs_f64();
     if let Some(e) = write_err.or_else(|| w.flush().err()) {
         return Err(Error::failed(format!("cannot write {}: {e}", records_path.display())));

@@ -24,12 +24,25 @@ struct Stage {
 }
 
 /// The specification of one stage: the sweep's template at this load, seed and directory.
-pub fn stage_spec(base: &RunSpec, mode: Mode, load: f64, dir: &Path, seed: u64) -> RunSpec {
+/// A trace's rate stages replay it at the speed that offers `load` requests/s (its recorded
+/// rate being `trace_rate`); sessions' concurrency stages set the number of users.
+pub fn stage_spec(base: &RunSpec, mode: Mode, load: f64, dir: &Path, seed: u64, trace_rate: Option<f64>) -> RunSpec {
     let mut s = base.clone();
+    let sessions = s.workload.sessions.users.is_some();
     match mode {
+        Mode::Rate if s.workload.trace.path.is_some() => {
+            s.workload.trace.speed = load / trace_rate.unwrap_or(load).max(f64::MIN_POSITIVE);
+            s.load.rate = None;
+            s.load.concurrency = None;
+        }
         Mode::Rate => {
             s.load.rate = Some(load);
             s.load.concurrency = None;
+        }
+        Mode::Concurrency if sessions => {
+            s.workload.sessions.users = Some(load.round().max(1.0) as u32);
+            s.load.concurrency = None;
+            s.load.rate = None;
         }
         Mode::Concurrency => {
             s.load.concurrency = Some(load.round().max(1.0) as usize);
@@ -44,12 +57,12 @@ pub fn stage_spec(base: &RunSpec, mode: Mode, load: f64, dir: &Path, seed: u64) 
 async fn run_at(
     base: &RunSpec,
     ui: Ui,
-    (mode, load): (Mode, f64),
+    (mode, load, trace_rate): (Mode, f64, Option<f64>),
     dir: &Path,
     seed: u64,
     live: Option<&LiveSender>,
 ) -> Result<Stage, Error> {
-    let cfg = validate::bench(&stage_spec(base, mode, load, dir, seed))?;
+    let cfg = validate::bench(&stage_spec(base, mode, load, dir, seed, trace_rate))?;
     let st = bench::run_stage_with(&cfg, ui, live.cloned()).await?;
     // A stage stopped early (Ctrl-C, circuit breaker) ends the sweep with that stage's code.
     if let Some(mut e) = st.stop_error() {
@@ -140,6 +153,8 @@ struct Ctx<'a> {
     seed: u64,
     /// The live exporter all stages feed (`--prometheus-listen`).
     live: Option<LiveSender>,
+    /// The recorded request rate of the trace being swept, if any.
+    trace_rate: Option<f64>,
 }
 
 impl Ctx<'_> {
@@ -147,7 +162,7 @@ impl Ctx<'_> {
         run_at(
             self.base,
             self.ui,
-            (mode, load),
+            (mode, load, self.trace_rate),
             &self.root.join(dir),
             seed,
             self.live.as_ref(),
@@ -264,6 +279,20 @@ impl Ctx<'_> {
     }
 }
 
+/// The recorded rate of the sweep's trace window (read once, before any stage).
+fn trace_rate(base: &RunSpec) -> Result<Option<f64>, Error> {
+    if base.workload.trace.path.is_none() {
+        return Ok(None);
+    }
+    let mut probe = base.clone();
+    probe.load.concurrency = Some(1);
+    let cfg = validate::bench(&probe)?;
+    let tok = crate::workload::Tokenizer::load(&cfg.workload.tokenizer).map_err(Error::usage)?;
+    let w = super::workload::build(&cfg.workload, cfg.seed, tok, false, &cfg.load)?;
+    let facts = super::workload::facts(&w, &cfg.load);
+    Ok(facts.trace.and_then(|t| t.recorded_rate))
+}
+
 /// Run a sweep: the stages, the saturation and operating points, the max-goodput search;
 /// writes `sweep.json` and prints the table. Returns the exit code.
 pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
@@ -286,6 +315,7 @@ pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
         },
         root: root.clone(),
         seed: c.stage_spec.seed,
+        trace_rate: trace_rate(&c.stage_spec)?,
     };
     let result = sweep(c, ui, &ctx, &root).await;
     if let Some(e) = exporter {
@@ -296,6 +326,11 @@ pub async fn run(c: &SweepConfig, ui: Ui) -> Result<u8, Error> {
 
 async fn sweep(c: &SweepConfig, ui: Ui, ctx: &Ctx<'_>, root: &Path) -> Result<u8, Error> {
     let (mode, loads, probe) = ctx.loads(c).await?;
+    if mode == Mode::Rate && c.stage_spec.workload.trace.path.is_some() && ctx.trace_rate.is_none() {
+        return Err(Error::usage(
+            "the trace window has no recorded rate (fewer than two request times): sweep it with --concurrencies",
+        ));
+    }
     let stages = ctx.stages(mode, &loads).await?;
     let points: Vec<StagePoint> = stages.iter().map(point).collect();
     let sat = saturation(&points);

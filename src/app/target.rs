@@ -20,6 +20,8 @@ pub struct Ready {
     pub model: String,
     /// What the simulated server behind the target simulates, when it is infermeter's.
     pub simulated: Option<crate::sim::Described>,
+    /// The model's context limit (prompt + output tokens), when the server lists it.
+    pub context: Option<u32>,
     /// Keeps the embedded server alive for the run.
     pub _server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -121,7 +123,8 @@ pub async fn prepare(
         rx_timestamp: cfg.rx_timestamp,
         read_lag: Default::default(),
     };
-    let (model, infermeter_sim) = preflight(&client, cfg.model.as_deref().or(default_model.as_deref())).await?;
+    let (model, infermeter_sim, context) =
+        preflight(&client, cfg.model.as_deref().or(default_model.as_deref())).await?;
     client.body.model = model.clone();
     let simulated = match (&cfg.sim, infermeter_sim) {
         (Some(sim), _) => Some(sim.describe()),
@@ -133,13 +136,14 @@ pub async fn prepare(
         url,
         model,
         simulated,
+        context,
         _server: server,
     })
 }
 
 /// Check the server answers like an OpenAI-compatible one and settle the model name; also
-/// says whether the server is an infermeter simulator.
-async fn preflight(cfg: &ClientConfig, wanted: Option<&str>) -> Result<(String, bool), Error> {
+/// says whether the server is an infermeter simulator, and the model's context when listed.
+async fn preflight(cfg: &ClientConfig, wanted: Option<&str>) -> Result<(String, bool, Option<u32>), Error> {
     let url = &cfg.target.url;
     let (status, ctype, body) = client::get(cfg, &cfg.target.models_path)
         .await
@@ -153,8 +157,9 @@ async fn preflight(cfg: &ClientConfig, wanted: Option<&str>) -> Result<(String, 
             ))
         })?;
         let ours = crate::sim::is_simulator_listing(&body);
+        let ctx = |m: &str| openai::model_context(&body, m);
         return match wanted {
-            Some(m) if models.iter().any(|x| x == m) || models.is_empty() => Ok((m.to_string(), ours)),
+            Some(m) if models.iter().any(|x| x == m) || models.is_empty() => Ok((m.to_string(), ours, ctx(m))),
             Some(m) => Err(Error::failed(format!(
                 "model '{m}' is not served by {url} (available: {})",
                 models.join(", ")
@@ -162,7 +167,10 @@ async fn preflight(cfg: &ClientConfig, wanted: Option<&str>) -> Result<(String, 
             None => models
                 .first()
                 .cloned()
-                .map(|m| (m, ours))
+                .map(|m| {
+                    let c = ctx(&m);
+                    (m, ours, c)
+                })
                 .ok_or_else(|| Error::failed(format!("{url} lists no models; pass --model"))),
         };
     }
@@ -178,7 +186,7 @@ async fn preflight(cfg: &ClientConfig, wanted: Option<&str>) -> Result<(String, 
         )));
     }
     match wanted {
-        Some(m) => Ok((m.to_string(), false)),
+        Some(m) => Ok((m.to_string(), false, None)),
         None => Err(Error::failed(format!(
             "{url}{} answered HTTP {status}; pass --model explicitly",
             cfg.target.models_path

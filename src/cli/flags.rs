@@ -146,6 +146,81 @@ pub struct WorkloadFlags {
     pub extra_body: Option<String>,
 }
 
+/// Where prompts and arrivals come from: a dataset, a trace, shared-prefix groups or
+/// multi-turn sessions (`[workload.dataset]`, `[workload.trace]`, `[workload.shared_prefix]`,
+/// `[workload.sessions]`; see docs/workloads.md).
+#[derive(Debug, Args, Clone, Serialize)]
+#[command(next_help_heading = "Workload sources")]
+pub struct SourceFlags {
+    /// Prompts from FILE (sent verbatim): JSONL with `prompt` or OpenAI `messages` per line,
+    /// ShareGPT JSON, or text with one prompt per line.
+    #[arg(long, value_name = "FILE")]
+    pub dataset: Option<PathBuf>,
+    /// Format of --dataset.
+    #[arg(long, value_name = "FORMAT", value_parser = ["auto", "jsonl", "sharegpt", "text"], default_value = d::DATASET_FORMAT)]
+    pub dataset_format: String,
+    /// Order of --dataset entries: a seeded shuffle (reshuffled on every pass) or file order.
+    #[arg(long, value_name = "ORDER", value_parser = ["shuffle", "sequential"], default_value = d::DATASET_ORDER)]
+    pub dataset_order: String,
+    /// Drop --dataset entries whose prompt has fewer tokens (client tokenizer).
+    #[arg(long, value_name = "N")]
+    pub dataset_min_input_tokens: Option<u32>,
+    /// Drop --dataset entries whose prompt has more tokens (client tokenizer).
+    #[arg(long, value_name = "N")]
+    pub dataset_max_input_tokens: Option<u32>,
+    /// Output length of --dataset requests: `file` (each entry's own, else --output-tokens)
+    /// or a length distribution for all.
+    #[arg(long, value_name = "file|DIST", default_value = d::DATASET_OUTPUT_TOKENS)]
+    pub dataset_output_tokens: String,
+    /// Replay the requests of a trace FILE at their recorded times: Mooncake JSONL, Azure LLM
+    /// inference CSV or BurstGPT CSV.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Format of --trace.
+    #[arg(long, value_name = "FORMAT", value_parser = ["auto", "mooncake", "azure", "burstgpt"], default_value = d::TRACE_FORMAT)]
+    pub trace_format: String,
+    /// Replay speed: recorded gaps are divided by X (2 = twice as fast).
+    #[arg(long, value_name = "X", default_value_t = d::TRACE_SPEED)]
+    pub trace_speed: f64,
+    /// Replay only requests recorded at or after this offset from the trace's first request
+    /// (e.g. 10m; trace time).
+    #[arg(long, value_name = "DURATION")]
+    pub trace_start: Option<String>,
+    /// Replay only requests recorded before this offset (trace time).
+    #[arg(long, value_name = "DURATION")]
+    pub trace_end: Option<String>,
+    /// Tokens per `hash_ids` block of a Mooncake trace.
+    #[arg(long, value_name = "N", default_value_t = d::TRACE_BLOCK_SIZE)]
+    pub trace_block_size: u32,
+    /// Skip (and count) malformed dataset/trace lines and prompts longer than the model's
+    /// context, instead of stopping before the run.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Shared-prefix workload: number of groups, each with its own shared prefix.
+    #[arg(long, value_name = "N")]
+    pub prefix_groups: Option<u32>,
+    /// Shared-prefix workload: prompts per group (requests default to groups x this).
+    #[arg(long, value_name = "N", default_value_t = d::PROMPTS_PER_GROUP)]
+    pub prompts_per_group: u32,
+    /// Shared-prefix workload: tokens of each group's shared prefix.
+    #[arg(long, value_name = "N", default_value_t = d::PREFIX_TOKENS)]
+    pub prefix_tokens: u32,
+    /// Shared-prefix workload: tokens of each prompt's unique suffix (a length distribution).
+    #[arg(long, value_name = "DIST", default_value = d::SUFFIX_TOKENS)]
+    pub suffix_tokens: String,
+    /// Multi-turn sessions: concurrent users, each in one conversation at a time; every turn
+    /// sends the whole history (user turns of --input-tokens, replies of --output-tokens).
+    #[arg(long, value_name = "N")]
+    pub users: Option<u32>,
+    /// Multi-turn sessions: turns per conversation (requests default to users x turns).
+    #[arg(long, value_name = "N", default_value_t = d::TURNS)]
+    pub turns: u32,
+    /// Multi-turn sessions: think time before each later turn, from the previous response's
+    /// end, ms (N, uniform:LO,HI, normal:MEAN,STD, lognormal:MEAN,STD, exp:MEAN).
+    #[arg(long, value_name = "DIST", default_value = d::THINK_TIME_MS)]
+    pub think_time_ms: String,
+}
+
 /// The run's seed.
 #[derive(Debug, Args, Clone, Serialize)]
 #[command(next_help_heading = "Workload")]
@@ -167,6 +242,10 @@ pub struct SimWorkloadFlags {
     /// Output length distribution in tokens (the requests' max_tokens), same forms.
     #[arg(long, value_name = "DIST", default_value = d::OUTPUT_TOKENS)]
     pub output_tokens: String,
+    /// Tokenizer counting the tokens of --dataset prompts: cl100k_base, o200k_base or a path
+    /// to a tokenizer.json.
+    #[arg(long, value_name = "NAME|PATH", default_value = d::TOKENIZER)]
+    pub tokenizer: String,
     /// Let requests stop "naturally" (somewhere in the upper half of max_tokens).
     #[arg(long)]
     pub no_ignore_eos: bool,

@@ -79,6 +79,9 @@ pub struct BenchArgs {
     pub workload: WorkloadFlags,
     #[command(flatten)]
     #[serde(flatten)]
+    pub sources: SourceFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
     pub seed: SeedFlags,
     #[command(flatten)]
     #[serde(flatten)]
@@ -117,6 +120,9 @@ pub struct SweepArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub workload: WorkloadFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub sources: SourceFlags,
     #[command(flatten)]
     #[serde(flatten)]
     pub seed: SeedFlags,
@@ -181,6 +187,9 @@ pub struct SimRunArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub workload: SimWorkloadFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub sources: SourceFlags,
     #[command(flatten)]
     #[serde(flatten)]
     pub seed: SeedFlags,

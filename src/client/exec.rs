@@ -38,6 +38,8 @@ struct StreamState {
     finish_reason: Option<String>,
     done: bool,
     error: Option<Failure>,
+    /// The content channel's text, kept when the caller wants the reply (multi-turn).
+    reply: Option<String>,
 }
 
 impl StreamState {
@@ -59,6 +61,9 @@ impl StreamState {
                 if !d.content.is_empty() {
                     k |= kind::CONTENT;
                     self.text.push_str(&d.content);
+                    if let Some(r) = self.reply.as_mut() {
+                        r.push_str(&d.content);
+                    }
                 }
                 if !d.reasoning.is_empty() {
                     k |= kind::REASONING;
@@ -118,12 +123,36 @@ pub async fn execute(
     spec: &RequestSpec,
     rec: &mut RequestRecord,
 ) {
+    execute_keeping_reply(cfg, conn, run_start, spec, rec).await;
+}
+
+/// [`execute`], returning the content text received when `spec.keep_reply` (else `None`).
+pub async fn execute_keeping_reply(
+    cfg: &ClientConfig,
+    conn: &mut Option<Conn>,
+    run_start: Instant,
+    spec: &RequestSpec,
+    rec: &mut RequestRecord,
+) -> Option<String> {
+    let mut reply = spec.keep_reply.then(String::new);
+    exchange(cfg, conn, run_start, spec, rec, &mut reply).await;
+    reply
+}
+
+async fn exchange(
+    cfg: &ClientConfig,
+    conn: &mut Option<Conn>,
+    run_start: Instant,
+    spec: &RequestSpec,
+    rec: &mut RequestRecord,
+    reply: &mut Option<String>,
+) {
     rec.max_tokens = spec.max_tokens;
     rec.input_tokens = TokenCount {
         server: None,
         client: Some(spec.input_tokens),
     };
-    let body = openai::request_body(&cfg.body, &spec.prompt, spec.max_tokens);
+    let body = openai::request_body_with(&cfg.body, &spec.prompt, spec.messages.as_deref(), spec.max_tokens);
     let request_id = format!("{}-{}", cfg.request_id_prefix, rec.id);
     let wire = request_bytes(cfg, "POST", &cfg.target.path, cfg.body.stream, Some(&request_id), &body);
     drop(body);
@@ -232,6 +261,7 @@ pub async fn execute(
     // Servers may send a role-only first chunk or split a token; +2 covers the usual extras.
     let mut st = StreamState {
         expected_events: spec.max_tokens as usize + 2,
+        reply: reply.take(),
         ..StreamState::default()
     };
     let mut frames = 0u32;
@@ -351,6 +381,7 @@ pub async fn execute(
     }
     rec.frames = frames;
     rec.bytes = nbytes;
+    *reply = st.reply.take();
     finish_record(cfg, rec, st, events);
 }
 

@@ -15,7 +15,7 @@ pub mod tls;
 mod errors;
 mod exec;
 
-pub use exec::execute;
+pub use exec::{execute, execute_keeping_reply};
 
 use crate::record::ErrorClass;
 use crate::workload::Tokenizer;

@@ -49,13 +49,27 @@ pub struct BodyOptions {
 
 /// Build the JSON body of one request.
 pub fn request_body(opts: &BodyOptions, prompt: &str, max_tokens: u32) -> Vec<u8> {
+    request_body_with(opts, prompt, None, max_tokens)
+}
+
+/// The body of one request whose chat form may be several messages (a dataset's `messages`,
+/// a session's history); the completions API always sends `prompt`.
+pub fn request_body_with(
+    opts: &BodyOptions,
+    prompt: &str,
+    messages: Option<&[crate::workload::text::Message]>,
+    max_tokens: u32,
+) -> Vec<u8> {
     let mut body = serde_json::Map::new();
     body.insert("model".into(), json!(opts.model));
-    match opts.api {
-        Api::Completions => {
+    match (opts.api, messages) {
+        (Api::Completions, _) => {
             body.insert("prompt".into(), json!(prompt));
         }
-        Api::Chat => {
+        (Api::Chat, Some(m)) => {
+            body.insert("messages".into(), json!(m));
+        }
+        (Api::Chat, None) => {
             body.insert("messages".into(), json!([{ "role": "user", "content": prompt }]));
         }
     }
@@ -251,9 +265,31 @@ pub fn parse_models(body: &[u8]) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// The context limit (prompt + output tokens) the listing gives for `model`: vLLM's and
+/// SGLang's `max_model_len`; `None` when the server does not say.
+pub fn model_context(body: &[u8], model: &str) -> Option<u32> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.get("data")?
+        .as_array()?
+        .iter()
+        .find(|m| m.get("id").and_then(Value::as_str) == Some(model))?
+        .get("max_model_len")?
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|&n| n > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_context_from_the_listing() {
+        let body = br#"{"data":[{"id":"a","max_model_len":4096},{"id":"b"}]}"#;
+        assert_eq!(model_context(body, "a"), Some(4096));
+        assert_eq!(model_context(body, "b"), None);
+        assert_eq!(model_context(b"nope", "a"), None);
+    }
 
     fn chunk(s: &str) -> Decoded<'_> {
         match decode_chunk(s.as_bytes()).unwrap() {

@@ -39,6 +39,7 @@ pub mod saturation;
 pub mod slo;
 pub mod stats;
 pub mod steady;
+pub mod workload;
 
 use crate::record::{kind, RequestRecord};
 use serde::{Deserialize, Serialize};

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod html;
 pub mod labels;
 pub mod svg;
+pub mod workload;
 
 use crate::metrics::cost::{cost, Cost};
 use crate::metrics::health::{client_health, ClientHealth, RuntimeSamples};
@@ -81,6 +82,10 @@ pub struct RunInfo {
     /// The fixed timing of infermeter's simulator behind the target, when in fixed mode.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sim_fixed: Option<String>,
+    /// Where the prompts came from (dataset, trace, shared prefix, sessions) and what
+    /// reading the file kept; absent for synthetic prompts of earlier runs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workload: Option<crate::workload::facts::WorkloadInfo>,
 }
 
 impl RunInfo {
@@ -158,6 +163,10 @@ pub struct Summary {
     /// `summary.json` (they are in `server_metrics.jsonl`).
     #[serde(skip)]
     pub scrapes: Option<std::sync::Arc<crate::telemetry::log::ScrapeLog>>,
+    /// Prefix-cache hit rate against the workload's built-in reuse; per-turn and per-session
+    /// metrics of multi-turn sessions.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub workload: Option<crate::metrics::workload::WorkloadMetrics>,
     /// The convention behind each latency key, so no number is ambiguous.
     pub definitions: BTreeMap<String, String>,
 }
@@ -212,6 +221,7 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
         steady.cost = cost_of(&steady.metrics, steady.goodput.as_ref());
     }
     let from_schedule = (run.load_mode == "open").then(|| from_schedule(records));
+    let workload = workload::compute(records, &run);
     Summary {
         schema_version: SCHEMA_VERSION,
         tool: format!("infermeter {}", env!("CARGO_PKG_VERSION")),
@@ -230,6 +240,7 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
         gpu: None,
         sla: None,
         scrapes: None,
+        workload,
         definitions: definitions(),
     }
 }
@@ -305,6 +316,7 @@ pub fn render_console(s: &Summary) -> String {
     console_requests(&mut out, s);
     console_latency(&mut out, s);
     console_steady_goodput_cost(&mut out, s);
+    workload::console(s, &mut out);
     console_client(&mut out, s);
     console_tokens(&mut out, s);
     let tele = crate::telemetry::session::console(s);
@@ -350,9 +362,9 @@ fn console_run(out: &mut String, s: &Summary) {
     );
     let _ = writeln!(
         out,
-        "workload: input {} tokens, output {} tokens ({}), tokenizer {}",
-        r.input_tokens,
-        r.output_tokens,
+        "workload: {}, {} ({}), tokenizer {}",
+        workload::source_line(r),
+        workload::output_phrase(r),
         if r.ignore_eos { "ignore_eos" } else { "natural stop" },
         r.tokenizer
     );

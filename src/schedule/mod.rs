@@ -1,5 +1,6 @@
 //! When to send: closed loop (C workers, each sends its next request when the previous one
-//! ends) or open loop (an absolute arrival schedule precomputed from the seed).
+//! ends), open loop (an absolute arrival schedule precomputed from the seed), or a trace's
+//! recorded arrivals (read as the replay goes, `workload::trace::Replay`).
 //!
 //! Open-loop arrivals are *absolute* offsets from the run start, so lateness never
 //! accumulates, and they are dispatched by a dedicated OS thread that sleeps until shortly
@@ -25,6 +26,10 @@ pub enum Load {
     Open {
         rate: f64,
         arrival: Arrival,
+        max_concurrency: Option<usize>,
+    },
+    /// Open loop at a trace's recorded arrival times (divided by its speed).
+    Trace {
         max_concurrency: Option<usize>,
     },
 }

@@ -38,6 +38,7 @@ pub async fn generate(
         let mut n = 0u32;
         loop {
             match rx.recv().await {
+                Some(Ev::Cached(c)) => gen.cached_tokens = Some(c),
                 Some(Ev::Token(last)) => {
                     n += 1;
                     if let Some(r) = last {
@@ -69,6 +70,7 @@ pub async fn generate(
                 _ = tx.closed() => return,
             };
             match ev {
+                Some(Ev::Cached(c)) => gen.cached_tokens = Some(c),
                 Some(Ev::Token(last)) => {
                     pending += 1;
                     if let Some(r) = last {

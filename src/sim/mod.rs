@@ -35,6 +35,7 @@ mod fault_stream;
 pub mod faults;
 mod fixed;
 pub mod offline;
+pub mod offline_feed;
 pub mod online;
 pub mod prom;
 mod request;

@@ -9,6 +9,12 @@
 //! becomes the same [`RequestRecord`] a real bench run writes (send = arrival, one content
 //! token event per output token at its emission time, token counts as server usage), so
 //! `summary.json`, `report` and every derived metric work unchanged.
+//!
+//! What is sent comes from a [`Feed`]: the synthetic lengths of `OfflinePlan` by default,
+//! or a workload source (`sim::offline_feed`: a dataset, a shared-prefix workload, a trace
+//! replayed at its recorded times, multi-turn sessions whose next turn arrives a think time
+//! after the previous one ended). Arrivals are pulled from the feed as the virtual clock
+//! reaches them (at most one submitted ahead), so a trace is never held in memory.
 
 use super::timing::{BuiltEngine, PerfTimer};
 use crate::record::{kind, ErrorClass, EventTokenSource, RequestRecord, TokenCount, TokenEvent};
@@ -16,7 +22,8 @@ use crate::schedule::{self, Load};
 use crate::util::Rng;
 use crate::workload::LengthDist;
 use infermeter_engine::{Engine, EngineStats, FinishReason, Request};
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::Duration;
 
 /// What to simulate.
@@ -71,13 +78,73 @@ pub fn request_lengths(
     (prompt, max_tokens, n_out)
 }
 
+/// One request for the engine: lengths and the content ids of its prompt's full KV blocks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Planned {
+    pub prompt: u32,
+    /// The request's `max_tokens`.
+    pub max_tokens: u32,
+    /// Tokens the request generates (`max_tokens`, or fewer when EOS is not ignored).
+    pub n_out: u32,
+    /// Content ids of the prompt's leading full blocks (see `Request::prefix_block_hashes`).
+    pub prefix: Vec<u64>,
+    pub source_line: Option<u64>,
+}
+
+/// Where an offline run's requests come from.
+pub trait Feed {
+    /// Closed loop: the request of index `index`; `None` when the source has no more.
+    fn by_index(&mut self, index: u64) -> Option<Planned>;
+    /// Open loop: the next arrival `(time s, request)`, in time order; `None` at the end.
+    fn next_arrival(&mut self) -> Option<(f64, Planned)>;
+    /// Sessions: turn `turn` of `session` after the previous turn generated `reply` tokens
+    /// (`turn` 0: a new conversation), with the think time before it (s); `None`: the
+    /// conversation is over.
+    fn turn(&mut self, _session: u64, _turn: u32, _reply: u32) -> Option<(f64, Planned)> {
+        None
+    }
+}
+
+/// The synthetic feed of an [`OfflinePlan`]: lengths by index, Poisson/gamma/constant
+/// arrivals precomputed from the seed.
+struct Synthetic<'a> {
+    plan: &'a OfflinePlan,
+    arrivals: std::vec::IntoIter<f64>,
+    next: u64,
+}
+
+impl Synthetic<'_> {
+    fn planned(&self, index: u64) -> Planned {
+        let p = self.plan;
+        let (prompt, max_tokens, n_out) = request_lengths(&p.input, &p.output, p.seed, index, p.ignore_eos);
+        Planned {
+            prompt,
+            max_tokens,
+            n_out,
+            ..Default::default()
+        }
+    }
+}
+
+impl Feed for Synthetic<'_> {
+    fn by_index(&mut self, index: u64) -> Option<Planned> {
+        Some(self.planned(index))
+    }
+    fn next_arrival(&mut self) -> Option<(f64, Planned)> {
+        let t = self.arrivals.next()?;
+        let i = self.next;
+        self.next += 1;
+        Some((t, self.planned(i)))
+    }
+}
+
 struct Live {
     sched_s: f64,
     send_s: f64,
-    prompt: u32,
-    max_tokens: u32,
+    p: Planned,
     tokens: Vec<f64>,
     cached: u32,
+    session: Option<(u64, u32)>,
 }
 
 fn us(s: f64) -> u64 {
@@ -90,15 +157,44 @@ fn rel_us(t: f64, from: f64) -> u32 {
     us(t).saturating_sub(us(from)).min(u64::from(u32::MAX)) as u32
 }
 
+/// How requests are released.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    /// `cap` clients, each sending its next request when the previous one ends.
+    Closed,
+    /// Arrival times from the feed, at most `cap` in flight.
+    Open,
+    /// `cap` users in conversations.
+    Sessions,
+}
+
+/// A session turn waiting for its time.
+struct Waiting {
+    at: f64,
+    session: u64,
+    turn: u32,
+    p: Planned,
+}
+
 struct Driver<'a> {
     plan: &'a OfflinePlan,
-    /// Open loop: requests not yet submitted, `(index, intended send time)`.
-    queue: VecDeque<(u64, f64)>,
+    feed: &'a mut dyn Feed,
+    mode: Mode,
     cap: usize,
-    closed: bool,
-    next_closed: u64,
+    /// Requests to send in all (warmup included); ids are 0..limit.
     limit: u64,
+    sent: u64,
     horizon: f64,
+    /// Open loop: the next arrival, read ahead; `held` when it waited for a slot.
+    ahead: Option<(f64, Planned)>,
+    held: bool,
+    /// The latest send time submitted (a request in the engine's future when > now).
+    latest_send: f64,
+    exhausted: bool,
+    /// Sessions: turns due later, by time.
+    waiting: BinaryHeap<Reverse<(u64, u64)>>,
+    turns: HashMap<u64, Waiting>,
+    next_session: u64,
     live: HashMap<u64, Live>,
     records: Vec<RequestRecord>,
     on_record: &'a mut dyn FnMut(&RequestRecord),
@@ -111,67 +207,165 @@ impl Driver<'_> {
         self.records.push(rec);
     }
 
-    /// Submit requests while a slot is free; `free_at` is when the slots became free.
-    /// Returns whether anything was submitted.
-    fn fill(&mut self, engine: &mut Engine<&PerfTimer>, free_at: f64) -> bool {
+    /// Submit one request; a refusal (e.g. a prompt longer than max_model_len) is recorded
+    /// as the HTTP 400 the server would answer.
+    fn submit(
+        &mut self,
+        engine: &mut Engine<&PerfTimer>,
+        sched_s: f64,
+        send_s: f64,
+        p: Planned,
+        session: Option<(u64, u32)>,
+    ) {
+        let id = self.sent;
+        self.sent += 1;
+        self.latest_send = self.latest_send.max(send_s);
+        let mut req = Request::new(id, send_s, p.prompt, p.n_out).with_prefix(p.prefix.clone());
+        req.ends_with_eos = p.n_out < p.max_tokens;
+        match engine.add_request(req) {
+            Ok(()) => {
+                let n = p.n_out as usize;
+                self.live.insert(
+                    id,
+                    Live {
+                        sched_s,
+                        send_s,
+                        p,
+                        tokens: Vec::with_capacity(n),
+                        cached: 0,
+                        session,
+                    },
+                );
+            }
+            Err(why) => {
+                self.emit(RequestRecord {
+                    id,
+                    sched_us: us(sched_s),
+                    start_us: us(send_s),
+                    queue_us: us(send_s - sched_s),
+                    send_us: us(send_s),
+                    hdr_us: Some(0),
+                    end_us: Some(0),
+                    input_tokens: TokenCount {
+                        server: None,
+                        client: Some(p.prompt),
+                    },
+                    max_tokens: p.max_tokens,
+                    status: 400,
+                    error: Some(ErrorClass::Http4xx),
+                    error_detail: Some(format!("HTTP 400: {why}")),
+                    source_line: p.source_line,
+                    session: session.map(|s| s.0),
+                    turn: session.map(|s| s.1),
+                    ..Default::default()
+                });
+                if session.is_some() {
+                    // A refused turn ends its conversation; the user starts another.
+                    self.start_session(send_s);
+                }
+            }
+        }
+    }
+
+    fn budget_left(&self) -> bool {
+        self.sent < self.limit
+    }
+
+    /// A user starts a new conversation at `at`.
+    fn start_session(&mut self, at: f64) {
+        if at >= self.horizon {
+            return;
+        }
+        let s = self.next_session;
+        self.next_session += 1;
+        if let Some((think, p)) = self.feed.turn(s, 0, 0) {
+            self.wait(at + think, s, 0, p);
+        }
+    }
+
+    fn wait(&mut self, at: f64, session: u64, turn: u32, p: Planned) {
+        let key = session;
+        self.turns.insert(key, Waiting { at, session, turn, p });
+        self.waiting.push(Reverse((at.max(0.0).to_bits(), key)));
+    }
+
+    /// Submit what is due at `now` (virtual time): closed-loop clients with a free slot,
+    /// arrivals up to `now` plus the first later one (so the engine knows when to wake), and
+    /// due session turns. Returns whether anything was submitted.
+    fn top_up(&mut self, engine: &mut Engine<&PerfTimer>, now: f64) -> bool {
         let mut any = false;
-        while self.live.len() < self.cap {
-            let (index, sched_s) = if self.closed {
-                if self.next_closed >= self.limit || free_at >= self.horizon {
+        match self.mode {
+            Mode::Closed => {
+                while self.live.len() < self.cap && self.budget_left() && now < self.horizon && !self.exhausted {
+                    match self.feed.by_index(self.sent) {
+                        Some(p) => {
+                            self.submit(engine, now, now, p, None);
+                            any = true;
+                        }
+                        None => self.exhausted = true,
+                    }
+                }
+            }
+            Mode::Open => loop {
+                if !self.budget_left() {
                     break;
                 }
-                self.next_closed += 1;
-                (self.next_closed - 1, free_at)
-            } else {
-                match self.queue.pop_front() {
-                    Some(x) => x,
-                    None => break,
+                if self.ahead.is_none() && !self.exhausted {
+                    self.ahead = self.feed.next_arrival();
+                    self.held = false;
+                    if self.ahead.as_ref().is_none_or(|(t, _)| *t > self.horizon) {
+                        self.ahead = None;
+                        self.exhausted = true;
+                    }
                 }
-            };
-            any = true;
-            let p = self.plan;
-            let send_s = sched_s.max(free_at);
-            let (prompt, max_tokens, n_out) = request_lengths(&p.input, &p.output, p.seed, index, p.ignore_eos);
-            let mut req = Request::new(index, send_s, prompt, n_out);
-            req.ends_with_eos = n_out < max_tokens;
-            match engine.add_request(req) {
-                Ok(()) => {
-                    self.live.insert(
-                        index,
-                        Live {
-                            sched_s,
-                            send_s,
-                            prompt,
-                            max_tokens,
-                            tokens: Vec::with_capacity(n_out as usize),
-                            cached: 0,
-                        },
-                    );
+                let Some((t, _)) = &self.ahead else { break };
+                let t = *t;
+                if self.live.len() >= self.cap {
+                    self.held = true;
+                    break;
                 }
-                Err(why) => {
-                    // Refused (e.g. a prompt longer than max_model_len): a 400, like the server.
-                    self.emit(RequestRecord {
-                        id: index,
-                        sched_us: us(sched_s),
-                        start_us: us(send_s),
-                        queue_us: us(send_s - sched_s),
-                        send_us: us(send_s),
-                        hdr_us: Some(0),
-                        end_us: Some(0),
-                        input_tokens: TokenCount {
-                            server: None,
-                            client: Some(prompt),
-                        },
-                        max_tokens,
-                        status: 400,
-                        error: Some(ErrorClass::Http4xx),
-                        error_detail: Some(format!("HTTP 400: {why}")),
-                        ..Default::default()
-                    });
+                // At most one submitted request may lie in the engine's future.
+                if t > now && self.latest_send > now {
+                    break;
+                }
+                let Some((t, p)) = self.ahead.take() else { break };
+                // A request that waited for a slot is sent when the slot frees.
+                let send = if self.held { t.max(now) } else { t };
+                self.submit(engine, t, send, p, None);
+                any = true;
+            },
+            Mode::Sessions => {
+                while self.live.len() < self.cap && self.budget_left() {
+                    let Some(Reverse((bits, key))) = self.waiting.peek().copied() else {
+                        break;
+                    };
+                    let at = f64::from_bits(bits);
+                    if at > now && self.latest_send > now {
+                        break;
+                    }
+                    self.waiting.pop();
+                    let Some(w) = self.turns.remove(&key) else { continue };
+                    if w.at >= self.horizon {
+                        continue;
+                    }
+                    self.submit(engine, w.at, w.at, w.p, Some((w.session, w.turn)));
+                    any = true;
                 }
             }
         }
         any
+    }
+
+    fn finished(&mut self, id: u64, reason: FinishReason, time_s: f64, l: Live) {
+        let session = l.session;
+        let n = l.tokens.len() as u32;
+        self.emit(finished_record(id, reason, time_s, l));
+        if let Some((s, turn)) = session {
+            match self.feed.turn(s, turn + 1, n) {
+                Some((think, p)) if reason != FinishReason::Abort => self.wait(time_s + think, s, turn + 1, p),
+                _ => self.start_session(time_s),
+            }
+        }
     }
 }
 
@@ -193,56 +387,85 @@ fn finished_record(id: u64, reason: FinishReason, time_s: f64, l: Live) -> Reque
         frames: n,
         bytes: 0,
         input_tokens: TokenCount {
-            server: Some(l.prompt),
-            client: Some(l.prompt),
+            server: Some(l.p.prompt),
+            client: Some(l.p.prompt),
         },
         output_tokens: TokenCount {
             server: Some(n),
             client: Some(n),
         },
-        cached_tokens: (l.cached > 0).then_some(l.cached),
+        cached_tokens: Some(l.cached),
         event_token_source: EventTokenSource::Usage,
-        max_tokens: l.max_tokens,
+        max_tokens: l.p.max_tokens,
         status: 200,
         finish_reason: Some(reason.as_str().to_string()),
+        source_line: l.p.source_line,
+        session: l.session.map(|s| s.0),
+        turn: l.session.map(|s| s.1),
         ..Default::default()
     }
 }
 
-/// Run the plan to completion. `on_record` sees each record as it completes (e.g. to stream
-/// it to `records.jsonl`).
-pub fn run(built: &BuiltEngine, plan: &OfflinePlan, mut on_record: impl FnMut(&RequestRecord)) -> OfflineOutcome {
+/// Run the plan to completion with its synthetic lengths. `on_record` sees each record as it
+/// completes (e.g. to stream it to `records.jsonl`).
+pub fn run(built: &BuiltEngine, plan: &OfflinePlan, on_record: impl FnMut(&RequestRecord)) -> OfflineOutcome {
+    let total = plan.requests.map(|n| n.saturating_add(plan.warmup));
+    let arrivals = match &plan.load {
+        Load::Open { rate, arrival, .. } => schedule::arrivals(*rate, *arrival, plan.seed, total, plan.duration),
+        _ => Vec::new(),
+    };
+    let mut feed = Synthetic {
+        plan,
+        arrivals: arrivals.into_iter(),
+        next: 0,
+    };
+    run_with(built, plan, &mut feed, None, on_record)
+}
+
+/// Run the plan with requests from `feed`; `sessions`: the number of users holding
+/// conversations (the plan's load is then ignored).
+pub fn run_with(
+    built: &BuiltEngine,
+    plan: &OfflinePlan,
+    feed: &mut dyn Feed,
+    sessions: Option<usize>,
+    mut on_record: impl FnMut(&RequestRecord),
+) -> OfflineOutcome {
     let mut engine = Engine::new(built.config.clone(), &built.timer);
     let total = plan.requests.map(|n| n.saturating_add(plan.warmup));
-    let (queue, cap, closed) = match &plan.load {
-        Load::Closed { concurrency } => (VecDeque::new(), *concurrency, true),
-        Load::Open {
-            rate,
-            arrival,
-            max_concurrency,
-        } => {
-            let times = schedule::arrivals(*rate, *arrival, plan.seed, total, plan.duration);
-            (
-                times.into_iter().enumerate().map(|(i, t)| (i as u64, t)).collect(),
-                max_concurrency.unwrap_or(usize::MAX),
-                false,
-            )
+    let (mode, cap) = match (&plan.load, sessions) {
+        (_, Some(users)) => (Mode::Sessions, users),
+        (Load::Closed { concurrency }, None) => (Mode::Closed, *concurrency),
+        (Load::Open { max_concurrency, .. }, None) | (Load::Trace { max_concurrency }, None) => {
+            (Mode::Open, max_concurrency.unwrap_or(usize::MAX))
         }
     };
     let mut d = Driver {
         plan,
-        queue,
+        feed,
+        mode,
         cap: cap.max(1),
-        closed,
-        next_closed: 0,
         limit: total.unwrap_or(u64::MAX),
+        sent: 0,
         horizon: plan.duration.map(|d| d.as_secs_f64()).unwrap_or(f64::INFINITY),
+        ahead: None,
+        held: false,
+        latest_send: 0.0,
+        exhausted: false,
+        waiting: BinaryHeap::new(),
+        turns: HashMap::new(),
+        next_session: 0,
         live: HashMap::new(),
         records: Vec::new(),
         on_record: &mut on_record,
     };
+    if mode == Mode::Sessions {
+        for _ in 0..d.cap {
+            d.start_session(0.0);
+        }
+    }
     let mut last_token_s = 0.0f64;
-    d.fill(&mut engine, 0.0);
+    d.top_up(&mut engine, 0.0);
     loop {
         if let Some(rep) = engine.step() {
             for a in &rep.admitted {
@@ -262,17 +485,27 @@ pub fn run(built: &BuiltEngine, plan: &OfflinePlan, mut on_record: impl FnMut(&R
                 if let Some(&t) = l.tokens.last() {
                     last_token_s = last_token_s.max(t);
                 }
-                d.emit(finished_record(f.id, f.reason, f.time_s, l));
+                d.finished(f.id, f.reason, f.time_s, l);
             }
-            if !rep.finished.is_empty() {
-                d.fill(&mut engine, rep.end_s);
-            }
+            d.top_up(&mut engine, rep.end_s);
         } else if let Some(t) = engine.next_arrival() {
             engine.advance_to(t);
+            d.top_up(&mut engine, t);
         } else {
             let now = engine.now();
-            if !d.fill(&mut engine, now) {
-                break;
+            if !d.top_up(&mut engine, now) {
+                // Nothing in flight and nothing due: jump to the next session turn, if any.
+                match d.waiting.peek() {
+                    Some(Reverse((bits, _))) if d.budget_left() => {
+                        let at = f64::from_bits(*bits).max(now);
+                        engine.advance_to(at);
+                        d.top_up(&mut engine, at);
+                    }
+                    _ => break,
+                }
+                if d.live.is_empty() && d.waiting.is_empty() {
+                    break;
+                }
             }
         }
     }

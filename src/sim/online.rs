@@ -28,6 +28,8 @@ pub enum Ev {
     Token(Option<&'static str>),
     /// The engine aborted the request.
     Aborted,
+    /// The request was admitted; this many prompt tokens came from the prefix cache.
+    Cached(u32),
 }
 
 /// A message to the engine task.
@@ -223,6 +225,9 @@ impl Task {
         }
         for a in &rep.admitted {
             if let Some(l) = self.live.get_mut(&a.id) {
+                if l.scheduled.is_none() && !a.resumed {
+                    let _ = l.events.send(Ev::Cached(a.cached_tokens));
+                }
                 l.scheduled.get_or_insert(a.time_s);
             }
         }

@@ -95,7 +95,12 @@ pub async fn spawn(cfg: SimConfig, addr: SocketAddr) -> std::io::Result<(SocketA
 }
 
 async fn models(State(st): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({"object": "list", "data": [{"id": st.cfg.model, "object": "model", "owned_by": OWNER}]}))
+    let mut model = json!({"id": st.cfg.model, "object": "model", "owned_by": OWNER});
+    // Like vLLM: the engine's context limit (prompt + output), so clients can check lengths.
+    if let Some(e) = &st.cfg.engine {
+        model["max_model_len"] = json!(e.built.config.max_model_len);
+    }
+    Json(json!({"object": "list", "data": [model]}))
 }
 
 async fn describe(State(st): State<Arc<AppState>>) -> Json<Described> {
@@ -178,6 +183,7 @@ async fn generate(
         include_usage: ask.include_usage,
         continuous_usage: ask.continuous_usage,
         k: st.cfg.tokens_per_chunk.max(1),
+        cached_tokens: None,
     };
     let mid = fault.filter(|k| k.is_mid_stream() && ask.stream).map(|kind| MidFault {
         kind,
@@ -378,14 +384,18 @@ mod tests {
     async fn engine_mode_keeps_the_chunk_format_and_caches_prefixes() {
         let router = app(engine_cfg(8, 0.05));
         let prompt: String = (0..200).map(|i| format!("w{} ", i % 37)).collect();
-        for _ in 0..2 {
+        for cached in [0, 192] {
             let body = json!({"model": "infermeter-sim", "messages": [{"role": "user", "content": prompt}],
                 "max_tokens": 5, "stream": true, "ignore_eos": true, "stream_options": {"include_usage": true}});
             let (status, text) = call(router.clone(), "/v1/chat/completions", body).await;
             assert_eq!(status, StatusCode::OK);
             let events = crate::client::sse::parse_all(text.as_bytes()).unwrap();
             assert_eq!(events.len(), 1 + 5 + 1 + 1, "{text}"); // role, 5 tokens, usage, [DONE]
-            assert!(text.contains("\"usage\":{\"prompt_tokens\":200,\"total_tokens\":205,\"completion_tokens\":5}"));
+                                                               // vLLM's usage, with the prefix-cache hits of this request.
+            let usage = format!(
+                "\"usage\":{{\"prompt_tokens\":200,\"total_tokens\":205,\"completion_tokens\":5,\"prompt_tokens_details\":{{\"cached_tokens\":{cached}}}}}"
+            );
+            assert!(text.contains(&usage), "{text}");
             assert!(text.contains("\"finish_reason\":\"length\""));
             assert!(text.ends_with("data: [DONE]\n\n"));
         }

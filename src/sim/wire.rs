@@ -38,12 +38,19 @@ pub struct Gen {
     pub include_usage: bool,
     pub continuous_usage: bool,
     pub k: u32,
+    /// Engine mode: prompt tokens served from the prefix cache (vLLM's
+    /// `usage.prompt_tokens_details.cached_tokens`), once the request is admitted.
+    pub cached_tokens: Option<u32>,
 }
 
 impl Gen {
     fn usage(&self, completion: u32) -> String {
+        let details = self
+            .cached_tokens
+            .map(|c| format!(r#","prompt_tokens_details":{{"cached_tokens":{c}}}"#))
+            .unwrap_or_default();
         format!(
-            r#"{{"prompt_tokens":{},"total_tokens":{},"completion_tokens":{}}}"#,
+            r#"{{"prompt_tokens":{},"total_tokens":{},"completion_tokens":{}{details}}}"#,
             self.prompt_tokens,
             self.prompt_tokens + completion,
             completion

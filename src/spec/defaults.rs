@@ -3,8 +3,8 @@
 //! from here (through the `Default` impls below), so no command disagrees with another.
 
 use super::{
-    CostSpec, LoadSpec, OutputSpec, ReliabilitySpec, RunSpec, SimSpec, SweepSpec, TargetSpec, TelemetrySpec,
-    WorkloadSpec, SPEC_VERSION,
+    CostSpec, DatasetSpec, LoadSpec, OutputSpec, ReliabilitySpec, RunSpec, SessionsSpec, SharedPrefixSpec, SimSpec,
+    SweepSpec, TargetSpec, TelemetrySpec, TraceSpec, WorkloadSpec, SPEC_VERSION,
 };
 
 /// Measured requests when neither a count nor a duration is given.
@@ -42,6 +42,22 @@ pub const SERVER_METRICS: &str = "auto";
 pub const SERVER_METRICS_INTERVAL: &str = "500ms";
 pub const GPU_TELEMETRY: &str = "auto";
 pub const PROMETHEUS_LINGER: &str = "20s";
+/// Datasets, traces, shared prefixes and sessions (docs/workloads.md).
+pub const DATASET_FORMAT: &str = "auto";
+pub const DATASET_ORDER: &str = "shuffle";
+/// The entry's own output length (`dataset.output_tokens`).
+pub const DATASET_OUTPUT_TOKENS: &str = "file";
+pub const TRACE_FORMAT: &str = "auto";
+pub const TRACE_SPEED: f64 = 1.0;
+/// Mooncake's `hash_ids` block.
+pub const TRACE_BLOCK_SIZE: u32 = 512;
+/// SGLang's generated-shared-prefix defaults (16 questions per group, 2048-token system
+/// prompt, 128-token question).
+pub const PROMPTS_PER_GROUP: u32 = 16;
+pub const PREFIX_TOKENS: u32 = 2048;
+pub const SUFFIX_TOKENS: &str = "128";
+pub const TURNS: u32 = 4;
+pub const THINK_TIME_MS: &str = "0";
 
 /// The simulated server: a small model on a modest GPU, so the default `bench` finishes in
 /// about ten seconds and still shows batching; vLLM's limits for that GPU; real time.
@@ -137,7 +153,87 @@ impl Default for WorkloadSpec {
             continuous_usage: true,
             temperature: None,
             extra_body: None,
+            skip_invalid: false,
+            dataset: DatasetSpec::default(),
+            trace: TraceSpec::default(),
+            shared_prefix: SharedPrefixSpec::default(),
+            sessions: SessionsSpec::default(),
         }
+    }
+}
+
+impl Default for DatasetSpec {
+    fn default() -> Self {
+        DatasetSpec {
+            path: None,
+            format: DATASET_FORMAT.into(),
+            order: DATASET_ORDER.into(),
+            min_input_tokens: None,
+            max_input_tokens: None,
+            output_tokens: DATASET_OUTPUT_TOKENS.into(),
+        }
+    }
+}
+
+impl DatasetSpec {
+    /// True when every key is at its default (the table is then left out of `run.json`).
+    pub fn is_unset(&self) -> bool {
+        *self == DatasetSpec::default()
+    }
+}
+
+impl Default for TraceSpec {
+    fn default() -> Self {
+        TraceSpec {
+            path: None,
+            format: TRACE_FORMAT.into(),
+            speed: TRACE_SPEED,
+            start: None,
+            end: None,
+            block_size: TRACE_BLOCK_SIZE,
+        }
+    }
+}
+
+impl TraceSpec {
+    /// True when every key is at its default.
+    pub fn is_unset(&self) -> bool {
+        *self == TraceSpec::default()
+    }
+}
+
+impl Default for SharedPrefixSpec {
+    fn default() -> Self {
+        SharedPrefixSpec {
+            groups: None,
+            prompts_per_group: PROMPTS_PER_GROUP,
+            prefix_tokens: PREFIX_TOKENS,
+            suffix_tokens: SUFFIX_TOKENS.into(),
+        }
+    }
+}
+
+impl SharedPrefixSpec {
+    /// True when every key is at its default.
+    pub fn is_unset(&self) -> bool {
+        *self == SharedPrefixSpec::default()
+    }
+}
+
+impl Default for SessionsSpec {
+    fn default() -> Self {
+        SessionsSpec {
+            users: None,
+            turns: TURNS,
+            think_time_ms: THINK_TIME_MS.into(),
+        }
+    }
+}
+
+impl SessionsSpec {
+    /// True when every key is at its default.
+    pub fn is_unset(&self) -> bool {
+        *self == SessionsSpec::default()
     }
 }
 

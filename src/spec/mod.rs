@@ -14,6 +14,7 @@
 
 pub mod defaults;
 pub mod file;
+pub mod sources;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};
@@ -159,6 +160,99 @@ pub struct WorkloadSpec {
     /// JSON object merged into every request body, e.g. `{"top_p": 0.9}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Skip (and count) malformed lines of a dataset or trace, and prompts longer than the
+    /// model's context, instead of stopping before the run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skip_invalid: bool,
+    /// Prompts from a file (`dataset.path`) instead of synthetic text.
+    #[serde(skip_serializing_if = "DatasetSpec::is_unset")]
+    pub dataset: DatasetSpec,
+    /// Requests and their arrival times replayed from a trace file (`trace.path`).
+    #[serde(skip_serializing_if = "TraceSpec::is_unset")]
+    pub trace: TraceSpec,
+    /// Groups of prompts sharing a prefix (`shared_prefix.groups`).
+    #[serde(skip_serializing_if = "SharedPrefixSpec::is_unset")]
+    pub shared_prefix: SharedPrefixSpec,
+    /// Multi-turn conversations (`sessions.users`).
+    #[serde(skip_serializing_if = "SessionsSpec::is_unset")]
+    pub sessions: SessionsSpec,
+}
+
+/// A prompt dataset: JSONL (`prompt` or OpenAI `messages` per line), ShareGPT JSON or plain
+/// text (one prompt per line). See docs/workloads.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatasetSpec {
+    /// Prompt file: JSONL, ShareGPT JSON or text (absent: synthetic prompts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// `auto` (by extension and content), `jsonl`, `sharegpt` or `text`.
+    pub format: String,
+    /// `shuffle` (a seeded permutation, reshuffled on every pass) or `sequential` (file order).
+    pub order: String,
+    /// Drop entries whose prompt has fewer tokens (client tokenizer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_input_tokens: Option<u32>,
+    /// Drop entries whose prompt has more tokens (client tokenizer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_input_tokens: Option<u32>,
+    /// Output length: `file` (the entry's own, else `workload.output_tokens`) or a length
+    /// distribution for every entry.
+    pub output_tokens: String,
+}
+
+/// A request trace: Mooncake JSONL, Azure LLM inference CSV or BurstGPT CSV. See
+/// docs/workloads.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceSpec {
+    /// Trace file (absent: no trace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// `auto` (by content), `mooncake`, `azure` or `burstgpt`.
+    pub format: String,
+    /// Replay speed: recorded gaps are divided by this (2 = twice as fast).
+    pub speed: f64,
+    /// Replay only requests recorded at or after this offset from the trace's first
+    /// request, e.g. `10m` (trace time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// Replay only requests recorded before this offset (trace time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// Tokens per `hash_ids` block (Mooncake: 512).
+    pub block_size: u32,
+}
+
+/// Synthetic prompts in groups sharing a prefix (SGLang's generated-shared-prefix,
+/// inference-perf's shared_prefix).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SharedPrefixSpec {
+    /// Number of distinct shared prefixes (absent: no shared-prefix workload).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<u32>,
+    /// Prompts per group (requests default to groups × prompts_per_group).
+    pub prompts_per_group: u32,
+    /// Length of each group's shared prefix, tokens.
+    pub prefix_tokens: u32,
+    /// Length of each prompt's unique suffix, tokens (a length distribution).
+    pub suffix_tokens: String,
+}
+
+/// Multi-turn sessions: each user holds a conversation whose every turn sends the whole
+/// history, including the assistant text actually received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsSpec {
+    /// Concurrent users, each in one conversation at a time (absent: no sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<u32>,
+    /// Turns per conversation (requests default to users × turns).
+    pub turns: u32,
+    /// Think time before each later turn, from the previous response's end, ms (a
+    /// distribution: `N`, `uniform:LO,HI`, `exp:MEAN`, ...).
+    pub think_time_ms: String,
 }
 
 /// Price of the serving hardware, for cost per token.

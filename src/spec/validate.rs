@@ -3,6 +3,7 @@
 //! by the specification (API key, CA certificate, model config) are read so that a bad one
 //! is reported before anything starts. Errors are one line and count as bad input (exit 2).
 
+pub use super::sources::{DatasetConfig, SourceConfig, TraceConfig};
 use super::{defaults, RunSpec, SimSpec, SweepSpec};
 use crate::client::openai::Api;
 use crate::client::retry::RetryPolicy;
@@ -16,6 +17,7 @@ use crate::schedule::{Arrival, Load};
 use crate::sim::timing::{parse_scheduler, EngineSpec};
 use crate::sim::{EngineMode, SimConfig, ValueDist};
 use crate::util::parse_duration;
+use crate::workload::sessions::SessionPlan;
 use crate::workload::LengthDist;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -41,6 +43,11 @@ pub struct WorkloadConfig {
     pub continuous_usage: bool,
     pub temperature: Option<f64>,
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Where prompts come from (files are read by the application layer, before the run).
+    pub source: SourceConfig,
+    /// Multi-turn sessions.
+    pub sessions: Option<SessionPlan>,
+    pub skip_invalid: bool,
 }
 
 /// The load and its extent, validated.
@@ -155,6 +162,72 @@ fn is_count(s: &str) -> bool {
 /// The load section.
 pub fn load(spec: &RunSpec) -> Result<LoadConfig, Error> {
     let l = &spec.load;
+    let w = &spec.workload;
+    let trace = w.trace.path.is_some();
+    if let Some(users) = w.sessions.users {
+        if l.rate.is_some() || l.concurrency.is_some() || l.max_concurrency.is_some() {
+            return Err(usage(
+                "--users sets the load of multi-turn sessions (one conversation per user at a time): drop --rate/--concurrency/--max-concurrency",
+            ));
+        }
+        if l.arrival != defaults::ARRIVAL || l.burstiness.is_some() {
+            return Err(usage("--arrival/--burstiness do not apply to sessions (--users)"));
+        }
+        let duration = l.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
+        no_warmup_count(&l.warmup, "--users")?;
+        let requests = match (l.requests, duration) {
+            (Some(0), _) => return Err(usage("--requests must be at least 1")),
+            (Some(n), _) => Some(n),
+            (None, Some(_)) => None,
+            (None, None) => Some(u64::from(users) * u64::from(w.sessions.turns)),
+        };
+        return finish_load(
+            spec,
+            Load::Closed {
+                concurrency: users.max(1) as usize,
+            },
+            requests,
+            duration,
+        );
+    }
+    if trace {
+        if l.rate.is_some() {
+            return Err(usage(
+                "--trace replays the trace's own arrival times: drop --rate (scale them with --trace-speed, or give --concurrency to send its requests back to back)",
+            ));
+        }
+        if l.arrival != defaults::ARRIVAL || l.burstiness.is_some() {
+            return Err(usage(
+                "--arrival/--burstiness do not apply to --trace (its arrivals are recorded)",
+            ));
+        }
+        no_warmup_count(&l.warmup, "--trace")?;
+        let duration = l.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
+        if l.requests == Some(0) {
+            return Err(usage("--requests must be at least 1"));
+        }
+        let load = match l.concurrency {
+            Some(0) => return Err(usage("--concurrency must be at least 1")),
+            Some(c) => {
+                if l.max_concurrency.is_some() {
+                    return Err(usage(
+                        "--max-concurrency applies to a timed replay; drop it with --concurrency",
+                    ));
+                }
+                Load::Closed { concurrency: c }
+            }
+            None => {
+                if l.max_concurrency == Some(0) {
+                    return Err(usage("--max-concurrency must be at least 1"));
+                }
+                Load::Trace {
+                    max_concurrency: l.max_concurrency,
+                }
+            }
+        };
+        // Default: every request of the window.
+        return finish_load(spec, load, l.requests, duration);
+    }
     let arrival = match l.arrival.as_str() {
         "constant" => Arrival::Constant,
         "gamma" => {
@@ -208,12 +281,40 @@ pub fn load(spec: &RunSpec) -> Result<LoadConfig, Error> {
         }
     };
     let duration = l.duration.as_deref().map(|d| dur("duration", d)).transpose()?;
+    let natural = match w.shared_prefix.groups {
+        Some(g) => u64::from(g) * u64::from(w.shared_prefix.prompts_per_group),
+        None => defaults::REQUESTS,
+    };
     let requests = match (l.requests, duration) {
         (Some(0), _) => return Err(usage("--requests must be at least 1")),
         (Some(n), _) => Some(n),
         (None, Some(_)) => None,
-        (None, None) => Some(defaults::REQUESTS),
+        (None, None) => Some(natural.max(1)),
     };
+    finish_load(spec, load, requests, duration)
+}
+
+/// A warmup given as a request count, refused where requests have no index to warm up with.
+fn no_warmup_count(warmup: &str, what: &str) -> Result<(), Error> {
+    if is_count(warmup) && warmup.trim().trim_start_matches('0').is_empty() {
+        return Ok(());
+    }
+    if is_count(warmup) {
+        return Err(usage(format!(
+            "--warmup N (a request count) does not apply to {what}; give --warmup a duration (e.g. 10s) to exclude the start from the steady-state window"
+        )));
+    }
+    Ok(())
+}
+
+/// Warmup and the steady-state window, shared by every load.
+fn finish_load(
+    spec: &RunSpec,
+    load: Load,
+    requests: Option<u64>,
+    duration: Option<Duration>,
+) -> Result<LoadConfig, Error> {
+    let l = &spec.load;
     let (warmup, skip_start_s) = if is_count(&l.warmup) {
         let n = l
             .warmup
@@ -266,7 +367,11 @@ pub fn workload(spec: &RunSpec) -> Result<WorkloadConfig, Error> {
             return Err(usage(format!("invalid --temperature '{t}'")));
         }
     }
+    let (source, sessions) = super::sources::source(spec)?;
     Ok(WorkloadConfig {
+        source,
+        sessions,
+        skip_invalid: w.skip_invalid,
         input: LengthDist::parse(&w.input_tokens).map_err(|e| usage(format!("--input-tokens: {e}")))?,
         output: LengthDist::parse(&w.output_tokens).map_err(|e| usage(format!("--output-tokens: {e}")))?,
         tokenizer: w.tokenizer.clone(),
@@ -361,8 +466,9 @@ fn read_api_key_file(path: &std::path::Path) -> Result<String, Error> {
 /// if a later version changes a default.
 fn resolved(spec: &RunSpec, l: &LoadConfig, embedded: bool) -> RunSpec {
     let mut s = spec.clone();
-    if let Load::Closed { concurrency } = l.load {
-        s.load.concurrency = Some(concurrency);
+    // (Sessions take their concurrency from `workload.sessions.users`.)
+    if let (Load::Closed { concurrency }, None) = (&l.load, spec.workload.sessions.users) {
+        s.load.concurrency = Some(*concurrency);
     }
     s.load.requests = l.requests;
     if embedded && s.sim.is_none() {
@@ -634,8 +740,18 @@ pub fn sweep(spec: &RunSpec) -> Result<SweepConfig, Error> {
             None
         }
     };
+    let sessions = spec.workload.sessions.users.is_some();
+    if sessions && !matches!(loads, Some((SweepMode::Concurrency, _))) {
+        return Err(usage(
+            "a sweep of sessions (--users) varies the number of users: give --concurrencies",
+        ));
+    }
     let mut probe = spec.clone();
-    probe.load.concurrency = Some(1);
+    if sessions {
+        probe.workload.sessions.users = Some(1);
+    } else {
+        probe.load.concurrency = Some(1);
+    }
     let checked = bench(&probe)?;
     let mut stage_spec = spec.clone();
     stage_spec.sweep = None;

@@ -21,3 +21,4 @@ mod sim_engine;
 mod sweep;
 mod telemetry;
 mod telemetry_prometheus;
+mod workloads;
