@@ -22,6 +22,7 @@ pub mod record;
 pub mod report;
 pub mod runner;
 pub mod schedule;
+pub mod shard;
 pub mod sim;
 pub mod spec;
 pub mod util;

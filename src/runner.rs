@@ -16,6 +16,7 @@ use crate::client::retry::RetryPolicy;
 use crate::client::{self, ClientConfig, Conn};
 use crate::record::{write_jsonl, RequestRecord, TokenEvent};
 use crate::schedule::{self, Load};
+use crate::shard::{Partition, Shard};
 use crate::workload::{RequestSpec, Workload};
 use anyhow::Context;
 use breaker::{ErrorWindow, Trip};
@@ -46,6 +47,15 @@ pub struct BenchPlan {
     pub drain_timeout: Duration,
     /// Print a line on stderr when Ctrl-C starts a drain.
     pub announce: bool,
+    /// This process's shard of a sharded run (`None`: the whole run): the request indices it
+    /// sends and its share of the workers or of the concurrency cap (`crate::shard`).
+    pub shard: Option<crate::shard::Shard>,
+    /// The run's time origin (`None`: when the run starts); every record's `*_us` counts
+    /// from it.
+    pub run_start: Option<Instant>,
+    /// Synchronized start (`--start-at`): the measured phase begins at this instant, after
+    /// the warm-up.
+    pub measure_from: Option<Instant>,
 }
 
 /// Why a run stopped before its end.
@@ -107,6 +117,8 @@ pub struct RunOutcome {
     pub stopped: Option<Stopped>,
     /// CPU time and runtime-probe lateness over the measured phase (client self-health).
     pub runtime: crate::metrics::health::RuntimeSamples,
+    /// When the measured phase began, µs since the run's time origin.
+    pub phase_start_us: u64,
 }
 
 /// The stop and abort switches and the circuit breaker, shared by workers and the signal task
@@ -301,18 +313,18 @@ fn shift_to_first_send(rec: &mut RequestRecord, first_send_us: u64) {
     }
 }
 
-/// Closed loop over request indices `[first, first + count)` (count may be unbounded),
-/// stopping at `deadline` when given.
+/// Closed loop over this shard's request indices `first + part.nth(n)` for `n < count`
+/// (count may be unbounded), stopping at `deadline` when given.
 async fn closed_loop(
     ctx: Arc<Ctx>,
     concurrency: usize,
-    first: u64,
+    (first, part): (u64, Partition),
     count: Option<u64>,
     deadline: Option<Instant>,
     warmup: bool,
 ) {
-    let next = Arc::new(AtomicU64::new(first));
-    let end = count.map(|c| first + c).unwrap_or(u64::MAX);
+    let next = Arc::new(AtomicU64::new(0));
+    let end = count.unwrap_or(u64::MAX);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
         let ctx = ctx.clone();
@@ -324,30 +336,35 @@ async fn closed_loop(
                 if ctx.control.stopping() || deadline.is_some_and(|d| now >= d) {
                     break;
                 }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= end {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= end {
                     break;
                 }
-                one_request(&ctx, &mut conn, i, now, now, Duration::ZERO, warmup).await;
+                one_request(&ctx, &mut conn, first + part.nth(n), now, now, Duration::ZERO, warmup).await;
             }
         });
     }
     while tasks.join_next().await.is_some() {}
 }
 
-/// Open loop: a dedicated OS thread releases each request at its absolute arrival time.
-async fn open_loop(ctx: Arc<Ctx>, offsets: Vec<f64>, first: u64, max_concurrency: Option<usize>) {
+/// Open loop: a dedicated OS thread releases each request at its absolute arrival time
+/// (`(index, offset from phase_start)` pairs).
+async fn open_loop(
+    ctx: Arc<Ctx>,
+    arrivals: Vec<(u64, f64)>,
+    phase_start: Instant,
+    max_concurrency: Option<usize>,
+) {
     let handle = tokio::runtime::Handle::current();
     let cap = max_concurrency.map(|c| Arc::new(Semaphore::new(c)));
     let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
-    let phase_start = Instant::now();
     let thread_ctx = ctx.clone();
     let control = ctx.control.clone();
     let dispatcher = std::thread::Builder::new()
         .name("infermeter-pacer".into())
         .spawn(move || {
-            let mut tasks = Vec::with_capacity(offsets.len());
-            for (j, off) in offsets.into_iter().enumerate() {
+            let mut tasks = Vec::with_capacity(arrivals.len());
+            for (index, off) in arrivals {
                 let sched = phase_start + Duration::from_secs_f64(off);
                 if !pace_unless_stopped(sched, &control.stop) {
                     break;
@@ -365,7 +382,7 @@ async fn open_loop(ctx: Arc<Ctx>, offsets: Vec<f64>, first: u64, max_concurrency
                     // (one_request sends nothing once the run is stopping, e.g. after a wait
                     // for a slot.)
                     let mut conn = pool.lock().ok().and_then(|mut p| p.pop());
-                    one_request(&ctx, &mut conn, first + j as u64, sched, start, queue, false).await;
+                    one_request(&ctx, &mut conn, index, sched, start, queue, false).await;
                     if let (Some(c), Ok(mut p)) = (conn, pool.lock()) {
                         p.push(c);
                     }
@@ -448,7 +465,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         client: plan.client.clone(),
         workload: plan.workload.clone(),
         retry: plan.retry,
-        run_start: Instant::now(),
+        run_start: plan.run_start.unwrap_or_else(Instant::now),
         tx,
         control: control.clone(),
     });
@@ -533,17 +550,30 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         })
     });
 
-    // Warmup: closed loop at the run's concurrency (or the open loop's cap), excluded from metrics.
-    if plan.warmup > 0 {
+    // Warmup: closed loop at the run's concurrency (or the open loop's cap), excluded from
+    // metrics; a shard sends every N-th warm-up request with its share of the workers.
+    let shard = plan.shard.unwrap_or(Shard::WHOLE);
+    let warm = Partition::stride(shard);
+    let warmup = warm.owned_below(plan.warmup);
+    if warmup > 0 {
         let c = match plan.load {
             Load::Closed { concurrency } => concurrency,
             Load::Open { max_concurrency, .. } => max_concurrency.unwrap_or(8),
         }
         .clamp(1, plan.warmup as usize);
-        closed_loop(ctx.clone(), c, 0, Some(plan.warmup), None, true).await;
+        let c = (shard.share(c as u64) as usize).clamp(1, warmup as usize);
+        closed_loop(ctx.clone(), c, (0, warm), Some(warmup), None, true).await;
+    }
+    // A synchronized start waits for the agreed instant; a shard that got here after it
+    // starts at once (its lateness is in the shard's record).
+    let on_time = plan.measure_from.filter(|t| *t > Instant::now());
+    if let Some(t) = on_time {
+        let c = control.clone();
+        let _ = tokio::task::spawn_blocking(move || pace_unless_stopped(t, &c.stop)).await;
     }
 
-    let phase_start = Instant::now();
+    let phase_start = on_time.unwrap_or_else(Instant::now);
+    let phase_start_us = us(ctx.run_start, phase_start);
     let cpu_start = crate::metrics::health::process_cpu_s();
     // Read lag of the measured phase only (warm-up connections were dropped and counted).
     plan.client.read_lag.reset();
@@ -567,15 +597,26 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     let deadline = plan.duration.map(|d| phase_start + d);
     match plan.load {
         Load::Closed { concurrency } => {
-            closed_loop(ctx.clone(), concurrency, plan.warmup, plan.requests, deadline, false).await;
+            let part = Partition::slots(shard, concurrency as u64);
+            let workers = shard.share(concurrency as u64) as usize;
+            let count = plan.requests.map(|r| part.owned_below(r));
+            closed_loop(ctx.clone(), workers, (plan.warmup, part), count, deadline, false).await;
         }
         Load::Open {
             rate,
             arrival,
             max_concurrency,
         } => {
+            // The whole run's schedule, of which this shard sends its arrivals.
+            let part = Partition::stride(shard);
             let offsets = schedule::arrivals(rate, arrival, plan.seed, plan.requests, plan.duration);
-            open_loop(ctx.clone(), offsets, plan.warmup, max_concurrency).await;
+            let mine: Vec<(u64, f64)> = (0u64..)
+                .zip(offsets)
+                .filter(|(j, _)| part.owns(*j))
+                .map(|(j, off)| (plan.warmup + j, off))
+                .collect();
+            let cap = max_concurrency.map(|c| shard.share(c as u64) as usize);
+            open_loop(ctx.clone(), mine, phase_start, cap).await;
         }
     }
     let wall_s = phase_start.elapsed().as_secs_f64();
@@ -615,6 +656,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         wall_s,
         stopped,
         runtime,
+        phase_start_us,
     })
 }
 

@@ -6,10 +6,14 @@
 //! - [`sweep::run`]: stages over rates or concurrencies, saturation, max goodput;
 //! - [`simrun::run`]: the simulated engine offline;
 //! - [`serve::run`]: the simulated server standalone;
-//! - [`rebuild::run`]: a run directory's summary and report rebuilt from its records.
+//! - [`rebuild::run`]: a run directory's summary and report rebuilt from its records;
+//! - [`merge::run`]: the shards of a sharded run merged into one run directory;
+//! - [`k8s::run`]: Kubernetes manifests of a sharded run.
 
 pub mod bench;
 pub mod info;
+pub mod k8s;
+pub mod merge;
 pub mod output;
 pub mod rebuild;
 pub mod serve;

@@ -44,6 +44,7 @@ pub fn run(dir: &Path, no_html: bool) -> Result<u8, Error> {
         summary.stopped_reason = live.stopped_reason;
         summary.aborted_in_flight = live.aborted_in_flight;
         summary.wall_s = live.wall_s;
+        summary.shards = live.shards;
     }
     report::write_json(&dir.join("summary.json"), &summary)?;
     report::write_csv(&dir.join("requests.csv"), &records)?;

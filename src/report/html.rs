@@ -848,6 +848,10 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
         "<section id=\"tokens\"><h2>Token accounting</h2>{}</section></div>",
         kv_table(&rows)
     );
+    // A merged run's shards (crate::shard::report)
+    if let Some(section) = crate::shard::report::html_section(s) {
+        out.push_str(&section);
+    }
 
     // Errors and finish reasons
     out.push_str("<div class=\"cols\"><section id=\"errors\"><h2>Errors and finish reasons</h2>");

@@ -74,6 +74,13 @@ pub struct RunInfo {
     /// The fixed timing of infermeter's simulator behind the target, when in fixed mode.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sim_fixed: Option<String>,
+    /// Wall-clock time (UNIX µs) of the run's time origin, from which every record's `*_us`
+    /// instant counts: aligns the shards of one run (`merge`) and other wall-clock logs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub run_start_unix_us: Option<u64>,
+    /// A shard of a sharded run: its index, host, clock and start (see `crate::shard`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<crate::shard::ShardInfo>,
 }
 
 impl RunInfo {
@@ -140,6 +147,10 @@ pub struct Summary {
     pub latency_from_schedule_ms: Option<FromSchedule>,
     /// The convention behind each latency key, so no number is ambiguous.
     pub definitions: BTreeMap<String, String>,
+    /// A run merged from shards (`infermeter merge`): which shards, how they were aligned,
+    /// and each shard's self-health.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shards: Option<crate::shard::merge::MergeInfo>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -217,6 +228,7 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
         steady_state: steady,
         latency_from_schedule_ms: from_schedule,
         definitions: definitions(),
+        shards: None,
     }
 }
 

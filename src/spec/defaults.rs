@@ -75,6 +75,7 @@ impl Default for RunSpec {
             output: OutputSpec::default(),
             sim: None,
             sweep: None,
+            shard: Default::default(),
             run: None,
         }
     }

@@ -86,6 +86,8 @@ pub struct BenchConfig {
     pub html: bool,
     /// The embedded simulated server (when `url` is `None`).
     pub sim: Option<SimConfig>,
+    /// This process's shard of a sharded run, and a synchronized start (`[shard]`).
+    pub sharding: crate::shard::Sharding,
 }
 
 /// `sim run`, validated.
@@ -380,6 +382,14 @@ pub fn bench(spec: &RunSpec) -> Result<BenchConfig, Error> {
     let load = load(spec)?;
     let workload = workload(spec)?;
     let (slo, price) = judging(spec)?;
+    let sharding = crate::shard::validate::sharding(
+        &spec.shard,
+        &load,
+        t.url.is_none(),
+        std::env::var(crate::shard::INDEX_ENV).ok().as_deref(),
+        crate::util::unix_now_s() * 1_000_000,
+    )
+    .map_err(usage)?;
     let api_key = match &t.api_key_file {
         Some(path) => Some(read_api_key_file(path)?),
         None => std::env::var(&t.api_key_env).ok().filter(|k| !k.is_empty()),
@@ -447,8 +457,14 @@ pub fn bench(spec: &RunSpec) -> Result<BenchConfig, Error> {
         max: r.retry,
         backoff: parse_duration(&r.retry_backoff).map_err(|e| usage(format!("--retry-backoff: {e}")))?,
     };
+    let mut resolved_spec = resolved(spec, &load, url.is_none());
+    let mut out = out_dir(spec, "bench");
+    if let Some(shard) = sharding.shard {
+        resolved_spec.shard.index = Some(shard.index);
+        out = crate::shard::out_dir(spec.output.dir.is_some(), out, shard);
+    }
     Ok(BenchConfig {
-        spec: resolved(spec, &load, url.is_none()),
+        spec: resolved_spec,
         url,
         model: t.model.clone(),
         api,
@@ -466,10 +482,11 @@ pub fn bench(spec: &RunSpec) -> Result<BenchConfig, Error> {
         max_error_rate,
         retry,
         drain_timeout: dur("drain-timeout", &r.drain_timeout)?,
-        out: out_dir(spec, "bench"),
+        out,
         csv: spec.output.csv,
         html: spec.output.html,
         sim,
+        sharding,
     })
 }
 
@@ -565,6 +582,11 @@ pub fn sim_server(s: &SimSpec, seed: u64) -> Result<SimConfig, Error> {
 
 /// `sim run`: the simulated engine offline (the target section is not used).
 pub fn sim_run(spec: &RunSpec) -> Result<SimRunConfig, Error> {
+    if !spec.shard.is_unset() {
+        return Err(usage(
+            "sharding and --start-at ([shard]) apply to bench; sim run is offline and needs neither",
+        ));
+    }
     let sim = spec.sim.clone().unwrap_or_default();
     if !is_engine(&sim)? {
         return Err(usage(
@@ -604,6 +626,9 @@ fn stage_list(name: &str, v: &[f64]) -> Result<Vec<f64>, Error> {
 
 /// `sweep`: the shared stage settings are validated once, with a stage load filled in.
 pub fn sweep(spec: &RunSpec) -> Result<SweepConfig, Error> {
+    if !spec.shard.is_unset() {
+        return Err(usage("sharding and --start-at ([shard]) apply to bench, not to sweep"));
+    }
     if spec.load.rate.is_some() || spec.load.concurrency.is_some() {
         return Err(usage(
             "sweep sets the load per stage: use --rates or --concurrencies instead of --rate/--concurrency (load.rate/load.concurrency)",
