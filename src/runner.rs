@@ -349,12 +349,7 @@ async fn closed_loop(
 
 /// Open loop: a dedicated OS thread releases each request at its absolute arrival time
 /// (`(index, offset from phase_start)` pairs).
-async fn open_loop(
-    ctx: Arc<Ctx>,
-    arrivals: Vec<(u64, f64)>,
-    phase_start: Instant,
-    max_concurrency: Option<usize>,
-) {
+async fn open_loop(ctx: Arc<Ctx>, arrivals: Vec<(u64, f64)>, phase_start: Instant, max_concurrency: Option<usize>) {
     let handle = tokio::runtime::Handle::current();
     let cap = max_concurrency.map(|c| Arc::new(Semaphore::new(c)));
     let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));

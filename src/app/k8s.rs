@@ -19,17 +19,23 @@ pub fn run(spec: &RunSpec, o: &K8sOptions, out_dir: &Path, quiet: bool) -> Resul
         check.target.url = Some(format!("http://{}-sim:{}", o.name, k8s::SIM_PORT));
         check.sim = None;
     }
+    // The pods run the resolved specification (closed-loop concurrency and request count
+    // written out), so a later default cannot change what they do.
+    let mut spec = spec.clone();
     if spec.target.url.is_some() || o.sim_server {
-        validate::bench(&check)?;
+        spec.load = validate::bench(&check)?.spec.load;
     }
     let mut files = Vec::new();
-    for (key, path) in k8s::named_files(spec) {
+    for (key, path) in k8s::named_files(&spec) {
         let bytes = std::fs::read(&path).map_err(|e| Error::usage(format!("cannot read {key} '{path}': {e}")))?;
-        let content = String::from_utf8(bytes)
-            .map_err(|_| Error::usage(format!("{key} '{path}' is not UTF-8 text: it cannot travel in a ConfigMap")))?;
+        let content = String::from_utf8(bytes).map_err(|_| {
+            Error::usage(format!(
+                "{key} '{path}' is not UTF-8 text: it cannot travel in a ConfigMap"
+            ))
+        })?;
         files.push(Attachment { key, path, content });
     }
-    let rendered = k8s::render(spec, o, &files).map_err(Error::usage)?;
+    let rendered = k8s::render(&spec, o, &files).map_err(Error::usage)?;
     std::fs::create_dir_all(out_dir).map_err(|e| Error::failed(format!("cannot create {}: {e}", out_dir.display())))?;
     for (name, text) in &rendered {
         let p = out_dir.join(name);

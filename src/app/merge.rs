@@ -54,7 +54,8 @@ fn is_shard_dir(p: &Path) -> bool {
 pub fn read_shard(dir: &Path) -> Result<ShardRun, Error> {
     let shown = dir.display().to_string();
     let run_path = dir.join("run.json");
-    let bytes = std::fs::read(&run_path).map_err(|e| Error::usage(format!("cannot read {}: {e}", run_path.display())))?;
+    let bytes =
+        std::fs::read(&run_path).map_err(|e| Error::usage(format!("cannot read {}: {e}", run_path.display())))?;
     let run_json: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::usage(format!("{}: invalid JSON: {e}", run_path.display())))?;
     let info: RunInfo = run_json
@@ -67,7 +68,8 @@ pub fn read_shard(dir: &Path) -> Result<ShardRun, Error> {
     let summary_path = dir.join("summary.json");
     let summary: Option<Summary> = match std::fs::read(&summary_path) {
         Ok(b) => Some(
-            serde_json::from_slice(&b).map_err(|e| Error::usage(format!("{}: invalid summary: {e}", summary_path.display())))?,
+            serde_json::from_slice(&b)
+                .map_err(|e| Error::usage(format!("{}: invalid summary: {e}", summary_path.display())))?,
         ),
         Err(_) => None,
     };
@@ -135,7 +137,8 @@ fn write_records(path: &Path, records: &[crate::record::RequestRecord]) -> Resul
     let f = std::fs::File::create(path).map_err(|e| Error::failed(format!("cannot create {}: {e}", path.display())))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     for r in records {
-        crate::record::write_jsonl(&mut w, r).map_err(|e| Error::failed(format!("writing {} failed: {e}", path.display())))?;
+        crate::record::write_jsonl(&mut w, r)
+            .map_err(|e| Error::failed(format!("writing {} failed: {e}", path.display())))?;
     }
     w.flush()
         .map_err(|e| Error::failed(format!("writing {} failed: {e}", path.display())))

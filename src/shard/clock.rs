@@ -90,7 +90,10 @@ mod tests {
                 est_error_us: 0,
             })
         };
-        assert_eq!(pairwise_bound_ms(&[c(true, 2000), c(true, 500), c(true, 1000)]), Some(3.0));
+        assert_eq!(
+            pairwise_bound_ms(&[c(true, 2000), c(true, 500), c(true, 1000)]),
+            Some(3.0)
+        );
         assert_eq!(pairwise_bound_ms(&[c(true, 2000)]), Some(2.0));
         assert_eq!(pairwise_bound_ms(&[c(true, 2000), c(false, 5)]), None);
         assert_eq!(pairwise_bound_ms(&[c(true, 2000), None]), None);

@@ -116,7 +116,8 @@ fn attachment_key(a: &Attachment) -> String {
 pub fn check_name(what: &str, v: &str, max: usize) -> Result<(), String> {
     let ok = !v.is_empty()
         && v.len() <= max
-        && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !v.starts_with('-')
         && !v.ends_with('-');
     if ok {
@@ -135,11 +136,16 @@ pub fn check_quantity(what: &str, v: &str) -> Result<(), String> {
     let number_ok = !digits.is_empty()
         && digits.parse::<f64>().is_ok_and(|x| x.is_finite() && x > 0.0)
         && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    let suffix_ok = ["", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"].contains(&suffix);
+    let suffix_ok = [
+        "", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
+    ]
+    .contains(&suffix);
     if number_ok && suffix_ok {
         Ok(())
     } else {
-        Err(format!("invalid {what} '{v}': expected a Kubernetes quantity such as 500m, 2, 512Mi or 1Gi"))
+        Err(format!(
+            "invalid {what} '{v}': expected a Kubernetes quantity such as 500m, 2, 512Mi or 1Gi"
+        ))
     }
 }
 
@@ -209,7 +215,11 @@ pub fn render(spec: &RunSpec, o: &K8sOptions, files: &[Attachment]) -> Result<Ve
     check_quantity("--memory", &o.memory)?;
     if let Some((secret, key)) = &o.api_key_secret {
         check_name("--api-key-secret", secret, 253)?;
-        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
             return Err(format!("invalid --api-key-secret key '{key}'"));
         }
     }
@@ -220,10 +230,15 @@ pub fn render(spec: &RunSpec, o: &K8sOptions, files: &[Attachment]) -> Result<Ve
         );
     }
     if spec.target.api_key_file.is_some() {
-        return Err("--api-key-file names a file on this machine: put the key in a Secret and pass --api-key-secret NAME[:KEY]".into());
+        return Err(
+            "--api-key-file names a file on this machine: put the key in a Secret and pass --api-key-secret NAME[:KEY]"
+                .into(),
+        );
     }
     if spec.shard.index.is_some() {
-        return Err("each pod takes its shard index from JOB_COMPLETION_INDEX: give --shards N, not --shard K/N".into());
+        return Err(
+            "each pod takes its shard index from JOB_COMPLETION_INDEX: give --shards N, not --shard K/N".into(),
+        );
     }
     let name = &o.name;
     let mut run = spec.clone();

@@ -138,7 +138,11 @@ pub fn first_difference(a: &Value, b: &Value) -> Option<(String, String, String)
             (Some(Value::Object(x)), Some(Value::Object(y))) => {
                 let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
                 keys.into_iter().find_map(|k| {
-                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     walk(&p, x.get(k), y.get(k))
                 })
             }
@@ -165,7 +169,9 @@ fn shard_of(p: &ShardRun) -> Result<&ShardInfo, String> {
 /// shards of different specifications, a shard given twice, a missing or unfinished shard
 /// (unless `allow_partial`), a record that belongs to another shard or appears twice.
 pub fn merge(parts: Vec<ShardRun>, allow_partial: bool) -> Result<Merged, String> {
-    let first = parts.first().ok_or("nothing to merge: give the shards' run directories")?;
+    let first = parts
+        .first()
+        .ok_or("nothing to merge: give the shards' run directories")?;
     let base = comparable_spec(&first.run_json);
     let count = shard_of(first)?.count;
     let mut by_index: BTreeMap<u32, usize> = BTreeMap::new();
@@ -248,13 +254,19 @@ pub fn merge(parts: Vec<ShardRun>, allow_partial: bool) -> Result<Merged, String
         ));
     }
     if !unfinished.is_empty() {
-        partial.push(format!("shard{} {} did not finish", plural(unfinished.len()), list(&unfinished)));
+        partial.push(format!(
+            "shard{} {} did not finish",
+            plural(unfinished.len()),
+            list(&unfinished)
+        ));
     }
     let total: usize = parts.iter().map(|p| p.records.len()).sum();
     let mut records = Vec::with_capacity(total);
     let (mut spans, mut clocks, mut phase_starts) = (Vec::new(), Vec::new(), Vec::new());
     let (mut cpu, mut cpu_known, mut cores, mut rss) = (0.0, true, 0usize, None::<u64>);
-    let first_rx = parts.iter().find_map(|p| p.summary.as_ref().and_then(|s| s.client.rx_timestamp));
+    let first_rx = parts
+        .iter()
+        .find_map(|p| p.summary.as_ref().and_then(|s| s.client.rx_timestamp));
     let mut order: Vec<usize> = by_index.values().copied().collect();
     order.sort_by_key(|&i| shard_of(&parts[i]).map(|s| s.index).unwrap_or(0));
     let first_info = parts[order[0]].info.clone();

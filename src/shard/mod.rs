@@ -353,7 +353,14 @@ pub fn parse_utc(text: &str) -> Result<u64, String> {
     if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
         return Err(bad("not a date and time"));
     }
-    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, s) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60 {
         return Err(bad("a field is out of range"));
     }
@@ -490,7 +497,10 @@ mod tests {
         assert_eq!((0..5).map(|n| pa.nth(n)).collect::<Vec<_>>(), vec![0, 2, 4, 5, 7]);
         assert_eq!((0..4).map(|n| pb.nth(n)).collect::<Vec<_>>(), vec![1, 3, 6, 8]);
         // Unsharded: every index in order.
-        assert_eq!((0..4).map(|n| Partition::WHOLE.nth(n)).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        assert_eq!(
+            (0..4).map(|n| Partition::WHOLE.nth(n)).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
         assert_eq!(Partition::WHOLE.owned_below(17), 17);
     }
 
@@ -505,7 +515,9 @@ mod tests {
         assert_eq!(index_from_env(INDEX_ENV, Some("3"), 4), Ok(3));
         assert!(index_from_env(INDEX_ENV, Some("4"), 4).unwrap_err().contains("0..3"));
         assert!(index_from_env(INDEX_ENV, Some("x"), 4).is_err());
-        assert!(index_from_env(INDEX_ENV, None, 4).unwrap_err().contains("JOB_COMPLETION_INDEX"));
+        assert!(index_from_env(INDEX_ENV, None, 4)
+            .unwrap_err()
+            .contains("JOB_COMPLETION_INDEX"));
     }
 
     #[test]

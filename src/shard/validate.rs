@@ -116,11 +116,16 @@ mod tests {
         assert_eq!(s.index_source, INDEX_ENV);
         spec.shard.index = Some(1);
         let s = sharding(&spec.shard, &l, false, Some("2"), NOW).unwrap();
-        assert_eq!((s.shard.map(|s| s.index), s.index_source.as_str()), (Some(1), "argument"));
+        assert_eq!(
+            (s.shard.map(|s| s.index), s.index_source.as_str()),
+            (Some(1), "argument")
+        );
         spec.shard.index = None;
         let e = sharding(&spec.shard, &l, false, None, NOW).unwrap_err();
         assert!(e.contains("JOB_COMPLETION_INDEX"), "{e}");
-        assert!(sharding(&spec.shard, &l, true, Some("0"), NOW).unwrap_err().contains("--url"));
+        assert!(sharding(&spec.shard, &l, true, Some("0"), NOW)
+            .unwrap_err()
+            .contains("--url"));
     }
 
     #[test]

@@ -15,5 +15,6 @@ mod plan;
 mod real_server;
 mod reliability;
 mod replay;
+mod shards;
 mod sim_engine;
 mod sweep;

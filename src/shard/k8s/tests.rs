@@ -26,7 +26,11 @@ fn spec() -> RunSpec {
 }
 
 fn docs(files: &[(String, String)], name: &str) -> Vec<serde_json::Value> {
-    let text = &files.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{name}")).1;
+    let text = &files
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("{name}"))
+        .1;
     text.split("\n---\n")
         .skip(1)
         .map(|d| serde_norway::from_str(d).expect("YAML"))
@@ -39,7 +43,14 @@ fn indexed_job_with_the_specification_in_a_configmap() {
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["configmap.yaml", "pvc.yaml", "job.yaml", "merge-job.yaml", "fetch-pod.yaml", "README.txt"]
+        [
+            "configmap.yaml",
+            "pvc.yaml",
+            "job.yaml",
+            "merge-job.yaml",
+            "fetch-pod.yaml",
+            "README.txt"
+        ]
     );
     let job = &docs(&files, "job.yaml")[0];
     assert_eq!(job["kind"], "Job");
@@ -50,7 +61,14 @@ fn indexed_job_with_the_specification_in_a_configmap() {
     let c = &job["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(
         c["args"],
-        json!(["bench", "--config", "/etc/infermeter/spec.json", "--out", "/results/bench-a/shard-{shard}", "--no-progress"])
+        json!([
+            "bench",
+            "--config",
+            "/etc/infermeter/spec.json",
+            "--out",
+            "/results/bench-a/shard-{shard}",
+            "--no-progress"
+        ])
     );
     assert_eq!(c["env"][1]["name"], "OPENAI_API_KEY");
     assert_eq!(c["env"][1]["valueFrom"]["secretKeyRef"]["name"], "llm-key");
@@ -71,7 +89,10 @@ fn indexed_job_with_the_specification_in_a_configmap() {
         json!(["merge", "/results/bench-a", "-o", "/results/bench-a/merged"])
     );
     let readme = &files.last().unwrap().1;
-    assert!(readme.contains("kubectl -n load wait --for=condition=complete job/bench-a"), "{readme}");
+    assert!(
+        readme.contains("kubectl -n load wait --for=condition=complete job/bench-a"),
+        "{readme}"
+    );
 }
 
 #[test]
@@ -89,16 +110,25 @@ fn simulated_server_and_shipped_files() {
     }];
     let out = render(&s, &o, &files).unwrap();
     let sim = docs(&out, "sim-server.yaml");
-    assert_eq!((sim[0]["kind"].as_str(), sim[1]["kind"].as_str()), (Some("Deployment"), Some("Service")));
+    assert_eq!(
+        (sim[0]["kind"].as_str(), sim[1]["kind"].as_str()),
+        (Some("Deployment"), Some("Service"))
+    );
     let cm = &docs(&out, "configmap.yaml")[0];
     let spec: RunSpec = serde_json::from_str(cm["data"]["spec.json"].as_str().unwrap()).unwrap();
     assert_eq!(spec.target.url.as_deref(), Some("http://bench-a-sim:8000"));
     assert!(spec.sim.is_none());
-    assert_eq!(spec.workload.tokenizer, "/etc/infermeter/workload.tokenizer-tokenizer.json");
+    assert_eq!(
+        spec.workload.tokenizer,
+        "/etc/infermeter/workload.tokenizer-tokenizer.json"
+    );
     assert_eq!(cm["data"]["workload.tokenizer-tokenizer.json"], "{\"model\": {}}");
     let served: serde_json::Value = serde_json::from_str(cm["data"]["sim.json"].as_str().unwrap()).unwrap();
     assert_eq!(served["sim"]["model_preset"], crate::spec::defaults::SIM_MODEL_PRESET);
-    assert_eq!(named_files(&s), vec![("workload.tokenizer", "/home/me/tok/tokenizer.json".to_string())]);
+    assert_eq!(
+        named_files(&s),
+        vec![("workload.tokenizer", "/home/me/tok/tokenizer.json".to_string())]
+    );
 }
 
 #[test]

@@ -28,7 +28,9 @@ fn record(j: u64, before_origin_us: u64) -> RequestRecord {
         send_us: t,
         hdr_us: Some(ttft - 1000),
         end_us: Some(ttft + 15_000),
-        events: (0..4).map(|i| TokenEvent::new(ttft + i * 5000, 1, kind::CONTENT)).collect(),
+        events: (0..4)
+            .map(|i| TokenEvent::new(ttft + i * 5000, 1, kind::CONTENT))
+            .collect(),
         input_tokens: TokenCount {
             server: Some(100),
             client: Some(100),
@@ -97,7 +99,9 @@ fn part(spec: &RunSpec, k: u32, n: u32, lead_us: u64, saturated: bool) -> ShardR
 
 fn parts(n: u32) -> Vec<ShardRun> {
     let s = spec(n);
-    (0..n).map(|k| part(&s, k, n, 1000 + 7_000 * u64::from(k), false)).collect()
+    (0..n)
+        .map(|k| part(&s, k, n, 1000 + 7_000 * u64::from(k), false))
+        .collect()
 }
 
 #[test]
@@ -169,7 +173,10 @@ fn refusals_are_one_line_and_name_the_reason() {
     other.load.rate = Some(20.0);
     ps[1] = part(&other, 1, 2, 0, false);
     let e = one_line(merge(ps, false));
-    assert!(e.contains("not shards of one specification: load.rate is 20.0 in out/shard-1 but 10.0"), "{e}");
+    assert!(
+        e.contains("not shards of one specification: load.rate is 20.0 in out/shard-1 but 10.0"),
+        "{e}"
+    );
     // Another seed is another workload.
     let mut ps = parts(2);
     let mut other = spec(2);
@@ -184,11 +191,18 @@ fn refusals_are_one_line_and_name_the_reason() {
     let mut ps = parts(4);
     ps.remove(2);
     let e = one_line(merge(ps.clone(), false));
-    assert!(e.contains("shard 2 of 4 is missing") && e.contains("--allow-partial"), "{e}");
+    assert!(
+        e.contains("shard 2 of 4 is missing") && e.contains("--allow-partial"),
+        "{e}"
+    );
     let m = merge(ps, true).unwrap();
     assert_eq!(m.info.missing, vec![2]);
     assert_eq!(m.records.len() as u64, REQUESTS - REQUESTS / 4);
-    assert!(m.partial[0].contains("merged 3 of 4 shards (--allow-partial): missing 2"), "{:?}", m.partial);
+    assert!(
+        m.partial[0].contains("merged 3 of 4 shards (--allow-partial): missing 2"),
+        "{:?}",
+        m.partial
+    );
     // An unfinished shard (no summary.json).
     let mut ps = parts(2);
     ps[0].summary = None;
@@ -242,7 +256,13 @@ fn closed_loop_ownership_follows_the_workers() {
     s.load.warmup = "2".into();
     let mut ps: Vec<ShardRun> = (0..2).map(|k| part(&s, k, 2, 0, false)).collect();
     for (k, p) in ps.iter_mut().enumerate() {
-        let part = Partition::slots(Shard { index: k as u32, count: 2 }, 5);
+        let part = Partition::slots(
+            Shard {
+                index: k as u32,
+                count: 2,
+            },
+            5,
+        );
         let mut recs: Vec<RequestRecord> = (0..part.owned_below(REQUESTS))
             .map(|n| record(2 + part.nth(n), 0))
             .collect();
