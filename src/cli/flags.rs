@@ -378,6 +378,10 @@ pub struct K8sFlags {
     /// cluster's default class].
     #[arg(long, value_name = "CLASS")]
     pub storage_class: Option<String>,
+    /// Access mode of the results volume: ReadWriteMany (shards on several nodes) or
+    /// ReadWriteOnce (a single-node cluster such as kind, whose default class offers only it).
+    #[arg(long, value_name = "MODE", value_parser = ["ReadWriteMany", "ReadWriteOnce"], default_value = "ReadWriteMany")]
+    pub volume_access: String,
     /// CPU request of each shard's pod.
     #[arg(long, value_name = "QUANTITY", default_value = "1")]
     pub cpu: String,

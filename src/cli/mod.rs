@@ -390,6 +390,7 @@ fn k8s_render(a: &K8sRenderArgs, m: &ArgMatches) -> Result<u8, CliError> {
         start_at,
         storage: k.storage.clone(),
         storage_class: k.storage_class.clone(),
+        volume_access: k.volume_access.clone(),
         cpu: k.cpu.clone(),
         memory: k.memory.clone(),
         api_key_secret,

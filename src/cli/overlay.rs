@@ -126,6 +126,7 @@ pub const CLI_ONLY: &[&str] = &[
     "start_in",
     "storage",
     "storage_class",
+    "volume_access",
     "cpu",
     "memory",
     "api_key_secret",

@@ -43,6 +43,8 @@ pub struct K8sOptions {
     /// Size and storage class of the results volume.
     pub storage: String,
     pub storage_class: Option<String>,
+    /// `ReadWriteMany`, or `ReadWriteOnce` for a single-node cluster.
+    pub volume_access: String,
     /// Each shard's CPU request and memory request (= limit).
     pub cpu: String,
     pub memory: String,
@@ -284,8 +286,14 @@ pub fn render(spec: &RunSpec, o: &K8sOptions, files: &[Attachment]) -> Result<Ve
         "metadata": meta(&format!("{name}-spec"), o, "spec"),
         "data": data,
     });
+    if !matches!(o.volume_access.as_str(), "ReadWriteMany" | "ReadWriteOnce") {
+        return Err(format!(
+            "invalid --volume-access '{}': expected ReadWriteMany or ReadWriteOnce",
+            o.volume_access
+        ));
+    }
     let mut pvc_spec = json!({
-        "accessModes": ["ReadWriteMany"],
+        "accessModes": [o.volume_access],
         "resources": {"requests": {"storage": o.storage}},
     });
     if let Some(sc) = &o.storage_class {

@@ -517,6 +517,10 @@ fn rendered_manifests_pass_the_kubernetes_schemas() {
                 "2",
                 "--sim-gpu",
                 "h100-sxm",
+                "--volume-access",
+                "ReadWriteOnce",
+                "--tokenizer",
+                tok.to_str().expect("path"),
             ],
         ),
     ];

@@ -9,6 +9,7 @@ fn opts(n: u32) -> K8sOptions {
         start_at: "2026-05-01T12:00:00Z".into(),
         storage: "1Gi".into(),
         storage_class: Some("nfs".into()),
+        volume_access: "ReadWriteMany".into(),
         cpu: "2".into(),
         memory: "1Gi".into(),
         api_key_secret: Some(("llm-key".into(), "api-key".into())),
