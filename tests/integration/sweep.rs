@@ -6,7 +6,7 @@ use crate::util::{bin, read_json};
 #[test]
 fn sweep_finds_saturation_near_the_simulated_capacity() {
     let (seqs, ttft, itl, n) = (8.0, 20.0, 5.0, 10.0);
-    let capacity = seqs / ((ttft + (n - 1.0) * itl) / 1000.0); // ≈ 123 req/s
+    let capacity: f64 = seqs / ((ttft + (n - 1.0) * itl) / 1000.0); // ≈ 123 req/s
     let rates: Vec<String> = [0.25, 0.5, 0.75, 1.0, 1.3, 1.7]
         .iter()
         .map(|f| format!("{:.1}", f * capacity))
@@ -71,9 +71,12 @@ fn sweep_finds_saturation_near_the_simulated_capacity() {
     let sat = sweep["saturation"]["rate"].as_f64().expect("a saturation point");
     // Stages are 0.25·capacity apart and each lasts 2 s: on a loaded 2-core machine a
     // transient queue at 0.75·capacity can already read as the knee, so the saturation point
-    // (the stage before it) may be 0.5·capacity.
+    // (the stage before it) may be 0.5·capacity. At exactly the capacity (ρ = 1) a 2-s
+    // stage's queue grows only like √t, so that stage may still read as unsaturated (it does
+    // for some arrival draws): the point is never above the capacity (as the stage rates are
+    // written, to 0.1 req/s).
     assert!(
-        sat < capacity && sat >= 0.45 * capacity,
+        sat <= (capacity * 10.0).round() / 10.0 && sat >= 0.45 * capacity,
         "saturation {sat:.1} vs capacity {capacity:.1}"
     );
     let first = sweep["saturation"]["first_saturated_load"].as_f64().unwrap();

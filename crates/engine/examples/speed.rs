@@ -8,7 +8,7 @@ use infermeter_engine::*;
 use std::time::Instant;
 
 fn workload(hours: f64, rate: f64, seed: u64) -> Vec<Request> {
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = Rng::new(seed);
     let system: Vec<u64> = (0..32).map(|b| 0x5157_0000 + b).collect();
     let mut t = 0.0;
     let mut reqs = Vec::new();

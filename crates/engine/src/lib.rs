@@ -14,7 +14,6 @@
 //! - [`request`]: [`Request`], finish/reject reasons, prefix content hashes.
 //! - [`engine`]: [`Engine`] — queues, scheduler, KV accounting, clock.
 //! - [`offline`]: [`run_offline`] discrete-event driver and per-request traces.
-//! - [`rng`]: [`SplitMix64`], a tiny seeded PRNG for workloads and tests.
 //!
 //! ```
 //! use infermeter_engine::*;
@@ -32,12 +31,12 @@ pub mod config;
 pub mod engine;
 pub mod offline;
 pub mod request;
-pub mod rng;
 pub mod timer;
 
 pub use config::{ConfigError, EngineConfig, SchedulerMode};
 pub use engine::{Admission, Engine, EngineStats, FinishedRequest, StepReport, TokenEmit};
+/// The project's one PRNG (crate `infermeter-rng`), for workloads and tests.
+pub use infermeter_rng::Rng;
 pub use offline::{run_offline, run_offline_with, OfflineOptions, OfflineResult, RequestTrace};
 pub use request::{block_hashes_from_tokens, FinishReason, RejectReason, Request};
-pub use rng::SplitMix64;
 pub use timer::{LinearTimer, StepShape, StepTimer};

@@ -115,13 +115,8 @@ impl fmt::Display for RejectReason {
 
 impl std::error::Error for RejectReason {}
 
-/// 64-bit finaliser (splitmix64 / murmur3 style avalanche).
-#[inline]
-pub(crate) fn fmix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// 64-bit finaliser (SplitMix64's output mix).
+pub(crate) use infermeter_rng::mix64 as fmix64;
 
 /// Root of every hash chain (the "parent" of block 0), like vLLM's `NONE_HASH`.
 pub(crate) const ROOT_HASH: u64 = 0x6A09_E667_F3BC_C908;

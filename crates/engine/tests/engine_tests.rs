@@ -60,7 +60,7 @@ fn drive_checked<T: StepTimer>(engine: &mut Engine<T>) -> Vec<StepReport> {
 fn block_accounting_property_random_workloads() {
     let (mut preemptions, mut hits, mut static_runs) = (0u64, 0u64, 0u32);
     for seed in 0..80u64 {
-        let mut rng = SplitMix64::new(0xC0FFEE ^ seed.wrapping_mul(7919));
+        let mut rng = Rng::new(0xC0FFEE ^ seed.wrapping_mul(7919));
         let block_size = [1u32, 4, 16][rng.range_u32(0, 2) as usize];
         let num_gpu_blocks = rng.range_u32(24, 400);
         let cap_tokens = (num_gpu_blocks - 1) * block_size;
@@ -340,7 +340,7 @@ fn steps_respect_token_budget_and_max_num_seqs() {
         max_num_seqs: 8,
         ..EngineConfig::new(4096, 4096)
     };
-    let mut rng = SplitMix64::new(5);
+    let mut rng = Rng::new(5);
     let mut e = Engine::new(cfg, gpu_like_timer());
     let mut t = 0.0;
     for id in 0..300 {
@@ -441,7 +441,7 @@ fn first_token_at_end_of_prefill_step_then_one_per_step() {
 }
 
 fn length_variable_workload(seed: u64, n: u64) -> Vec<Request> {
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = Rng::new(seed);
     (0..n)
         .map(|id| Request::new(id, 0.0, rng.range_u32(64, 1024), rng.range_u32(16, 512)))
         .collect()
@@ -557,7 +557,7 @@ fn disabling_chunked_prefill_raises_p99_itl_under_mixed_load() {
 
 #[test]
 fn prefix_caching_lowers_mean_ttft_on_shared_prefix_workload() {
-    let mut rng = SplitMix64::new(77);
+    let mut rng = Rng::new(77);
     let system_prompt: Vec<u64> = (0..120).map(|b| 0xABC0_0000 + b).collect();
     let mut t = 0.0;
     let reqs: Vec<Request> = (0..300)
@@ -682,7 +682,7 @@ fn abort_frees_kv_and_counts() {
 
 #[test]
 fn results_are_deterministic_and_serialisable() {
-    let mut rng = SplitMix64::new(3);
+    let mut rng = Rng::new(3);
     let reqs: Vec<Request> = (0..200)
         .map(|id| Request::new(id, id as f64 * 0.05, rng.range_u32(10, 900), rng.range_u32(1, 100)))
         .collect();

@@ -16,6 +16,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
+use infermeter_rng::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -378,7 +379,7 @@ impl Point {
     /// Requests as `(prompt tokens, output tokens counted by the client)`, in
     /// submission order, deterministic for the point.
     pub fn requests(&self) -> Vec<(u32, u32)> {
-        let mut rng = SplitMix64(fnv1a(&self.id));
+        let mut rng = Rng::new(fnv1a(&self.id));
         match &self.workload {
             Workload::Fixed {
                 input,
@@ -392,7 +393,7 @@ impl Point {
                 requests,
             } => {
                 let n = *requests as usize;
-                let u = |base: u32, rng: &mut SplitMix64| {
+                let u = |base: u32, rng: &mut Rng| {
                     let mut v: Vec<u32> = (0..n)
                         .map(|i| {
                             let x = -1.0 + 2.0 * (i as f64 + 0.5) / n as f64;
@@ -441,7 +442,7 @@ impl Point {
             Load::Burst => Some(vec![0.0; n]),
             Load::Concurrency { .. } => None,
             Load::Rate { value } => {
-                let mut rng = SplitMix64(fnv1a(&self.id) ^ 0xA5A5_A5A5_5A5A_5A5A);
+                let mut rng = Rng::new(fnv1a(&self.id) ^ 0xA5A5_A5A5_5A5A_5A5A);
                 let mut t = 0.0;
                 Some(
                     (0..n)
@@ -472,7 +473,7 @@ impl Point {
 /// `n` stratified log-normal quantiles with mean `mean` and coefficient of
 /// variation `cv`, clamped to `[lo, hi]` and rescaled (a few rounds) so that
 /// the clamped sample keeps the requested mean, then shuffled.
-fn lognormal_lengths(n: usize, mean: f64, cv: f64, lo: u32, hi: u32, rng: &mut SplitMix64) -> Vec<u32> {
+fn lognormal_lengths(n: usize, mean: f64, cv: f64, lo: u32, hi: u32, rng: &mut Rng) -> Vec<u32> {
     if n == 0 {
         return Vec::new();
     }
@@ -544,30 +545,6 @@ pub fn norm_ppf(p: f64) -> f64 {
         let r = q * q;
         (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
             / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    }
-}
-
-/// SplitMix64, for deterministic shuffles and arrivals.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = (self.next_u64() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
     }
 }
 
@@ -705,7 +682,7 @@ mod tests {
 
     #[test]
     fn lognormal_sample_keeps_its_mean_and_bounds() {
-        let mut r = SplitMix64(7);
+        let mut r = Rng::new(7);
         let v = lognormal_lengths(1000, 200.0, 1.1, 4, 1024, &mut r);
         let m = v.iter().map(|&x| f64::from(x)).sum::<f64>() / 1000.0;
         assert!((m / 200.0 - 1.0).abs() < 0.01, "{m}");
