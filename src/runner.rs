@@ -348,8 +348,14 @@ async fn closed_loop(
 }
 
 /// Open loop: a dedicated OS thread releases each request at its absolute arrival time
-/// (`(index, offset from phase_start)` pairs).
-async fn open_loop(ctx: Arc<Ctx>, arrivals: Vec<(u64, f64)>, phase_start: Instant, max_concurrency: Option<usize>) {
+/// (`offsets` from `phase_start`); a shard releases the arrivals its partition owns.
+async fn open_loop(
+    ctx: Arc<Ctx>,
+    offsets: Vec<f64>,
+    (first, part): (u64, Partition),
+    phase_start: Instant,
+    max_concurrency: Option<usize>,
+) {
     let handle = tokio::runtime::Handle::current();
     let cap = max_concurrency.map(|c| Arc::new(Semaphore::new(c)));
     let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
@@ -358,8 +364,11 @@ async fn open_loop(ctx: Arc<Ctx>, arrivals: Vec<(u64, f64)>, phase_start: Instan
     let dispatcher = std::thread::Builder::new()
         .name("infermeter-pacer".into())
         .spawn(move || {
-            let mut tasks = Vec::with_capacity(arrivals.len());
-            for (index, off) in arrivals {
+            let mut tasks = Vec::with_capacity(offsets.len());
+            for (j, off) in offsets.into_iter().enumerate() {
+                if !part.owns(j as u64) {
+                    continue;
+                }
                 let sched = phase_start + Duration::from_secs_f64(off);
                 if !pace_unless_stopped(sched, &control.stop) {
                     break;
@@ -377,7 +386,7 @@ async fn open_loop(ctx: Arc<Ctx>, arrivals: Vec<(u64, f64)>, phase_start: Instan
                     // (one_request sends nothing once the run is stopping, e.g. after a wait
                     // for a slot.)
                     let mut conn = pool.lock().ok().and_then(|mut p| p.pop());
-                    one_request(&ctx, &mut conn, index, sched, start, queue, false).await;
+                    one_request(&ctx, &mut conn, first + j as u64, sched, start, queue, false).await;
                     if let (Some(c), Ok(mut p)) = (conn, pool.lock()) {
                         p.push(c);
                     }
@@ -603,15 +612,10 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
             max_concurrency,
         } => {
             // The whole run's schedule, of which this shard sends its arrivals.
-            let part = Partition::stride(shard);
             let offsets = schedule::arrivals(rate, arrival, plan.seed, plan.requests, plan.duration);
-            let mine: Vec<(u64, f64)> = (0u64..)
-                .zip(offsets)
-                .filter(|(j, _)| part.owns(*j))
-                .map(|(j, off)| (plan.warmup + j, off))
-                .collect();
+            let part = (plan.warmup, Partition::stride(shard));
             let cap = max_concurrency.map(|c| shard.share(c as u64) as usize);
-            open_loop(ctx.clone(), mine, phase_start, cap).await;
+            open_loop(ctx.clone(), offsets, part, phase_start, cap).await;
         }
     }
     let wall_s = phase_start.elapsed().as_secs_f64();

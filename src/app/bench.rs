@@ -92,9 +92,9 @@ pub async fn run_stage(cfg: &BenchConfig, ui: Ui) -> Result<StageOutcome, Error>
     let anchor = crate::shard::Anchor::now();
     run_info.run_start_unix_us = Some(anchor.unix_us);
     if let Some(shard) = cfg.sharding.shard {
-        crate::shard::describe(&mut run_info, shard, &cfg.sharding, &cfg.load);
+        super::shard::describe(&mut run_info, shard, &cfg.sharding, &cfg.load);
         if !ui.silent && !ui.quiet {
-            eprintln!("{}", crate::shard::start_line(shard, &cfg.sharding, &cfg.load));
+            eprintln!("{}", super::shard::start_line(shard, &cfg.sharding, &cfg.load));
         }
     }
     info::write_run_json(&cfg.out, &cfg.spec, &run_info)?;

@@ -120,7 +120,7 @@ pub fn run(dirs: &[PathBuf], out: &Path, allow_partial: bool, no_html: bool, ui:
         csv: merged.spec.output.csv,
         html: merged.spec.output.html && !no_html,
     };
-    let note = summary.shards.as_ref().map(crate::shard::report::console_lines);
+    let note = summary.shards.as_ref().map(report::shards::console_lines);
     output::write_all(out, &summary, &merged.records, files, ui, note)?;
     if let Some(spread) = summary.shards.as_ref().and_then(|s| s.start_spread_ms) {
         if spread > 1000.0 && !ui.silent {

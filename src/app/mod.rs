@@ -17,6 +17,7 @@ pub mod merge;
 pub mod output;
 pub mod rebuild;
 pub mod serve;
+pub mod shard;
 pub mod simrun;
 pub mod sweep;
 pub mod target;

@@ -848,8 +848,8 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
         "<section id=\"tokens\"><h2>Token accounting</h2>{}</section></div>",
         kv_table(&rows)
     );
-    // A merged run's shards (crate::shard::report)
-    if let Some(section) = crate::shard::report::html_section(s) {
+    // A merged run's shards
+    if let Some(section) = super::shards::html_section(s) {
         out.push_str(&section);
     }
 

@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod html;
+pub mod shards;
 pub mod svg;
 
 use crate::metrics::cost::{cost, Cost};
@@ -80,7 +81,7 @@ pub struct RunInfo {
     pub run_start_unix_us: Option<u64>,
     /// A shard of a sharded run: its index, host, clock and start (see `crate::shard`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub shard: Option<crate::shard::ShardInfo>,
+    pub shard: Option<crate::shard::facts::ShardInfo>,
 }
 
 impl RunInfo {
@@ -150,7 +151,7 @@ pub struct Summary {
     /// A run merged from shards (`infermeter merge`): which shards, how they were aligned,
     /// and each shard's self-health.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub shards: Option<crate::shard::merge::MergeInfo>,
+    pub shards: Option<crate::shard::facts::MergeInfo>,
 }
 
 fn is_zero(v: &u64) -> bool {

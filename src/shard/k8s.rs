@@ -205,6 +205,74 @@ pub fn merged_out(name: &str) -> String {
 /// Render the manifests: `(file name, content)` pairs. `spec` is the run's specification
 /// (without `shard.index`), `files` the contents of the files it names.
 pub fn render(spec: &RunSpec, o: &K8sOptions, files: &[Attachment]) -> Result<Vec<(String, String)>, String> {
+    check_options(o)?;
+    check_spec(spec)?;
+    let name = &o.name;
+    let data = configmap_data(spec, o, files)?;
+    let ns = o.namespace.as_deref().map(|n| format!(" -n {n}")).unwrap_or_default();
+    let mut out = vec![
+        (
+            "configmap.yaml".to_string(),
+            yaml(
+                &format!(
+                    "The run specification of {name} ({SPEC_KEY}; shard.count {}, shard.start_at {}), mounted at {SPEC_MOUNT}.",
+                    o.shards, o.start_at
+                ),
+                &[configmap(o, data)],
+            )?,
+        ),
+        (
+            "pvc.yaml".to_string(),
+            yaml(
+                "The results volume: every shard writes its run directory here, the merge Job reads them.\nReadWriteMany: the shards run on different nodes (needs a storage class that offers it, e.g. NFS, CephFS, EFS, Filestore).",
+                &[results_claim(o)],
+            )?,
+        ),
+        (
+            "job.yaml".to_string(),
+            yaml(
+                &format!(
+                    "{} shards of one run as an Indexed Job: pod K is shard K (JOB_COMPLETION_INDEX), all start their measured phase at {}.\nApply after configmap.yaml and pvc.yaml, at least a minute before that time (image pull, scheduling).",
+                    o.shards, o.start_at
+                ),
+                &[shard_job(o, &spec.target.api_key_env)],
+            )?,
+        ),
+        (
+            "merge-job.yaml".to_string(),
+            yaml(
+                &format!(
+                    "Collector: once job/{name} is complete, merges {RESULTS_MOUNT}/{name}/shard-* into {}.\nkubectl{ns} wait --for=condition=complete job/{name} --timeout=1h && kubectl{ns} apply -f merge-job.yaml",
+                    merged_out(name)
+                ),
+                &[merge_job(o)],
+            )?,
+        ),
+        (
+            "fetch-pod.yaml".to_string(),
+            yaml(
+                &format!(
+                    "A pod to copy the results out (kubectl cp needs tar, which the infermeter image lacks):\nkubectl{ns} cp {name}-fetch:{} ./{name}-merged",
+                    merged_out(name)
+                ),
+                &[fetch_pod(o)],
+            )?,
+        ),
+    ];
+    if o.sim_server {
+        out.push((
+            "sim-server.yaml".to_string(),
+            yaml(
+                "infermeter's simulated server (the specification's sim section) as the target: a Deployment and its Service.\nApply it before job.yaml; the shards load it at its Service name.",
+                &sim_server(o),
+            )?,
+        ));
+    }
+    out.push(("README.txt".to_string(), readme(o, &ns)));
+    Ok(out)
+}
+
+fn check_options(o: &K8sOptions) -> Result<(), String> {
     check_name("--name", &o.name, MAX_NAME)?;
     if let Some(ns) = &o.namespace {
         check_name("--namespace", ns, 63)?;
@@ -215,6 +283,12 @@ pub fn render(spec: &RunSpec, o: &K8sOptions, files: &[Attachment]) -> Result<Ve
     check_quantity("--storage", &o.storage)?;
     check_quantity("--cpu", &o.cpu)?;
     check_quantity("--memory", &o.memory)?;
+    if !matches!(o.volume_access.as_str(), "ReadWriteMany" | "ReadWriteOnce") {
+        return Err(format!(
+            "invalid --volume-access '{}': expected ReadWriteMany or ReadWriteOnce",
+            o.volume_access
+        ));
+    }
     if let Some((secret, key)) = &o.api_key_secret {
         check_name("--api-key-secret", secret, 253)?;
         if key.is_empty()
@@ -225,6 +299,11 @@ pub fn render(spec: &RunSpec, o: &K8sOptions, files: &[Attachment]) -> Result<Ve
             return Err(format!("invalid --api-key-secret key '{key}'"));
         }
     }
+    Ok(())
+}
+
+/// What cannot travel to the pods.
+fn check_spec(spec: &RunSpec) -> Result<(), String> {
     if !spec.target.headers.is_empty() {
         return Err(
             "--header values are never written to files, so they cannot reach the pods: pass a key with --api-key-secret"
@@ -242,7 +321,16 @@ pub fn render(spec: &RunSpec, o: &K8sOptions, files: &[Attachment]) -> Result<Ve
             "each pod takes its shard index from JOB_COMPLETION_INDEX: give --shards N, not --shard K/N".into(),
         );
     }
-    let name = &o.name;
+    Ok(())
+}
+
+/// The ConfigMap's data: the shards' specification (count, start, target, files relocated to
+/// the mount), the simulated server's (`--sim-server`) and the files.
+fn configmap_data(
+    spec: &RunSpec,
+    o: &K8sOptions,
+    files: &[Attachment],
+) -> Result<serde_json::Map<String, Value>, String> {
     let mut run = spec.clone();
     run.run = None;
     run.output.dir = None;
@@ -256,8 +344,8 @@ pub fn render(spec: &RunSpec, o: &K8sOptions, files: &[Attachment]) -> Result<Ve
         let sim = json!({"seed": spec.seed, "sim": spec.sim.clone().unwrap_or_default()});
         data.insert(SIM_KEY.into(), json!(pretty(&sim)?));
         let host = match &o.namespace {
-            Some(ns) => format!("{name}-sim.{ns}.svc"),
-            None => format!("{name}-sim"),
+            Some(ns) => format!("{}-sim.{ns}.svc", o.name),
+            None => format!("{}-sim", o.name),
         };
         run.target.url = Some(format!("http://{host}:{SIM_PORT}"));
         run.sim = None;
@@ -279,52 +367,67 @@ pub fn render(spec: &RunSpec, o: &K8sOptions, files: &[Attachment]) -> Result<Ve
             "the ConfigMap would hold {size} bytes, over Kubernetes' 1 MiB: the files the specification names are too large to ship this way (bake them into the image)"
         ));
     }
+    Ok(data)
+}
 
-    let configmap = json!({
+fn configmap(o: &K8sOptions, data: serde_json::Map<String, Value>) -> Value {
+    json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": meta(&format!("{name}-spec"), o, "spec"),
+        "metadata": meta(&format!("{}-spec", o.name), o, "spec"),
         "data": data,
-    });
-    if !matches!(o.volume_access.as_str(), "ReadWriteMany" | "ReadWriteOnce") {
-        return Err(format!(
-            "invalid --volume-access '{}': expected ReadWriteMany or ReadWriteOnce",
-            o.volume_access
-        ));
-    }
-    let mut pvc_spec = json!({
+    })
+}
+
+fn results_claim(o: &K8sOptions) -> Value {
+    let mut spec = json!({
         "accessModes": [o.volume_access],
         "resources": {"requests": {"storage": o.storage}},
     });
     if let Some(sc) = &o.storage_class {
-        pvc_spec["storageClassName"] = json!(sc);
+        spec["storageClassName"] = json!(sc);
     }
-    let pvc = json!({
+    json!({
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": meta(&format!("{name}-results"), o, "results"),
-        "spec": pvc_spec,
-    });
-    let results_volume = json!({"name": "results", "persistentVolumeClaim": {"claimName": format!("{name}-results")}});
+        "metadata": meta(&format!("{}-results", o.name), o, "results"),
+        "spec": spec,
+    })
+}
+
+fn results_volume(o: &K8sOptions) -> Value {
+    json!({"name": "results", "persistentVolumeClaim": {"claimName": format!("{}-results", o.name)}})
+}
+
+fn spec_volume(o: &K8sOptions) -> Value {
+    json!({"name": "spec", "configMap": {"name": format!("{}-spec", o.name)}})
+}
+
+fn resources(o: &K8sOptions) -> Value {
+    json!({"requests": {"cpu": o.cpu, "memory": o.memory}, "limits": {"memory": o.memory}})
+}
+
+/// The Indexed Job: pod K runs `bench` as shard K; `api_key_env` receives the Secret's key.
+fn shard_job(o: &K8sOptions, api_key_env: &str) -> Value {
     let mut env = vec![json!({"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}})];
     if let Some((secret, key)) = &o.api_key_secret {
         env.push(json!({
-            "name": run.target.api_key_env,
+            "name": api_key_env,
             "valueFrom": {"secretKeyRef": {"name": secret, "key": key}},
         }));
     }
-    let shard_args = vec![
+    let args = [
         "bench".to_string(),
         "--config".into(),
         format!("{SPEC_MOUNT}/{SPEC_KEY}"),
         "--out".into(),
-        shard_out(name),
+        shard_out(&o.name),
         "--no-progress".into(),
     ];
-    let job = json!({
+    json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": meta(name, o, "shard"),
+        "metadata": meta(&o.name, o, "shard"),
         "spec": {
             "completionMode": "Indexed",
             "completions": o.shards,
@@ -345,30 +448,28 @@ pub fn render(spec: &RunSpec, o: &K8sOptions, files: &[Attachment]) -> Result<Ve
                     "containers": [{
                         "name": "infermeter",
                         "image": o.image,
-                        "args": shard_args,
+                        "args": args,
                         "env": env,
-                        "resources": {
-                            "requests": {"cpu": o.cpu, "memory": o.memory},
-                            "limits": {"memory": o.memory},
-                        },
+                        "resources": resources(o),
                         "securityContext": container_security(),
                         "volumeMounts": [
                             {"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": true},
                             {"name": "results", "mountPath": RESULTS_MOUNT},
                         ],
                     }],
-                    "volumes": [
-                        {"name": "spec", "configMap": {"name": format!("{name}-spec")}},
-                        results_volume.clone(),
-                    ],
+                    "volumes": [spec_volume(o), results_volume(o)],
                 },
             },
         },
-    });
-    let merge_job = json!({
+    })
+}
+
+/// The collector: `merge` over the results volume.
+fn merge_job(o: &K8sOptions) -> Value {
+    json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": meta(&format!("{name}-merge"), o, "merge"),
+        "metadata": meta(&format!("{}-merge", o.name), o, "merge"),
         "spec": {
             "backoffLimit": 0,
             "template": {
@@ -379,23 +480,24 @@ pub fn render(spec: &RunSpec, o: &K8sOptions, files: &[Attachment]) -> Result<Ve
                     "containers": [{
                         "name": "merge",
                         "image": o.image,
-                        "args": ["merge", format!("{RESULTS_MOUNT}/{name}"), "-o", merged_out(name)],
-                        "resources": {
-                            "requests": {"cpu": o.cpu, "memory": o.memory},
-                            "limits": {"memory": o.memory},
-                        },
+                        "args": ["merge", format!("{RESULTS_MOUNT}/{}", o.name), "-o", merged_out(&o.name)],
+                        "resources": resources(o),
                         "securityContext": container_security(),
                         "volumeMounts": [{"name": "results", "mountPath": RESULTS_MOUNT}],
                     }],
-                    "volumes": [results_volume.clone()],
+                    "volumes": [results_volume(o)],
                 },
             },
         },
-    });
-    let fetch = json!({
+    })
+}
+
+/// A pod with `tar`, to `kubectl cp` from the results volume.
+fn fetch_pod(o: &K8sOptions) -> Value {
+    json!({
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": meta(&format!("{name}-fetch"), o, "fetch"),
+        "metadata": meta(&format!("{}-fetch", o.name), o, "fetch"),
         "spec": {
             "restartPolicy": "Never",
             "securityContext": security(),
@@ -406,97 +508,50 @@ pub fn render(spec: &RunSpec, o: &K8sOptions, files: &[Attachment]) -> Result<Ve
                 "securityContext": container_security(),
                 "volumeMounts": [{"name": "results", "mountPath": RESULTS_MOUNT, "readOnly": true}],
             }],
-            "volumes": [results_volume],
+            "volumes": [results_volume(o)],
         },
-    });
-    let ns = o.namespace.as_deref().map(|n| format!(" -n {n}")).unwrap_or_default();
-    let mut out = vec![
-        (
-            "configmap.yaml".to_string(),
-            yaml(
-                &format!("The run specification of {name} ({SPEC_KEY}; shard.count {}, shard.start_at {}), mounted at {SPEC_MOUNT}.", o.shards, o.start_at),
-                &[configmap],
-            )?,
-        ),
-        (
-            "pvc.yaml".to_string(),
-            yaml(
-                "The results volume: every shard writes its run directory here, the merge Job reads them.\nReadWriteMany: the shards run on different nodes (needs a storage class that offers it, e.g. NFS, CephFS, EFS, Filestore).",
-                &[pvc],
-            )?,
-        ),
-        (
-            "job.yaml".to_string(),
-            yaml(
-                &format!(
-                    "{} shards of one run as an Indexed Job: pod K is shard K (JOB_COMPLETION_INDEX), all start their measured phase at {}.\nApply after configmap.yaml and pvc.yaml, at least a minute before that time (image pull, scheduling).",
-                    o.shards, o.start_at
-                ),
-                &[job],
-            )?,
-        ),
-        (
-            "merge-job.yaml".to_string(),
-            yaml(
-                &format!("Collector: once job/{name} is complete, merges {RESULTS_MOUNT}/{name}/shard-* into {}.\nkubectl{ns} wait --for=condition=complete job/{name} --timeout=1h && kubectl{ns} apply -f merge-job.yaml", merged_out(name)),
-                &[merge_job],
-            )?,
-        ),
-        (
-            "fetch-pod.yaml".to_string(),
-            yaml(
-                &format!("A pod to copy the results out (kubectl cp needs tar, which the infermeter image lacks):\nkubectl{ns} cp {name}-fetch:{} ./{name}-merged", merged_out(name)),
-                &[fetch],
-            )?,
-        ),
-    ];
-    if o.sim_server {
-        let labels_sim = labels(o, "sim");
-        let deployment = json!({
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": meta(&format!("{name}-sim"), o, "sim"),
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels_sim},
-                "template": {
-                    "metadata": {"labels": labels_sim},
-                    "spec": {
-                        "securityContext": security(),
-                        "containers": [{
-                            "name": "sim",
-                            "image": o.image,
-                            "args": ["sim", "serve", "--config", format!("{SPEC_MOUNT}/{SIM_KEY}"), "--host", "0.0.0.0", "--port", SIM_PORT.to_string()],
-                            "ports": [{"containerPort": SIM_PORT, "name": "http"}],
-                            "readinessProbe": {"httpGet": {"path": "/health", "port": SIM_PORT}, "periodSeconds": 2},
-                            "resources": {"requests": {"cpu": o.cpu, "memory": o.memory}, "limits": {"memory": o.memory}},
-                            "securityContext": container_security(),
-                            "volumeMounts": [{"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": true}],
-                        }],
-                        "volumes": [{"name": "spec", "configMap": {"name": format!("{name}-spec")}}],
-                    },
+    })
+}
+
+/// infermeter's simulated server as a Deployment and its Service.
+fn sim_server(o: &K8sOptions) -> [Value; 2] {
+    let labels_sim = labels(o, "sim");
+    let deployment = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta(&format!("{}-sim", o.name), o, "sim"),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels_sim},
+            "template": {
+                "metadata": {"labels": labels_sim},
+                "spec": {
+                    "securityContext": security(),
+                    "containers": [{
+                        "name": "sim",
+                        "image": o.image,
+                        "args": ["sim", "serve", "--config", format!("{SPEC_MOUNT}/{SIM_KEY}"), "--host", "0.0.0.0", "--port", SIM_PORT.to_string()],
+                        "ports": [{"containerPort": SIM_PORT, "name": "http"}],
+                        "readinessProbe": {"httpGet": {"path": "/health", "port": SIM_PORT}, "periodSeconds": 2},
+                        "resources": resources(o),
+                        "securityContext": container_security(),
+                        "volumeMounts": [{"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": true}],
+                    }],
+                    "volumes": [spec_volume(o)],
                 },
             },
-        });
-        let service = json!({
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": meta(&format!("{name}-sim"), o, "sim"),
-            "spec": {
-                "selector": labels(o, "sim"),
-                "ports": [{"name": "http", "port": SIM_PORT, "targetPort": SIM_PORT}],
-            },
-        });
-        out.push((
-            "sim-server.yaml".to_string(),
-            yaml(
-                "infermeter's simulated server (the specification's sim section) as the target: a Deployment and its Service.\nApply it before job.yaml; the shards load it at its Service name.",
-                &[deployment, service],
-            )?,
-        ));
-    }
-    out.push(("README.txt".to_string(), readme(o, &ns)));
-    Ok(out)
+        },
+    });
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta(&format!("{}-sim", o.name), o, "sim"),
+        "spec": {
+            "selector": labels(o, "sim"),
+            "ports": [{"name": "http", "port": SIM_PORT, "targetPort": SIM_PORT}],
+        },
+    });
+    [deployment, service]
 }
 
 fn pretty(v: &impl serde::Serialize) -> Result<String, String> {

@@ -11,13 +11,13 @@
 //! instants are shifted by its anchor minus the earliest anchor; durations inside a record
 //! are never touched.
 
-use super::{ClockEvidence, Partition, Shard, ShardInfo};
+use super::facts::{MergeInfo, ShardHealth, ShardInfo};
+use super::{Partition, Shard};
 use crate::metrics::health::{ClientHealth, RuntimeSamples};
 use crate::record::RequestRecord;
 use crate::report::{RunInfo, Summary};
 use crate::schedule::Load;
 use crate::spec::RunSpec;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
@@ -33,73 +33,6 @@ pub struct ShardRun {
     /// `summary.json`; `None` when the shard did not finish.
     pub summary: Option<Summary>,
     pub records: Vec<RequestRecord>,
-}
-
-/// How a merge went: which shards, how they were aligned, and each shard's self-health
-/// (`summary.json` `shards`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MergeInfo {
-    /// Shards the run was split into.
-    pub count: u32,
-    /// Shards merged, by index.
-    pub merged: Vec<u32>,
-    /// Shards absent (merged anyway with `--allow-partial`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub missing: Vec<u32>,
-    /// Shards that did not finish (no `summary.json`): their records so far are merged
-    /// (`--allow-partial`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unfinished: Vec<u32>,
-    /// The merged timeline's origin: the earliest shard's run start, UNIX µs.
-    pub origin_unix_us: u64,
-    /// The agreed start of the measured phase, when given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_at: Option<String>,
-    /// Latest minus earliest start of the shards' measured phases on the merged timeline, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_spread_ms: Option<f64>,
-    /// Bound on any two shards' clock offset (the two largest kernel `max_error`s), ms, when
-    /// every clock reported itself synchronized; the timeline alignment is no better.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clock_bound_ms: Option<f64>,
-    /// Shards whose client was saturated (their measurement may be distorted).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub saturated: Vec<u32>,
-    pub shards: Vec<ShardHealth>,
-}
-
-/// One merged shard: where it ran, how it was aligned, and its own self-health.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ShardHealth {
-    pub index: u32,
-    pub dir: String,
-    pub host: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    /// This shard's `X-Request-Id` prefix.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub request_id_prefix: String,
-    /// Measured requests recorded, and how many succeeded.
-    pub requests: u64,
-    pub succeeded: u64,
-    /// Its run start after the merged origin, ms (the shift applied to its records).
-    pub offset_ms: f64,
-    /// Its measured phase's start on the merged timeline, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase_start_ms: Option<f64>,
-    /// How late its measured phase started after `start_at`, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_late_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clock: Option<ClockEvidence>,
-    /// It wrote its `summary.json` (the run ended, possibly early).
-    pub finished: bool,
-    /// It stopped early, and why.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped_reason: Option<String>,
-    /// Its client self-health block (`None` when it did not finish).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client: Option<ClientHealth>,
 }
 
 /// The merged run, before its summary is computed.
@@ -169,6 +102,24 @@ fn shard_of(p: &ShardRun) -> Result<&ShardInfo, String> {
 /// shards of different specifications, a shard given twice, a missing or unfinished shard
 /// (unless `allow_partial`), a record that belongs to another shard or appears twice.
 pub fn merge(parts: Vec<ShardRun>, allow_partial: bool) -> Result<Merged, String> {
+    let checked = check(&parts, allow_partial)?;
+    check_ownership(&parts, &checked)?;
+    Ok(combine(parts, checked))
+}
+
+/// What the checks found: the shards by index, the absent and unfinished ones, and the
+/// single-process specification with its load.
+struct Checked {
+    count: u32,
+    /// Shard index → position in `parts`.
+    by_index: BTreeMap<u32, usize>,
+    missing: Vec<u32>,
+    unfinished: Vec<u32>,
+    spec: RunSpec,
+    load: crate::spec::validate::LoadConfig,
+}
+
+fn check(parts: &[ShardRun], allow_partial: bool) -> Result<Checked, String> {
     let first = parts
         .first()
         .ok_or("nothing to merge: give the shards' run directories")?;
@@ -227,99 +178,112 @@ pub fn merge(parts: Vec<ShardRun>, allow_partial: bool) -> Result<Merged, String
             ));
         }
     }
-
-    let mut spec: RunSpec = serde_json::from_value(base.clone())
-        .map_err(|e| format!("{}: run.json is not a run specification: {e}", first.dir))?;
+    let mut spec: RunSpec =
+        serde_json::from_value(base).map_err(|e| format!("{}: run.json is not a run specification: {e}", first.dir))?;
     let load = crate::spec::validate::load(&spec).map_err(|e| format!("{}: {}", first.dir, e.message))?;
     spec.shard = Default::default();
     spec.run = None;
-    check_ownership(&parts, &by_index, &load, count)?;
-
-    let origin = parts.iter().filter_map(|p| p.info.run_start_unix_us).min().unwrap_or(0);
-    let mut info = MergeInfo {
+    Ok(Checked {
         count,
-        merged: by_index.keys().copied().collect(),
-        missing: missing.clone(),
-        unfinished: unfinished.clone(),
+        by_index,
+        missing,
+        unfinished,
+        spec,
+        load,
+    })
+}
+
+/// One shard's measured phase on the merged timeline (µs from the origin), from its own
+/// phase start and wall time, or (unfinished) from its records.
+fn span(p: &ShardRun, shift: u64) -> Option<(u64, u64)> {
+    let measured = || p.records.iter().filter(|r| !r.warmup);
+    let start = p
+        .info
+        .shard
+        .as_ref()
+        .and_then(|s| s.phase_start_us)
+        .or_else(|| measured().map(|r| r.sched_us).min())?;
+    let end = match &p.summary {
+        Some(sum) => start + (sum.wall_s * 1e6) as u64,
+        None => measured().map(|r| r.end_abs_us()).max()?.max(start),
+    };
+    Some((shift + start, shift + end))
+}
+
+/// One shard's line of the merged summary.
+fn health(p: &ShardRun, s: &ShardInfo, shift: u64) -> ShardHealth {
+    let measured: Vec<&RequestRecord> = p.records.iter().filter(|r| !r.warmup).collect();
+    ShardHealth {
+        index: s.index,
+        dir: p.dir.clone(),
+        host: s.host.clone(),
+        node: s.node.clone(),
+        request_id_prefix: p.info.request_id_prefix.clone(),
+        requests: measured.len() as u64,
+        succeeded: measured.iter().filter(|r| r.ok()).count() as u64,
+        offset_ms: shift as f64 / 1000.0,
+        phase_start_ms: s.phase_start_us.map(|ps| (shift + ps) as f64 / 1000.0),
+        start_late_ms: s.start_late_ms,
+        clock: s.clock.clone(),
+        finished: p.summary.is_some(),
+        stopped_reason: p.summary.as_ref().and_then(|s| s.stopped_reason.clone()),
+        client: p.summary.as_ref().map(|s| s.client.clone()),
+    }
+}
+
+/// The shards' records on one timeline, their self-health, and what they measured besides.
+fn combine(parts: Vec<ShardRun>, c: Checked) -> Merged {
+    let origin = parts.iter().filter_map(|p| p.info.run_start_unix_us).min().unwrap_or(0);
+    let first_info = parts[c.by_index.values().next().copied().unwrap_or(0)].info.clone();
+    let mut info = MergeInfo {
+        count: c.count,
+        merged: c.by_index.keys().copied().collect(),
+        missing: c.missing.clone(),
+        unfinished: c.unfinished.clone(),
         origin_unix_us: origin,
-        start_at: shard_of(first)?.start_at.clone(),
+        start_at: first_info.shard.as_ref().and_then(|s| s.start_at.clone()),
         ..Default::default()
     };
     let mut partial = Vec::new();
-    if !missing.is_empty() {
+    if !c.missing.is_empty() {
         partial.push(format!(
-            "merged {} of {count} shards (--allow-partial): missing {}",
-            by_index.len(),
-            list(&missing)
+            "merged {} of {} shards (--allow-partial): missing {}",
+            c.by_index.len(),
+            c.count,
+            list(&c.missing)
         ));
     }
-    if !unfinished.is_empty() {
+    if !c.unfinished.is_empty() {
         partial.push(format!(
             "shard{} {} did not finish",
-            plural(unfinished.len()),
-            list(&unfinished)
+            plural(c.unfinished.len()),
+            list(&c.unfinished)
         ));
     }
-    let total: usize = parts.iter().map(|p| p.records.len()).sum();
-    let mut records = Vec::with_capacity(total);
+    let mut records = Vec::with_capacity(parts.iter().map(|p| p.records.len()).sum());
     let (mut spans, mut clocks, mut phase_starts) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut cpu, mut cpu_known, mut cores, mut rss) = (0.0, true, 0usize, None::<u64>);
-    let first_rx = parts
+    let (mut cpu, mut cores, mut rss) = (Some(0.0), 0usize, None::<u64>);
+    let rx = parts
         .iter()
         .find_map(|p| p.summary.as_ref().and_then(|s| s.client.rx_timestamp));
-    let mut order: Vec<usize> = by_index.values().copied().collect();
-    order.sort_by_key(|&i| shard_of(&parts[i]).map(|s| s.index).unwrap_or(0));
-    let first_info = parts[order[0]].info.clone();
     let mut parts: Vec<Option<ShardRun>> = parts.into_iter().map(Some).collect();
-    for i in order {
+    for &i in c.by_index.values() {
         let Some(p) = parts[i].take() else { continue };
         let s = p.info.shard.clone().unwrap_or_default();
         let shift = p.info.run_start_unix_us.unwrap_or(origin) - origin;
-        let measured: Vec<&RequestRecord> = p.records.iter().filter(|r| !r.warmup).collect();
-        let first_sched = measured.iter().map(|r| r.sched_us).min();
-        let last_end = measured.iter().map(|r| r.end_abs_us()).max();
-        let phase_start = s.phase_start_us.or(first_sched);
-        let span = match (&p.summary, phase_start) {
-            (Some(sum), Some(ps)) => Some((shift + ps, shift + ps + (sum.wall_s * 1e6) as u64)),
-            (None, Some(ps)) => last_end.map(|e| (shift + ps, shift + e.max(ps))),
-            _ => None,
-        };
-        spans.extend(span);
-        if let Some(ps) = s.phase_start_us {
-            phase_starts.push(shift + ps);
-        }
+        spans.extend(span(&p, shift));
+        phase_starts.extend(s.phase_start_us.map(|ps| shift + ps));
         clocks.push(s.clock.clone());
         if let Some(sum) = &p.summary {
-            match sum.client.cpu_s {
-                Some(c) => cpu += c,
-                None => cpu_known = false,
-            }
+            cpu = cpu.zip(sum.client.cpu_s).map(|(a, b)| a + b);
             cores += sum.client.cores;
             rss = rss.max(sum.client.peak_rss_bytes);
             if sum.partial {
-                partial.push(format!(
-                    "shard {} stopped early: {}",
-                    s.index,
-                    sum.stopped_reason.as_deref().unwrap_or("partial")
-                ));
+                let why = sum.stopped_reason.as_deref().unwrap_or("partial");
+                partial.push(format!("shard {} stopped early: {why}", s.index));
             }
         }
-        info.shards.push(ShardHealth {
-            index: s.index,
-            dir: p.dir.clone(),
-            host: s.host.clone(),
-            node: s.node.clone(),
-            request_id_prefix: p.info.request_id_prefix.clone(),
-            requests: measured.len() as u64,
-            succeeded: measured.iter().filter(|r| r.ok()).count() as u64,
-            offset_ms: shift as f64 / 1000.0,
-            phase_start_ms: s.phase_start_us.map(|ps| (shift + ps) as f64 / 1000.0),
-            start_late_ms: s.start_late_ms,
-            clock: s.clock.clone(),
-            finished: p.summary.is_some(),
-            stopped_reason: p.summary.as_ref().and_then(|s| s.stopped_reason.clone()),
-            client: p.summary.as_ref().map(|s| s.client.clone()),
-        });
+        info.shards.push(health(&p, &s, shift));
         records.extend(p.records.into_iter().map(|mut r| {
             r.sched_us += shift;
             r.start_us += shift;
@@ -344,34 +308,27 @@ pub fn merge(parts: Vec<ShardRun>, allow_partial: bool) -> Result<Merged, String
         _ => 0.0,
     };
     let runtime = RuntimeSamples {
-        cpu_s: cpu_known.then_some(cpu).filter(|_| cores > 0),
+        cpu_s: cpu.filter(|_| cores > 0),
         wall_s,
         cores,
-        probe_lateness_ms: Vec::new(),
-        includes_embedded_server: false,
         peak_rss_bytes: rss,
-        run_start_monotonic_ns: None,
-        rx_timestamp: first_rx,
-        read_lag_ms: None,
+        rx_timestamp: rx,
+        ..Default::default()
     };
-    Ok(Merged {
-        spec,
+    Merged {
+        spec: c.spec,
         records,
         runtime,
         info,
         first_info,
         partial,
-    })
+    }
 }
 
 /// Every record was sent by the shard whose directory holds it, and no request id appears
 /// twice.
-fn check_ownership(
-    parts: &[ShardRun],
-    by_index: &BTreeMap<u32, usize>,
-    load: &crate::spec::validate::LoadConfig,
-    count: u32,
-) -> Result<(), String> {
+fn check_ownership(parts: &[ShardRun], c: &Checked) -> Result<(), String> {
+    let (load, count) = (&c.load, c.count);
     let any = Shard { index: 0, count };
     let measured = match load.load {
         Load::Closed { concurrency } => Partition::slots(any, concurrency as u64),
@@ -379,7 +336,7 @@ fn check_ownership(
     };
     let warm = Partition::stride(any);
     let mut seen: HashMap<u64, u32> = HashMap::new();
-    for (&k, &i) in by_index {
+    for (&k, &i) in &c.by_index {
         let p = &parts[i];
         for r in &p.records {
             let owner = if r.warmup {

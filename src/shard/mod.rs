@@ -21,17 +21,17 @@
 //!   global indices.
 
 pub mod clock;
+pub mod facts;
 pub mod k8s;
 pub mod merge;
-pub mod report;
 pub mod validate;
 
 use crate::schedule::Load;
-use crate::spec::validate::LoadConfig;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use clock::ClockEvidence;
+pub use facts::{MergeInfo, ShardHealth, ShardInfo};
 
 /// The environment variable a Kubernetes Indexed Job sets to each pod's completion index.
 pub const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
@@ -177,34 +177,6 @@ impl Anchor {
     }
 }
 
-/// Where and how a shard ran: written to its `run.json` (before the run) and `summary.json`
-/// under `run.shard`, and collected by `merge` into the merged summary's `shards`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ShardInfo {
-    pub index: u32,
-    pub count: u32,
-    /// `argument` (`--shard K/N` or `shard.index`) or the environment variable it came from.
-    pub index_source: String,
-    /// The machine's host name (the pod's name in Kubernetes).
-    pub host: String,
-    /// `NODE_NAME` when set (the rendered Job sets it to the pod's node).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    /// The agreed start of the measured phase (`shard.start_at`), RFC 3339.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_at: Option<String>,
-    /// The measured phase's start, µs after the run's time origin (`run.run_start_unix_us`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase_start_us: Option<u64>,
-    /// How late the measured phase started after `start_at`, ms (0 when on time; large when
-    /// the process came up after the agreed time).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_late_ms: Option<f64>,
-    /// The kernel's view of this machine's clock at the start (bounds its offset from UTC).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clock: Option<ClockEvidence>,
-}
-
 /// The settings of a sharded or synchronized run, validated.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sharding {
@@ -214,28 +186,6 @@ pub struct Sharding {
     pub index_source: String,
     /// Start of the measured phase, UNIX µs, and as written.
     pub start_at: Option<(u64, String)>,
-}
-
-/// Fill a shard's run description: its `shard` facts (host, node, clock, start time) and
-/// its own part of the load in the load fields (workers or rate and cap, requests, warm-up).
-pub fn describe(info: &mut crate::report::RunInfo, shard: Shard, s: &Sharding, load: &LoadConfig) {
-    let own = own_load(shard, load);
-    info.concurrency = own.concurrency;
-    info.request_rate = own.rate;
-    info.max_concurrency = own.max_concurrency;
-    info.requests = own.requests;
-    info.warmup = own.warmup;
-    info.shard = Some(ShardInfo {
-        index: shard.index,
-        count: shard.count,
-        index_source: s.index_source.clone(),
-        host: host_name(),
-        node: std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty()),
-        start_at: s.start_at.as_ref().map(|(_, t)| t.clone()),
-        phase_start_us: None,
-        start_late_ms: None,
-        clock: ClockEvidence::read(),
-    });
 }
 
 /// One shard's own part of the load.
@@ -251,9 +201,10 @@ pub struct OwnLoad {
     pub warmup: u64,
 }
 
-/// The part of `load` that `shard` sends.
-pub fn own_load(shard: Shard, load: &LoadConfig) -> OwnLoad {
-    let (concurrency, rate, max_concurrency, part) = match load.load {
+/// The part of `load` (with `requests` measured and `warmup` warm-up requests) that `shard`
+/// sends.
+pub fn own_load(shard: Shard, load: &Load, requests: Option<u64>, warmup: u64) -> OwnLoad {
+    let (concurrency, rate, max_concurrency, part) = match *load {
         Load::Closed { concurrency } => (
             Some(shard.share(concurrency as u64) as usize),
             None,
@@ -273,36 +224,9 @@ pub fn own_load(shard: Shard, load: &LoadConfig) -> OwnLoad {
         concurrency,
         rate,
         max_concurrency,
-        requests: load.requests.map(|r| part.owned_below(r)),
-        warmup: Partition::stride(shard).owned_below(load.warmup),
+        requests: requests.map(|r| part.owned_below(r)),
+        warmup: Partition::stride(shard).owned_below(warmup),
     }
-}
-
-/// The line a shard prints before it starts.
-pub fn start_line(shard: Shard, s: &Sharding, load: &LoadConfig) -> String {
-    let own = own_load(shard, load);
-    let what = match (own.concurrency, own.rate) {
-        (Some(c), _) => format!("{c} worker{}", if c == 1 { "" } else { "s" }),
-        (None, Some(r)) => format!("every {}th arrival ({r:.3} req/s)", shard.count),
-        (None, None) => String::new(),
-    };
-    let requests = match (own.requests, load.requests) {
-        (Some(o), Some(t)) => format!(", {o} of {t} requests"),
-        _ => String::new(),
-    };
-    let source = if s.index_source == "argument" {
-        String::new()
-    } else {
-        format!(" (index from {})", s.index_source)
-    };
-    let start = match &s.start_at {
-        Some((_, t)) => format!("; measured phase starts at {t}"),
-        None => String::new(),
-    };
-    format!(
-        "infermeter shard {shard}{source} on {}: {what}{requests}{start}",
-        host_name()
-    )
 }
 
 /// A shard's output directory: `{shard}` in a given `--out` replaced by the index; the

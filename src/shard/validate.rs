@@ -5,18 +5,17 @@
 
 use super::{index_from_env, parse_utc, Shard, Sharding, INDEX_ENV, MAX_SHARDS};
 use crate::schedule::Load;
-use crate::spec::validate::LoadConfig;
 use crate::spec::ShardSpec;
 
 /// Longest wait for `start_at` that is accepted (a later time is more likely a typo).
 pub const MAX_START_DELAY_S: u64 = 7 * 86_400;
 
-/// Validate `s` for a run of `load`; `embedded` is true when the target is the embedded
-/// simulated server; `env_index` is the value of `JOB_COMPLETION_INDEX`; `now_us` the wall
-/// clock.
+/// Validate `s` for a run of `load` with `requests` measured requests; `embedded` is true
+/// when the target is the embedded simulated server; `env_index` is the value of
+/// `JOB_COMPLETION_INDEX`; `now_us` the wall clock.
 pub fn sharding(
     s: &ShardSpec,
-    load: &LoadConfig,
+    (load, requests): (&Load, Option<u64>),
     embedded: bool,
     env_index: Option<&str>,
     now_us: u64,
@@ -65,7 +64,7 @@ pub fn sharding(
         );
     }
     let n = u64::from(count);
-    match load.load {
+    match *load {
         Load::Closed { concurrency } if (concurrency as u64) < n => {
             return Err(format!(
                 "--concurrency {concurrency} cannot be dealt over {count} shards: every shard needs a worker"
@@ -81,7 +80,7 @@ pub fn sharding(
         }
         _ => {}
     }
-    if let Some(r) = load.requests {
+    if let Some(r) = requests {
         if r < n {
             return Err(format!(
                 "--requests {r} cannot be dealt over {count} shards: every shard needs a request"
@@ -100,32 +99,31 @@ mod tests {
     use super::*;
     use crate::spec::RunSpec;
 
-    fn load(spec: &RunSpec) -> LoadConfig {
-        crate::spec::validate::load(spec).expect("load")
-    }
-
     const NOW: u64 = 1_780_000_000_000_000;
+
+    /// `sharding` for `spec`'s shard section and load.
+    fn check(spec: &RunSpec, embedded: bool, env: Option<&str>) -> Result<Sharding, String> {
+        let l = crate::spec::validate::load(spec).expect("load");
+        sharding(&spec.shard, (&l.load, l.requests), embedded, env, NOW)
+    }
 
     #[test]
     fn index_from_argument_or_environment() {
         let mut spec = RunSpec::default();
         spec.shard.count = Some(4);
-        let l = load(&spec);
-        let s = sharding(&spec.shard, &l, false, Some("2"), NOW).unwrap();
+        let s = check(&spec, false, Some("2")).unwrap();
         assert_eq!(s.shard, Some(Shard { index: 2, count: 4 }));
         assert_eq!(s.index_source, INDEX_ENV);
         spec.shard.index = Some(1);
-        let s = sharding(&spec.shard, &l, false, Some("2"), NOW).unwrap();
+        let s = check(&spec, false, Some("2")).unwrap();
         assert_eq!(
             (s.shard.map(|s| s.index), s.index_source.as_str()),
             (Some(1), "argument")
         );
         spec.shard.index = None;
-        let e = sharding(&spec.shard, &l, false, None, NOW).unwrap_err();
+        let e = check(&spec, false, None).unwrap_err();
         assert!(e.contains("JOB_COMPLETION_INDEX"), "{e}");
-        assert!(sharding(&spec.shard, &l, true, Some("0"), NOW)
-            .unwrap_err()
-            .contains("--url"));
+        assert!(check(&spec, true, Some("0")).unwrap_err().contains("--url"));
     }
 
     #[test]
@@ -134,41 +132,37 @@ mod tests {
         spec.shard.count = Some(4);
         spec.shard.index = Some(0);
         spec.load.concurrency = Some(3);
-        assert!(sharding(&spec.shard, &load(&spec), false, None, NOW)
+        assert!(check(&spec, false, None)
             .unwrap_err()
             .contains("every shard needs a worker"));
         spec.load.concurrency = None;
         spec.load.rate = Some(5.0);
         spec.load.max_concurrency = Some(2);
-        assert!(sharding(&spec.shard, &load(&spec), false, None, NOW)
+        assert!(check(&spec, false, None)
             .unwrap_err()
             .contains("every shard needs a slot"));
         spec.load.max_concurrency = None;
         spec.load.requests = Some(3);
-        assert!(sharding(&spec.shard, &load(&spec), false, None, NOW)
+        assert!(check(&spec, false, None)
             .unwrap_err()
             .contains("every shard needs a request"));
         spec.load.requests = Some(4);
-        assert!(sharding(&spec.shard, &load(&spec), false, None, NOW).is_ok());
+        assert!(check(&spec, false, None).is_ok());
     }
 
     #[test]
     fn start_times() {
         let mut spec = RunSpec::default();
         spec.shard.start_at = Some("2026-05-01T12:00:00Z".into());
-        let s = sharding(&spec.shard, &load(&spec), true, None, NOW).unwrap();
+        let s = check(&spec, true, None).unwrap();
         assert_eq!(s.shard, None);
         assert_eq!(s.start_at.map(|(_, t)| t), Some("2026-05-01T12:00:00Z".into()));
         spec.shard.start_at = Some("2099-01-01T00:00:00Z".into());
-        assert!(sharding(&spec.shard, &load(&spec), true, None, NOW)
-            .unwrap_err()
-            .contains("days ahead"));
+        assert!(check(&spec, true, None).unwrap_err().contains("days ahead"));
         spec.shard.start_at = Some("soon".into());
-        assert!(sharding(&spec.shard, &load(&spec), true, None, NOW).is_err());
-        let only_index = ShardSpec {
-            index: Some(0),
-            ..Default::default()
-        };
-        assert!(sharding(&only_index, &load(&spec), false, None, NOW).is_err());
+        assert!(check(&spec, true, None).is_err());
+        let mut only_index = RunSpec::default();
+        only_index.shard.index = Some(0);
+        assert!(check(&only_index, false, None).is_err());
     }
 }

@@ -384,7 +384,7 @@ pub fn bench(spec: &RunSpec) -> Result<BenchConfig, Error> {
     let (slo, price) = judging(spec)?;
     let sharding = crate::shard::validate::sharding(
         &spec.shard,
-        &load,
+        (&load.load, load.requests),
         t.url.is_none(),
         std::env::var(crate::shard::INDEX_ENV).ok().as_deref(),
         crate::util::unix_now_s() * 1_000_000,

@@ -1,4 +1,5 @@
 use super::*;
+use crate::shard::ClockEvidence;
 use crate::metrics::health::RuntimeSamples;
 use crate::record::{kind, TokenCount, TokenEvent};
 use crate::report::build_summary;

@@ -1,10 +1,11 @@
 //! How a merged run shows its shards: a section of `report.html` (one row per shard: host,
 //! node, alignment, start lateness, clock, requests, self-health verdict) and the lines
-//! `merge` prints. Rendering only; the numbers are `merge::MergeInfo`'s.
+//! `merge` prints. Rendering only; the numbers are `shard::merge`'s (`MergeInfo`).
 
-use super::merge::MergeInfo;
-use crate::report::html::escape_html;
-use crate::report::Summary;
+use super::html::escape_html;
+use super::Summary;
+use crate::shard::facts::MergeInfo;
+use crate::shard::format_utc;
 use std::fmt::Write as _;
 
 fn ms(v: Option<f64>) -> String {
@@ -20,7 +21,7 @@ pub fn html_section(s: &Summary) -> Option<String> {
         "<p>Merged from {} of {} shards; every metric above is computed from all shards' raw records on one timeline (origin {}). Measured phases started within {} ms of each other; clock offset bound {} ms.</p>",
         info.merged.len(),
         info.count,
-        escape_html(&super::format_utc(info.origin_unix_us)),
+        escape_html(&format_utc(info.origin_unix_us)),
         ms(info.start_spread_ms),
         info.clock_bound_ms
             .map(|b| format!("{b:.2}"))
