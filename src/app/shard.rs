@@ -33,7 +33,7 @@ pub fn start_line(shard: Shard, s: &Sharding, load: &LoadConfig) -> String {
     let own = own_load(shard, &load.load, load.requests, load.warmup);
     let what = match (own.concurrency, own.rate) {
         (Some(c), _) => format!("{c} worker{}", if c == 1 { "" } else { "s" }),
-        (None, Some(r)) => format!("every {}th arrival ({r:.3} req/s)", shard.count),
+        (None, Some(r)) => format!("one arrival in {} ({r:.3} req/s)", shard.count),
         (None, None) => String::new(),
     };
     let requests = match (own.requests, load.requests) {

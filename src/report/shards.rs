@@ -18,14 +18,12 @@ pub fn html_section(s: &Summary) -> Option<String> {
     let mut out = String::from("<section id=\"shards\"><h2>Shards</h2>");
     let _ = write!(
         out,
-        "<p>Merged from {} of {} shards; every metric above is computed from all shards' raw records on one timeline (origin {}). Measured phases started within {} ms of each other; clock offset bound {} ms.</p>",
+        "<p>Merged from {} of {} shards; every metric above is computed from all shards' raw records on one timeline (origin {}). Measured phases started within {} ms of each other; clock offset bound: {}.</p>",
         info.merged.len(),
         info.count,
         escape_html(&format_utc(info.origin_unix_us)),
         ms(info.start_spread_ms),
-        info.clock_bound_ms
-            .map(|b| format!("{b:.2}"))
-            .unwrap_or_else(|| "unknown (a clock was not reported synchronized)".into()),
+        bound(info.clock_bound_ms),
     );
     if !info.missing.is_empty() || !info.unfinished.is_empty() {
         let _ = write!(
@@ -90,11 +88,11 @@ pub fn html_section(s: &Summary) -> Option<String> {
 /// What `merge` prints after the summary.
 pub fn console_lines(info: &MergeInfo) -> String {
     let mut out = format!(
-        "merged {} of {} shards; measured phases started within {} ms; clock offset bound {} ms",
+        "merged {} of {} shards; measured phases started within {} ms; clock offset bound {}",
         info.merged.len(),
         info.count,
         ms(info.start_spread_ms),
-        ms(info.clock_bound_ms)
+        bound(info.clock_bound_ms)
     );
     for h in &info.shards {
         let verdict = match &h.client {
@@ -113,6 +111,11 @@ pub fn console_lines(info: &MergeInfo) -> String {
         );
     }
     out
+}
+
+fn bound(b: Option<f64>) -> String {
+    b.map(|b| format!("{b:.2} ms"))
+        .unwrap_or_else(|| "unknown (a clock was not reported synchronized)".into())
 }
 
 fn join(v: &[u32]) -> String {
