@@ -319,6 +319,19 @@ fn n_shards_send_and_merge_exactly_the_single_process_run() {
             assert!(html.contains(id), "{ctx}: {id}");
         }
         assert!(html.matches("<tr><td>").count() >= n as usize, "{ctx}: a row per shard");
+        if n == 1 {
+            // Merging the results volume again skips the merged run inside it.
+            let out = bin()
+                .arg("merge")
+                .arg(&shards)
+                .arg("-o")
+                .arg(&merged)
+                .arg("-q")
+                .output()
+                .expect("merge again");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(records_of(&merged).len(), merged_records.len());
+        }
         if n == 2 {
             // `report` rebuilds the merged summary from its records, keeping the shards.
             let out = bin()

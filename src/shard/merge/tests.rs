@@ -1,8 +1,8 @@
 use super::*;
-use crate::shard::ClockEvidence;
 use crate::metrics::health::RuntimeSamples;
 use crate::record::{kind, TokenCount, TokenEvent};
 use crate::report::build_summary;
+use crate::shard::ClockEvidence;
 
 const G: u64 = 1_780_000_000_000_000; // the global schedule's origin, UNIX µs
 const REQUESTS: u64 = 40;
