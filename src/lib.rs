@@ -14,6 +14,7 @@
 //! so it can be tested with plain unit tests.
 
 pub mod app;
+pub mod arrival;
 pub mod cli;
 pub mod client;
 pub mod error;

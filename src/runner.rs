@@ -11,6 +11,7 @@
 //! record is still written.
 
 pub mod breaker;
+pub mod probe;
 
 use crate::client::retry::RetryPolicy;
 use crate::client::{self, ClientConfig, Conn};
@@ -578,26 +579,11 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
 
     let phase_start = on_time.unwrap_or_else(Instant::now);
     let phase_start_us = us(ctx.run_start, phase_start);
-    let cpu_start = crate::metrics::health::process_cpu_s();
+    let cpu_start = probe::process_cpu_s();
     // Read lag of the measured phase only (warm-up connections were dropped and counted).
     plan.client.read_lag.reset();
     let probe_stop = Arc::new(AtomicBool::new(false));
-    let probe_flag = probe_stop.clone();
-    let probe = tokio::spawn(async move {
-        // Wakes every 10 ms on the request runtime; lateness shows runtime starvation.
-        let mut late = Vec::new();
-        let period = Duration::from_millis(10);
-        let mut next = tokio::time::Instant::now() + period;
-        loop {
-            tokio::time::sleep_until(next).await;
-            let now = tokio::time::Instant::now();
-            late.push(now.saturating_duration_since(next).as_secs_f64() * 1000.0);
-            next = now + period;
-            if probe_flag.load(Ordering::Relaxed) || late.len() >= 360_000 {
-                return late;
-            }
-        }
-    });
+    let probe = probe::spawn_lateness_probe(probe_stop.clone());
     let deadline = plan.duration.map(|d| phase_start + d);
     match plan.load {
         Load::Closed { concurrency } => {
@@ -619,7 +605,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         }
     }
     let wall_s = phase_start.elapsed().as_secs_f64();
-    let cpu_s = match (cpu_start, crate::metrics::health::process_cpu_s()) {
+    let cpu_s = match (cpu_start, probe::process_cpu_s()) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
@@ -645,7 +631,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         probe_lateness_ms,
         includes_embedded_server: false,
-        peak_rss_bytes: crate::metrics::health::peak_rss_bytes(),
+        peak_rss_bytes: probe::peak_rss_bytes(),
         run_start_monotonic_ns: Some(run_start_ns),
         rx_timestamp: Some(plan.client.rx_timestamp),
         read_lag_ms: Some(plan.client.read_lag.summary()),

@@ -9,6 +9,8 @@ use crate::error::Error;
 use crate::record::read_jsonl;
 use crate::report::{self, RunInfo, Summary};
 use crate::shard::merge::{self, ShardRun};
+use crate::shard::MergeInfo;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The shards' directories: each `DIR` holding a `run.json`, or the shard directories inside
@@ -120,7 +122,7 @@ pub fn run(dirs: &[PathBuf], out: &Path, allow_partial: bool, no_html: bool, ui:
         csv: merged.spec.output.csv,
         html: merged.spec.output.html && !no_html,
     };
-    let note = summary.shards.as_ref().map(report::shards::console_lines);
+    let note = summary.shards.as_ref().map(console_lines);
     output::write_all(out, &summary, &merged.records, files, ui, note)?;
     if let Some(spread) = summary.shards.as_ref().and_then(|s| s.start_spread_ms) {
         if spread > 1000.0 && !ui.silent {
@@ -142,4 +144,36 @@ fn write_records(path: &Path, records: &[crate::record::RequestRecord]) -> Resul
     }
     w.flush()
         .map_err(|e| Error::failed(format!("writing {} failed: {e}", path.display())))
+}
+
+/// What `merge` prints after the summary.
+fn console_lines(info: &MergeInfo) -> String {
+    let mut out = format!(
+        "merged {} of {} shards; measured phases started within {} ms; clock offset bound {}",
+        info.merged.len(),
+        info.count,
+        ms(info.start_spread_ms),
+        info.clock_bound_text()
+    );
+    for h in &info.shards {
+        let verdict = match &h.client {
+            Some(c) if c.saturated => format!("SATURATED: {}", c.saturated_reason.as_deref().unwrap_or("")),
+            Some(_) => "ok".into(),
+            None => "did not finish".into(),
+        };
+        let _ = write!(
+            out,
+            "\n  shard {} on {}: {} requests, offset {:.3} ms, late {} ms, {verdict}",
+            h.index,
+            h.host,
+            h.requests,
+            h.offset_ms,
+            ms(h.start_late_ms)
+        );
+    }
+    out
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "n/a".into())
 }

@@ -8,13 +8,17 @@
 //! - [`serve::run`]: the simulated server standalone;
 //! - [`rebuild::run`]: a run directory's summary and report rebuilt from its records;
 //! - [`merge::run`]: the shards of a sharded run merged into one run directory;
-//! - [`k8s::run`]: Kubernetes manifests of a sharded run.
+//! - [`k8s::run`]: Kubernetes manifests of a sharded run;
+//! - [`compare::run`]: runs compared against a baseline, with regression gates;
+//! - [`plan::run`]: memory, capacity, roofline and cost of a deployment.
 
 pub mod bench;
+pub mod compare;
 pub mod info;
 pub mod k8s;
 pub mod merge;
 pub mod output;
+pub mod plan;
 pub mod rebuild;
 pub mod serve;
 pub mod shard;

@@ -1,8 +1,8 @@
-//! `infermeter plan`: memory, batch capacity, roofline and cost for a model on a GPU, from
-//! the same performance model and presets the simulated engine uses (`infermeter-perfmodel`).
+//! `infermeter plan`: flags → a validated [`PlanConfig`] (model, GPU, formats, parallelism,
+//! workload); `app::plan` computes and prints the plan.
 
 use super::{CliError, PlanArgs};
-use infermeter_perfmodel::plan::{plan, render_text, PlanConfig};
+use infermeter_perfmodel::plan::PlanConfig;
 use infermeter_perfmodel::{DType, GpuSpec, ModelSpec};
 
 fn usage<E: std::fmt::Display>(e: E) -> CliError {
@@ -94,17 +94,8 @@ pub fn config(a: &PlanArgs) -> Result<PlanConfig, CliError> {
 
 pub fn run(a: PlanArgs) -> Result<u8, CliError> {
     if a.list_presets {
-        println!("models: {}", ModelSpec::preset_names().join(", "));
-        println!("gpus:   {}", GpuSpec::preset_names().join(", "));
+        print!("{}", crate::app::plan::presets());
         return Ok(0);
     }
-    let cfg = config(&a)?;
-    let report = plan(&cfg).map_err(usage)?;
-    if a.json {
-        let s = serde_json::to_string_pretty(&report).map_err(|e| CliError::failed(e.to_string()))?;
-        println!("{s}");
-    } else {
-        print!("{}", render_text(&report));
-    }
-    Ok(0)
+    crate::app::plan::run(&config(&a)?, a.json)
 }

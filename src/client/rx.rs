@@ -13,7 +13,7 @@
 //! Elsewhere (other systems, or a read the kernel did not stamp) and with
 //! `--rx-timestamp user`, the read's return time is used.
 
-use crate::metrics::health::ReadLag;
+pub use crate::arrival::{ReadLag, RxTimestamp};
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,18 +21,6 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-
-/// Where arrival times come from (`--rx-timestamp`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RxTimestamp {
-    /// The kernel's receive timestamp of the newest segment a read returned (Linux), falling
-    /// back to the read's return time where the kernel gave none.
-    #[default]
-    Kernel,
-    /// The time the socket read returned in the client.
-    User,
-}
 
 /// A stream that can say when the bytes it returns arrived.
 pub trait RxTime {

@@ -1,7 +1,8 @@
 //! Client self-health: evidence, in every run, that the load generator was not the
 //! bottleneck — or a loud warning that it was.
 //!
-//! Inputs are the records plus two things measured beside them: the process CPU time over the
+//! Pure: inputs are the records plus what the runner measured beside them (`runner::probe`
+//! takes those readings; this module does no I/O): the process CPU time over the
 //! measured phase, and the wake-up lateness of a probe task that sleeps 10 ms at a time on the
 //! same runtime as the request tasks (if request handling starves the runtime, the probe wakes
 //! late). Thresholds (documented in docs/metrics.md):
@@ -13,6 +14,8 @@
 //!   `--rx-timestamp user` (stamps are read returns), read lag p99 > 1 ms.
 
 use super::Stats;
+pub use crate::arrival::ReadLag;
+use crate::arrival::RxTimestamp;
 use crate::record::RequestRecord;
 use serde::{Deserialize, Serialize};
 
@@ -40,28 +43,9 @@ pub struct RuntimeSamples {
     /// monotonic clock, ns: joins records with another process's timestamps on this machine.
     pub run_start_monotonic_ns: Option<u64>,
     /// `--rx-timestamp`: where the records' arrival times came from.
-    pub rx_timestamp: Option<crate::client::rx::RxTimestamp>,
+    pub rx_timestamp: Option<RxTimestamp>,
     /// Socket read lag over the measured phase (live runs only).
     pub read_lag_ms: Option<ReadLag>,
-}
-
-/// Socket read lag: how long received bytes waited in the kernel before the client's read
-/// returned them (read return − the kernel's receive stamp), per read, ms. Percentiles come
-/// from a log-linear histogram (within 12.5 %); `max` is exact.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ReadLag {
-    pub p50: f64,
-    pub p99: f64,
-    pub max: f64,
-    /// Reads the kernel stamped (the lag is over these) and reads it did not.
-    pub stamped_reads: u64,
-    pub unstamped_reads: u64,
-    /// Token events that reached the client in one read with a later event of their stream
-    /// when that read was late (lag > 1 ms), all but the newest of each group: they carry the
-    /// newest segment's stamp, an upper bound of their arrival. The verdict counts them
-    /// against all token events.
-    #[serde(default)]
-    pub late_shared_stamps: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -91,7 +75,7 @@ pub struct ClientHealth {
     /// Where the records' arrival times came from: `kernel` (receive timestamps) or `user`
     /// (read return). Absent where no live client ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rx_timestamp: Option<crate::client::rx::RxTimestamp>,
+    pub rx_timestamp: Option<RxTimestamp>,
     /// See [`ReadLag`]; absent where no live client ran or the kernel stamped no read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_lag_ms: Option<ReadLag>,
@@ -161,7 +145,7 @@ pub fn client_health(
     if let Some(l) = &read_lag {
         let events: usize = measured.iter().map(|r| r.events.len()).sum();
         let late = l.late_shared_stamps as f64 / events.max(1) as f64;
-        if rt.rx_timestamp == Some(crate::client::rx::RxTimestamp::User) {
+        if rt.rx_timestamp == Some(RxTimestamp::User) {
             if l.p99 > USER_READ_LAG_P99_LIMIT_MS {
                 reasons.push(format!(
                     "socket read lag p99 {:.2} ms > {USER_READ_LAG_P99_LIMIT_MS} ms (--rx-timestamp user: arrival times include it)",
@@ -194,25 +178,6 @@ pub fn client_health(
         saturated: !reasons.is_empty(),
         saturated_reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
     }
-}
-
-/// Peak resident set size of this process, bytes (`ru_maxrss` is in KiB on Linux).
-pub fn peak_rss_bytes() -> Option<u64> {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    (rc == 0 && ru.ru_maxrss > 0).then(|| ru.ru_maxrss as u64 * 1024)
-}
-
-/// Process CPU time (user + system), seconds.
-pub fn process_cpu_s() -> Option<f64> {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    (rc == 0).then(|| {
-        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        tv(ru.ru_utime) + tv(ru.ru_stime)
-    })
 }
 
 #[cfg(test)]
@@ -266,7 +231,6 @@ mod tests {
 
     #[test]
     fn late_socket_reads_are_flagged() {
-        use crate::client::rx::RxTimestamp;
         use crate::record::{kind, TokenEvent};
         // 10 requests of 20 token events each: 200 events.
         let recs: Vec<_> = (0..10)
@@ -313,16 +277,5 @@ mod tests {
         };
         let h = client_health(&recs, None, 10, &rt(RxTimestamp::Kernel, none));
         assert!(h.read_lag_ms.is_none() && !h.saturated);
-    }
-
-    #[test]
-    fn cpu_time_is_readable_and_grows() {
-        let a = process_cpu_s().unwrap();
-        let mut x = 0u64;
-        // black_box inside the loop: a sum of squares is otherwise computed in closed form.
-        for i in 0..20_000_000u64 {
-            x = std::hint::black_box(x.wrapping_add(i * i));
-        }
-        assert!(process_cpu_s().unwrap() > a);
     }
 }

@@ -14,10 +14,22 @@
 //! * tokens per chunk = `k_i`
 //! * normalized latency = `E2E / OSL`
 //! * per-user output TPS = `OSL / E2E`
-//! * window `T` = `max(last token time) − min(send time)` over measured requests
+//! * window `T` = `max(last token time of a successful request) − min(send time)` over
+//!   measured requests; failed requests never move it (they are counted beside it)
 //! * system TPS = `Σ OSL / T` (output), `Σ ISL / T` (input), their sum (total), over
 //!   successful requests; request throughput = `succeeded / T`
-//! * concurrency mean = `Σ (end − send) / T` (Little's law), peak by a sweep line
+//! * concurrency mean = in-flight time inside the window / `T` (Little's law), peak by a
+//!   sweep line
+//!
+//! **One attribution rule** places every rate in time ([`attribute`]), for the whole run and
+//! for any window (steady state), for throughput, goodput and cost alike: a request's output
+//! tokens count when its token events arrived (its OSL spread over its events in proportion
+//! to their per-event counts), a request counts when it completed (its last token), its
+//! input tokens when it was sent. Goodput takes the same sums over the good requests only, so
+//! it can never exceed throughput over the same window.
+//!
+//! **One token-count provenance rule**: every token figure is OSL/ISL (server `usage` when
+//! reported, else the client tokenizer); per-event counts only say *when* tokens arrived.
 //! * schedule lag = `start − sched` (how late the client began a request against its plan)
 //! * client queue time = time waiting for a `--max-concurrency` slot
 
@@ -103,7 +115,8 @@ pub const MAX_ITL_WEIGHT: u32 = 1024;
 
 /// Per-token (chunk-aware) inter-token latencies of one request, in ms: an event carrying `k`
 /// tokens after a gap `g` from the previous event gives `k` samples of `g / k` (at most
-/// [`MAX_ITL_WEIGHT`]). The first event (its gap is the TTFT) gives none. Event times out of
+/// [`MAX_ITL_WEIGHT`]); an event with `k = 0` (text whose streamed usage did not grow) gives
+/// one sample of `g`, so no time is dropped. The first event (its gap is the TTFT) gives none. Event times out of
 /// order (only in a hand-edited records file) count as a zero gap. This is the one definition
 /// of "ITL per token".
 pub fn itl_samples(r: &RequestRecord) -> impl Iterator<Item = f32> + '_ {
@@ -126,6 +139,129 @@ pub fn tokens_per_chunk(r: &RequestRecord) -> impl Iterator<Item = u32> + '_ {
     r.events.iter().map(|e| e.tokens())
 }
 
+/// The interval rates are computed over, µs since run start, bounds included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start_us: u64,
+    pub end_us: u64,
+}
+
+impl Window {
+    pub fn contains(&self, t_us: u64) -> bool {
+        self.start_us <= t_us && t_us <= self.end_us
+    }
+    pub fn secs(&self) -> f64 {
+        self.end_us.saturating_sub(self.start_us) as f64 / 1e6
+    }
+}
+
+/// The whole run's window over measured records: the first send to the last token of a
+/// successful request. A failed request never moves it, whatever its end. `None` without
+/// measured records.
+pub fn run_window(measured: &[&RequestRecord]) -> Option<Window> {
+    let start_us = measured.iter().map(|r| r.send_us).min()?;
+    let end_us = measured
+        .iter()
+        .filter(|r| r.ok())
+        .filter_map(|r| r.last_token_abs_us())
+        .max()
+        .unwrap_or(start_us)
+        .max(start_us);
+    Some(Window { start_us, end_us })
+}
+
+/// Output tokens of one successful request that arrived inside `w`: its OSL (the one token
+/// count, server `usage` first) spread over its token events in proportion to their
+/// per-event counts (equally when every count is 0), so the events only say *when* the
+/// tokens arrived, never how many there were. Exactly OSL when every event is inside. A
+/// record without events counts its OSL at its end.
+pub fn output_tokens_in(r: &RequestRecord, w: Window) -> f64 {
+    let osl = f64::from(r.output_tokens.primary().unwrap_or(0));
+    if r.events.is_empty() {
+        return if r.last_token_abs_us().is_some_and(|t| w.contains(t)) {
+            osl
+        } else {
+            0.0
+        };
+    }
+    let weight = |e: &crate::record::TokenEvent| u64::from(e.tokens());
+    let total: u64 = r.events.iter().map(weight).sum();
+    let (inside, all) = if total == 0 {
+        let n = r
+            .events
+            .iter()
+            .filter(|e| w.contains(r.send_us + u64::from(e.t_us())))
+            .count();
+        (n as u64, r.events.len() as u64)
+    } else {
+        let n: u64 = r
+            .events
+            .iter()
+            .filter(|e| w.contains(r.send_us + u64::from(e.t_us())))
+            .map(weight)
+            .sum();
+        (n, total)
+    };
+    if inside == all {
+        osl
+    } else {
+        osl * inside as f64 / all as f64
+    }
+}
+
+/// Sums of the one attribution rule over a window: requests completed in it (last token
+/// inside), output tokens arrived in it ([`output_tokens_in`]), input tokens of requests sent
+/// in it. Successful requests only.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Attributed {
+    pub requests: u64,
+    pub output_tokens: f64,
+    pub input_tokens: u64,
+}
+
+impl Attributed {
+    fn add(&mut self, r: &RequestRecord, w: Window) {
+        self.requests += u64::from(r.last_token_abs_us().is_some_and(|t| w.contains(t)));
+        self.output_tokens += output_tokens_in(r, w);
+        if w.contains(r.send_us) {
+            self.input_tokens += u64::from(r.input_tokens.primary().unwrap_or(0));
+        }
+    }
+
+    /// The rates of these sums over the window's length (zeros for an empty window).
+    pub fn throughput(&self, w: Window) -> Throughput {
+        let s = w.secs();
+        if s <= 0.0 {
+            return Throughput::default();
+        }
+        Throughput {
+            requests_per_s: self.requests as f64 / s,
+            output_tokens_per_s: self.output_tokens / s,
+            input_tokens_per_s: self.input_tokens as f64 / s,
+            total_tokens_per_s: (self.input_tokens as f64 + self.output_tokens) / s,
+        }
+    }
+}
+
+/// The one attribution rule behind every rate (throughput, goodput, cost): over the
+/// successful measured `records`, the sums for all of them and for those `good` accepts
+/// (called with each record's index in `records`). One pass, same order, so the good sums
+/// never exceed the totals (floating-point rounding is monotonic).
+pub fn attribute(
+    records: &[&RequestRecord],
+    w: Window,
+    mut good: impl FnMut(usize) -> bool,
+) -> (Attributed, Attributed) {
+    let (mut all, mut sel) = (Attributed::default(), Attributed::default());
+    for (i, r) in records.iter().enumerate().filter(|(_, r)| r.ok() && !r.warmup) {
+        all.add(r, w);
+        if good(i) {
+            sel.add(r, w);
+        }
+    }
+    (all, sel)
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestCounts {
     pub total: u64,
@@ -136,6 +272,10 @@ pub struct RequestCounts {
     /// Measured requests re-sent at least once under `--retry` (ok or not in the end).
     #[serde(default)]
     pub retried: u64,
+    /// Failed requests that ended after the window closed: the window ends at the last token
+    /// of a successful request, so they do not stretch it; they are counted here instead.
+    #[serde(default)]
+    pub failed_after_window: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -160,6 +300,24 @@ pub struct Latency {
     pub normalized: Stats,
     pub schedule_lag: Stats,
     pub client_queue: Stats,
+}
+
+impl Latency {
+    /// The distribution of a `latency_ms` key (`ttft`, `itl`, ...).
+    pub fn get(&self, key: &str) -> Option<&Stats> {
+        Some(match key {
+            "ttft" => &self.ttft,
+            "ttfo" => &self.ttfo,
+            "e2e" => &self.e2e,
+            "tpot" => &self.tpot,
+            "itl" => &self.itl,
+            "icl" => &self.icl,
+            "normalized" => &self.normalized,
+            "schedule_lag" => &self.schedule_lag,
+            "client_queue" => &self.client_queue,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -216,22 +374,16 @@ pub fn compute_refs(records: &[&RequestRecord]) -> RunMetrics {
             failed: measured.iter().filter(|r| !r.ok()).count() as u64,
             warmup_excluded: (records.len() - measured.len()) as u64,
             retried: measured.iter().filter(|r| r.retries > 0).count() as u64,
+            failed_after_window: 0,
         },
         errors: crate::record::error_counts(measured.iter().copied()),
         ..Default::default()
     };
-    if measured.is_empty() {
+    let Some(window) = run_window(&measured) else {
         return out;
-    }
-
-    let t0 = measured.iter().map(|r| r.send_us).min().unwrap_or(0);
-    let t1 = measured
-        .iter()
-        .filter_map(|r| r.last_token_abs_us())
-        .max()
-        .unwrap_or(t0);
-    let window_s = t1.saturating_sub(t0) as f64 / 1e6;
-    out.duration_s = window_s;
+    };
+    out.duration_s = window.secs();
+    out.requests.failed_after_window = failed_after(&measured, window);
 
     let (mut ttft, mut ttfo, mut e2e, mut tpot, mut norm, mut pu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -265,14 +417,9 @@ pub fn compute_refs(records: &[&RequestRecord]) -> RunMetrics {
         let ev_sum: i64 = r.events.iter().map(|e| i64::from(e.tokens())).sum();
         tok.event_sum_minus_osl += ev_sum - i64::from(osl);
     }
-    if window_s > 0.0 {
-        out.throughput = Throughput {
-            requests_per_s: out.requests.succeeded as f64 / window_s,
-            output_tokens_per_s: tok.output as f64 / window_s,
-            input_tokens_per_s: tok.input as f64 / window_s,
-            total_tokens_per_s: (tok.input + tok.output) as f64 / window_s,
-        };
-    }
+    // Every successful request lies inside the run window: the attributed sums are Σ OSL,
+    // Σ ISL and the success count.
+    out.throughput = attribute(&measured, window, |_| false).0.throughput(window);
     out.tokens = tok;
     out.latency_ms = Latency {
         ttft: Stats::from_samples(ttft),
@@ -287,8 +434,16 @@ pub fn compute_refs(records: &[&RequestRecord]) -> RunMetrics {
     };
     out.per_user_output_tokens_per_s = Stats::from_samples(pu);
     out.tokens_per_chunk = pooled(&measured, |r, v| v.extend(tokens_per_chunk(r).map(|k| k as f32)));
-    out.concurrency = concurrency(&measured, window_s);
+    out.concurrency = concurrency(&measured, window);
     out
+}
+
+/// Failed requests among `records` that ended after `w` closed.
+pub fn failed_after(records: &[&RequestRecord], w: Window) -> u64 {
+    records
+        .iter()
+        .filter(|r| !r.ok() && r.end_abs_us().max(r.send_us) > w.end_us)
+        .count() as u64
 }
 
 /// Statistics of one pooled per-event distribution over the successful requests, gathered
@@ -301,17 +456,19 @@ fn pooled(records: &[&RequestRecord], gather: impl Fn(&RequestRecord, &mut Vec<f
     Stats::from_samples_f32(v)
 }
 
-/// Mean in-flight requests over the window (Little's law) and the peak by sweep line.
-/// A request is in flight from its send to its end.
-pub fn concurrency(records: &[&RequestRecord], window_s: f64) -> Concurrency {
+/// Mean in-flight requests over the window (Little's law: in-flight time inside the window
+/// / its length) and the peak by sweep line over the whole run. A request is in flight from
+/// its send to its end.
+pub fn concurrency(records: &[&RequestRecord], w: Window) -> Concurrency {
     let mut edges: Vec<(u64, i64)> = Vec::with_capacity(records.len() * 2);
     let mut busy_us = 0u64;
     for r in records {
         let end = r.end_abs_us().max(r.send_us);
-        busy_us += end - r.send_us;
+        busy_us += end.min(w.end_us).saturating_sub(r.send_us.max(w.start_us));
         edges.push((r.send_us, 1));
         edges.push((end, -1));
     }
+    let window_s = w.secs();
     // Ends sort before starts at the same instant: back-to-back requests do not overlap.
     edges.sort_unstable();
     let (mut cur, mut peak) = (0i64, 0i64);
@@ -449,7 +606,8 @@ mod tests {
                 succeeded: 2,
                 failed: 1,
                 warmup_excluded: 1,
-                retried: 1
+                retried: 1,
+                failed_after_window: 0
             }
         );
         assert_eq!(m.errors.get("http_5xx"), Some(&1));

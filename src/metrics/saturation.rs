@@ -1,6 +1,7 @@
 //! Where a server saturates, from a sweep's stages — a documented rule, not a guess.
 //!
-//! Stages are sorted by offered load `x` (request rate or concurrency). For each stage we
+//! Stages are sorted by offered load `x` (request rate or concurrency); stages at the same
+//! load (repeated trials) are averaged into one. For each stage we
 //! know the output throughput `y`, the median TTFT `τ`, the error rate `e`, and whether its
 //! latency kept rising during the stage (no steady state: a queue building up). With the
 //! elasticity `ε = ln(y_i / y_{i−1}) / ln(x_i / x_{i−1})` (1 = throughput follows load,
@@ -47,10 +48,33 @@ pub struct OperatingPoint {
     pub load: f64,
 }
 
+/// Stages at the same offered load (repeated trials, e.g. `--rates 4,4,8`) are one load: their
+/// throughput, median TTFT and error rate are averaged, and latency counts as rising when it
+/// rose in any of them. The rules compare distinct loads only (the elasticity of two equal
+/// loads is `x / ln 1`, undefined).
+fn merge_equal_loads(sorted: Vec<StagePoint>) -> Vec<StagePoint> {
+    let mut out: Vec<(StagePoint, f64)> = Vec::new();
+    for s in sorted {
+        match out.last_mut() {
+            Some((m, n)) if m.load == s.load => {
+                let w = *n / (*n + 1.0);
+                m.output_tps = m.output_tps * w + s.output_tps / (*n + 1.0);
+                m.ttft_p50_ms = m.ttft_p50_ms * w + s.ttft_p50_ms / (*n + 1.0);
+                m.error_rate = m.error_rate * w + s.error_rate / (*n + 1.0);
+                m.latency_rising |= s.latency_rising;
+                *n += 1.0;
+            }
+            _ => out.push((s, 1.0)),
+        }
+    }
+    out.into_iter().map(|(s, _)| s).collect()
+}
+
 pub fn saturation(points: &[StagePoint]) -> Option<Saturation> {
     let mut p: Vec<StagePoint> = points.iter().copied().filter(|s| s.load > 0.0).collect();
     p.sort_by(|a, b| a.load.total_cmp(&b.load));
     let peak = p.iter().map(|s| s.output_tps).fold(0.0, f64::max);
+    let p = merge_equal_loads(p);
     for i in 1..p.len() {
         let (prev, cur) = (p[i - 1], p[i]);
         let elasticity = if prev.output_tps > 0.0 && cur.output_tps > 0.0 {
@@ -153,6 +177,28 @@ mod tests {
         c[1].latency_rising = false;
         c[1].error_rate = 0.2;
         assert!(saturation(&c).unwrap().reason.contains("error rate"));
+    }
+
+    /// Regression (audit, issue 16): two trials at one load compared as consecutive stages,
+    /// with an elasticity of ±∞ or NaN (`ln 1 = 0` below the fraction bar), so the noise
+    /// between two trials read as a TTFT spike at that load. Equal loads are averaged first.
+    #[test]
+    fn repeated_loads_are_one_stage() {
+        let c = [
+            pt(10.0, 100.0, 50.0),
+            pt(10.0, 104.0, 160.0),
+            pt(20.0, 204.0, 110.0),
+            pt(40.0, 400.0, 112.0),
+        ];
+        assert_eq!(saturation(&c), None, "{:?}", saturation(&c));
+        // The averaged stage (102 tok/s, TTFT 105 ms) is what the next load is compared with.
+        let mut c = c.to_vec();
+        c.push(pt(80.0, 420.0, 400.0));
+        let s = saturation(&c).expect("saturated at 80");
+        assert_eq!((s.load, s.first_saturated_load), (40.0, 80.0));
+        assert_eq!(s.peak_output_tokens_per_s, 420.0);
+        let one = [pt(10.0, 100.0, 50.0), pt(10.0, 90.0, 200.0)];
+        assert_eq!(saturation(&one), None);
     }
 
     #[test]

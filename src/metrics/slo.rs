@@ -6,14 +6,18 @@
 //!
 //! * A request is **good** when it succeeded and meets every applicable SLO (strictly below
 //!   each limit, as the seeds' "TTFT < 200 ms").
-//! * The TPOT SLO does not apply to requests with a single output token (TPOT is undefined);
-//!   they are judged on the other SLOs and counted in `tpot_not_applicable` — never passed
+//! * The TPOT SLO does not apply to requests whose TPOT is undefined (a single token event:
+//!   one output token, or a non-streamed response; or OSL ≤ the first event's tokens); they
+//!   are judged on the other SLOs and counted in `tpot_not_applicable` — never passed
 //!   silently. The same holds for `itl_p99` on requests with no inter-token gap.
 //! * **Attainment** = good / (succeeded + failed): failed requests count as violations
 //!   (class `error`).
-//! * **Goodput** = good requests / T and Σ OSL of good requests / T, with the run's window T.
+//! * **Goodput** = the throughput sums of [`super::attribute`] (the one attribution rule)
+//!   over the good requests only, divided by the same window: good requests completed in it,
+//!   and the output tokens of good requests that arrived in it. Over the whole run this is
+//!   good requests / T and Σ OSL of good requests / T. Goodput ≤ throughput, always.
 
-use super::{itl_samples, request_metrics};
+use super::{attribute, itl_samples, request_metrics, Window};
 use crate::record::RequestRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -74,11 +78,13 @@ pub struct Goodput {
     pub attainment: f64,
     /// SLO name (or `error`) → number of requests that broke it (a request can break several).
     pub violations: BTreeMap<String, u64>,
-    /// Requests for which the TPOT objective could not apply (single output token).
+    /// Requests for which the TPOT objective could not apply (TPOT undefined: one token
+    /// event, or OSL ≤ the first event's tokens).
     pub tpot_not_applicable: u64,
 }
 
-/// Which objectives one request breaks (empty = good). `None` for warmup records.
+/// Which objectives one request breaks (empty = good), and whether the TPOT objective could
+/// not apply to it.
 pub fn violations_of(r: &RequestRecord, slo: &Slo) -> (Vec<&'static str>, bool) {
     if !r.ok() {
         return (vec!["error"], false);
@@ -112,22 +118,31 @@ pub fn violations_of(r: &RequestRecord, slo: &Slo) -> (Vec<&'static str>, bool) 
     (v, tpot_na)
 }
 
-/// Goodput over the measured records, with window `window_s`.
-pub fn goodput<'a>(records: impl IntoIterator<Item = &'a RequestRecord>, slo: &Slo, window_s: f64) -> Goodput {
+/// Goodput of the measured records: the requests `judged` accepts are the population of
+/// attainment and violations (the whole run: all; a steady-state window: those sent in it);
+/// the rates are the one attribution rule's sums over the good ones among all `measured`
+/// records, over `window` (`None`: no window, zero rates).
+pub fn goodput(
+    measured: &[&RequestRecord],
+    judged: impl Fn(&RequestRecord) -> bool,
+    slo: &Slo,
+    window: Option<Window>,
+) -> Goodput {
     let mut g = Goodput {
         slo: slo.clone(),
         ..Default::default()
     };
+    let measured: Vec<&RequestRecord> = measured.iter().copied().filter(|r| !r.warmup).collect();
+    // One verdict per record, shared by the population counts and the rates.
+    let verdicts: Vec<(Vec<&'static str>, bool)> = measured.iter().map(|r| violations_of(r, slo)).collect();
     let mut total = 0u64;
-    let mut good_tokens = 0u64;
-    for r in records.into_iter().filter(|r| !r.warmup) {
-        total += 1;
-        let (v, na) = violations_of(r, slo);
-        g.tpot_not_applicable += u64::from(na);
-        if v.is_empty() {
-            g.good += 1;
-            good_tokens += u64::from(r.output_tokens.primary().unwrap_or(0));
+    for (r, (v, na)) in measured.iter().zip(&verdicts) {
+        if !judged(r) {
+            continue;
         }
+        total += 1;
+        g.tpot_not_applicable += u64::from(*na);
+        g.good += u64::from(v.is_empty());
         for name in v {
             *g.violations.entry(name.to_string()).or_insert(0) += 1;
         }
@@ -135,9 +150,11 @@ pub fn goodput<'a>(records: impl IntoIterator<Item = &'a RequestRecord>, slo: &S
     if total > 0 {
         g.attainment = g.good as f64 / total as f64;
     }
-    if window_s > 0.0 {
-        g.requests_per_s = g.good as f64 / window_s;
-        g.output_tokens_per_s = good_tokens as f64 / window_s;
+    if let Some(w) = window {
+        let (_, good) = attribute(&measured, w, |i| verdicts[i].0.is_empty());
+        let t = good.throughput(w);
+        g.requests_per_s = t.requests_per_s;
+        g.output_tokens_per_s = t.output_tokens_per_s;
     }
     g
 }
@@ -183,8 +200,13 @@ mod tests {
         let one_token_slow = rec(&[(400_000, 1)], 1); // breaks TTFT
         let mut failed = rec(&[], 0);
         failed.error = Some(ErrorClass::Http5xx);
-        let recs = vec![good, slow_ttft, slow_tpot, one_token, one_token_slow, failed];
-        let g = goodput(&recs, &slo, 2.0);
+        let recs = [good, slow_ttft, slow_tpot, one_token, one_token_slow, failed];
+        let refs: Vec<&RequestRecord> = recs.iter().collect();
+        let window = Window {
+            start_us: 0,
+            end_us: 2_000_000,
+        };
+        let g = goodput(&refs, |_| true, &slo, Some(window));
         assert_eq!(g.good, 2);
         assert!((g.attainment - 2.0 / 6.0).abs() < 1e-12);
         assert_eq!(g.requests_per_s, 1.0);

@@ -3,7 +3,8 @@
 //!
 //! Automatic detection (documented in docs/metrics.md):
 //! 1. in-flight requests `n(t)` from the `[send, end]` intervals, sampled at 200 points over
-//!    the run window and smoothed with a centred moving average of 5 % of the run;
+//!    the run window and smoothed with a centred moving average over ±5 samples (11 samples,
+//!    about 5 % of the run; fewer at the edges);
 //! 2. level `L` = median of the smoothed curve over the middle half of the run;
 //! 3. window = from the first to the last sample where the smoothed curve is ≥ 0.9 · L
 //!    (for `L < 1`, a near-idle run, the whole window);
@@ -15,8 +16,14 @@
 //!
 //! Manual windows come from `--warmup 10s` / `--cooldown 5s` (time) or `--cooldown N`
 //! (requests).
+//!
+//! Inside the window, the population (latency, counts, errors, attainment) is the requests
+//! sent in it; every rate (throughput, goodput, cost) follows the run's one attribution rule
+//! ([`super::attribute`]) over all measured requests, so a request sent before the window
+//! still contributes the tokens it emitted inside it.
 
-use super::{compute_refs, request_metrics, RunMetrics};
+use super::slo::{goodput, Slo};
+use super::{attribute, compute_refs, failed_after, request_metrics, run_window, RunMetrics, Window};
 use crate::record::RequestRecord;
 use serde::{Deserialize, Serialize};
 
@@ -59,12 +66,23 @@ fn in_flight_at(intervals: &[(u64, u64)], t: u64) -> usize {
     intervals.iter().filter(|(s, e)| *s <= t && t < *e).count()
 }
 
+/// The median: the middle value, or the mean of the two middle values of an even count.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_unstable_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => v[n / 2],
+        _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// Find the window (µs since run start) automatically; `Err(reason)` when there is none.
 pub fn detect(records: &[RequestRecord]) -> Result<(u64, u64), String> {
     let m = measured(records);
     let ivs: Vec<(u64, u64)> = m.iter().map(|r| (r.send_us, r.end_abs_us().max(r.send_us))).collect();
-    let t0 = ivs.iter().map(|x| x.0).min().ok_or("no requests")?;
-    let t1 = m.iter().filter_map(|r| r.last_token_abs_us()).max().unwrap_or(t0);
+    let run = run_window(&m).ok_or("no requests")?;
+    let (t0, t1) = (run.start_us, run.end_us);
     if t1 <= t0 {
         return Err("run too short".into());
     }
@@ -79,9 +97,7 @@ pub fn detect(records: &[RequestRecord]) -> Result<(u64, u64), String> {
             raw[a..b].iter().sum::<f64>() / (b - a) as f64
         })
         .collect();
-    let mut mid: Vec<f64> = smooth[N / 4..3 * N / 4].to_vec();
-    mid.sort_unstable_by(f64::total_cmp);
-    let level = mid[mid.len() / 2];
+    let level = median(smooth[N / 4..3 * N / 4].to_vec());
     let (ws, we) = if level < 1.0 {
         (t0, t1)
     } else {
@@ -109,12 +125,8 @@ pub fn detect(records: &[RequestRecord]) -> Result<(u64, u64), String> {
     let mut by_time = inside;
     by_time.sort_by(|a, b| a.0.total_cmp(&b.0));
     let third = by_time.len() / 3;
-    let median = |v: &[(f64, f64)]| {
-        let mut t: Vec<f64> = v.iter().map(|p| p.1).collect();
-        t.sort_unstable_by(f64::total_cmp);
-        t[t.len() / 2]
-    };
-    let (first, last) = (median(&by_time[..third]), median(&by_time[by_time.len() - third..]));
+    let ttft = |v: &[(f64, f64)]| median(v.iter().map(|p| p.1).collect());
+    let (first, last) = (ttft(&by_time[..third]), ttft(&by_time[by_time.len() - third..]));
     if last > 2.0 * first {
         return Err(format!(
             "median TTFT rises from {first:.0} ms to {last:.0} ms across the plateau: a queue is building up, the server is overloaded"
@@ -123,9 +135,11 @@ pub fn detect(records: &[RequestRecord]) -> Result<(u64, u64), String> {
     Ok((ws, we))
 }
 
-/// Metrics of the records over `[ws, we]` (µs since run start): latency from requests sent
-/// inside the window; throughput from output tokens whose events fall inside it, input tokens
-/// of requests sent inside it, and requests completed inside it, each divided by the window.
+/// Metrics of the records over `[ws, we]` (µs since run start): latency, counts and token
+/// totals from the requests sent inside the window; rates by the one attribution rule over
+/// every measured request (output tokens that arrived inside it, requests completed inside
+/// it, input tokens of requests sent inside it), each divided by the window; concurrency mean
+/// = in-flight time inside the window / its length.
 pub fn window_metrics(records: &[RequestRecord], ws: u64, we: u64) -> RunMetrics {
     let m = measured(records);
     let subset: Vec<&RequestRecord> = m
@@ -134,46 +148,24 @@ pub fn window_metrics(records: &[RequestRecord], ws: u64, we: u64) -> RunMetrics
         .filter(|r| r.send_us >= ws && r.send_us <= we)
         .collect();
     let mut out = compute_refs(&subset);
-    let win_s = we.saturating_sub(ws) as f64 / 1e6;
-    out.duration_s = win_s;
-    if win_s <= 0.0 {
-        return out;
-    }
-    let mut out_tok = 0u64;
-    let mut done = 0u64;
-    let mut busy_us = 0u64;
-    for r in m.iter() {
-        if r.ok() {
-            for e in &r.events {
-                let t = r.send_us + e.t_us() as u64;
-                if t >= ws && t <= we {
-                    out_tok += u64::from(e.tokens());
-                }
-            }
-            if let Some(t) = r.last_token_abs_us() {
-                done += u64::from(t >= ws && t <= we);
-            }
-        }
-        let (s, e) = (r.send_us.max(ws), r.end_abs_us().min(we));
-        busy_us += e.saturating_sub(s);
-    }
-    let in_tok: u64 = subset
-        .iter()
-        .filter(|r| r.ok())
-        .map(|r| u64::from(r.input_tokens.primary().unwrap_or(0)))
-        .sum();
-    out.throughput.output_tokens_per_s = out_tok as f64 / win_s;
-    out.throughput.input_tokens_per_s = in_tok as f64 / win_s;
-    out.throughput.total_tokens_per_s = (out_tok + in_tok) as f64 / win_s;
-    out.throughput.requests_per_s = done as f64 / win_s;
-    out.concurrency.mean = busy_us as f64 / 1e6 / win_s;
+    let w = Window {
+        start_us: ws,
+        end_us: we,
+    };
+    out.duration_s = w.secs();
+    out.requests.failed_after_window = failed_after(&subset, w);
+    out.throughput = attribute(&m, w, |_| false).0.throughput(w);
+    out.concurrency.mean = super::concurrency(&m, w).mean;
     out
 }
 
-pub fn steady_state(records: &[RequestRecord], spec: WindowSpec) -> SteadyState {
+/// The steady-state window of a run and its metrics; with an SLO, its goodput over the same
+/// window by the same attribution rule (the population: requests sent in the window).
+pub fn steady_state(records: &[RequestRecord], spec: WindowSpec, slo: Option<&Slo>) -> SteadyState {
     let m = measured(records);
-    let t0 = m.iter().map(|r| r.send_us).min().unwrap_or(0);
-    let t1 = m.iter().filter_map(|r| r.last_token_abs_us()).max().unwrap_or(t0);
+    let run = run_window(&m);
+    let t0 = run.map_or(0, |w| w.start_us);
+    let t1 = run.map_or(t0, |w| w.end_us);
     let manual = |ws: u64, we: u64| {
         if we <= ws {
             Err("the --warmup/--cooldown exclusions leave no window".to_string())
@@ -189,8 +181,8 @@ pub fn steady_state(records: &[RequestRecord], spec: WindowSpec) -> SteadyState 
         } => (
             "manual",
             manual(
-                t0 + (skip_start_s * 1e6) as u64,
-                t1.saturating_sub((skip_end_s * 1e6) as u64),
+                t0 + (skip_start_s * 1e6).round() as u64,
+                t1.saturating_sub((skip_end_s * 1e6).round() as u64),
             ),
         ),
         WindowSpec::Requests { skip_start_s, cooldown } => {
@@ -198,7 +190,7 @@ pub fn steady_state(records: &[RequestRecord], spec: WindowSpec) -> SteadyState 
             ends.sort_unstable();
             let keep = ends.len().saturating_sub(cooldown as usize);
             let we = if keep == 0 { t0 } else { ends[keep - 1] };
-            ("manual", manual(t0 + (skip_start_s * 1e6) as u64, we))
+            ("manual", manual(t0 + (skip_start_s * 1e6).round() as u64, we))
         }
     };
     match found {
@@ -209,7 +201,13 @@ pub fn steady_state(records: &[RequestRecord], spec: WindowSpec) -> SteadyState 
             window_start_s: ws.saturating_sub(t0) as f64 / 1e6,
             window_end_s: we.saturating_sub(t0) as f64 / 1e6,
             metrics: window_metrics(records, ws, we),
-            goodput: None,
+            goodput: slo.map(|slo| {
+                let w = Window {
+                    start_us: ws,
+                    end_us: we,
+                };
+                goodput(&m, |r| w.contains(r.send_us), slo, Some(w))
+            }),
             cost: None,
         },
         Err(reason) => SteadyState {
@@ -263,7 +261,7 @@ mod tests {
     #[test]
     fn detects_plateau_excluding_ramp() {
         let recs = closed_loop(16, 30, 0.0);
-        let s = steady_state(&recs, WindowSpec::Auto);
+        let s = steady_state(&recs, WindowSpec::Auto, None);
         assert!(s.detected, "{:?}", s.reason);
         assert!(
             s.window_start_s >= 1.0 && s.window_start_s <= 3.0,
@@ -282,7 +280,7 @@ mod tests {
     fn rising_latency_means_no_steady_state() {
         // TTFT grows by 100 ms every second: a queue building up.
         let recs = closed_loop(8, 30, 100.0);
-        let s = steady_state(&recs, WindowSpec::Auto);
+        let s = steady_state(&recs, WindowSpec::Auto, None);
         assert!(!s.detected);
         assert!(s.reason.unwrap().contains("overloaded"));
     }
@@ -290,7 +288,7 @@ mod tests {
     #[test]
     fn too_few_requests_has_no_steady_state() {
         let recs = vec![rec(0, 10, 100), rec(50, 10, 100)];
-        assert!(!steady_state(&recs, WindowSpec::Auto).detected);
+        assert!(!steady_state(&recs, WindowSpec::Auto, None).detected);
     }
 
     #[test]
@@ -302,6 +300,7 @@ mod tests {
                 skip_start_s: 5.0,
                 skip_end_s: 5.0,
             },
+            None,
         );
         assert!(s.detected && s.method == "manual");
         assert_eq!(s.window_start_s, 5.0);
@@ -312,6 +311,7 @@ mod tests {
                 skip_start_s: 0.0,
                 cooldown: 8,
             },
+            None,
         );
         assert!(r.detected);
         assert!(r.metrics.requests.total < total);
@@ -321,7 +321,8 @@ mod tests {
                 WindowSpec::Time {
                     skip_start_s: 100.0,
                     skip_end_s: 0.0
-                }
+                },
+                None
             )
             .detected
         );

@@ -145,16 +145,7 @@ pub fn is_metric(key: &str) -> bool {
 }
 
 fn stats_of<'a>(m: &'a RunMetrics, dist: &str) -> Option<&'a Stats> {
-    let l = &m.latency_ms;
-    Some(match dist {
-        "ttft" => &l.ttft,
-        "ttfo" => &l.ttfo,
-        "tpot" => &l.tpot,
-        "itl" => &l.itl,
-        "icl" => &l.icl,
-        "e2e" => &l.e2e,
-        _ => return None,
-    })
+    m.latency_ms.get(dist).filter(|_| DISTRIBUTIONS.contains(&dist))
 }
 
 /// The value of a metric key in a run (`None` when the run has no sample of it).
@@ -260,7 +251,11 @@ pub struct Cell {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    /// The metric key (as `--fail-if` names it), e.g. `itl.p50`.
     pub metric: String,
+    /// Its display name, the same as in the console and the report, e.g. `ITL (per token,
+    /// chunk-aware) p50`: what every rendering of the row shows.
+    pub label: String,
     pub unit: String,
     pub cells: Vec<Cell>,
 }
@@ -323,6 +318,7 @@ pub fn compare(runs: &[RunData], resamples: usize, seed: u64) -> Comparison {
         }
         rows.push(Row {
             metric: key.to_string(),
+            label: super::labels::metric(key),
             unit: unit_of(key).to_string(),
             cells,
         });
@@ -421,6 +417,15 @@ fn fmt_delta(key: &str, c: &Cell) -> String {
     format!("{abs}{rel}{mark}")
 }
 
+/// A row's name with its unit, e.g. `ITL (per token, chunk-aware) p50 (ms)`.
+pub fn row_name(row: &Row) -> String {
+    if row.unit.is_empty() {
+        row.label.clone()
+    } else {
+        format!("{} ({})", row.label, row.unit)
+    }
+}
+
 /// The console table.
 pub fn render_text(c: &Comparison) -> String {
     let mut out = String::new();
@@ -444,7 +449,14 @@ pub fn render_text(c: &Comparison) -> String {
         .max()
         .unwrap_or(0)
         .clamp(12, 28);
-    let _ = write!(out, "{:<22}", "metric");
+    let lw = c
+        .rows
+        .iter()
+        .map(|r| row_name(r).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(22);
+    let _ = write!(out, "{:<lw$}", "metric");
     for (i, r) in c.runs.iter().enumerate() {
         let _ = write!(out, " {:>w$}", r.label);
         if i > 0 {
@@ -453,12 +465,7 @@ pub fn render_text(c: &Comparison) -> String {
     }
     let _ = writeln!(out);
     for row in &c.rows {
-        let unit = if row.unit.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", row.unit)
-        };
-        let _ = write!(out, "{:<22}", format!("{}{unit}", row.metric));
+        let _ = write!(out, "{:<lw$}", row_name(row));
         for (i, cell) in row.cells.iter().enumerate() {
             let _ = write!(out, " {:>w$}", fmt_value(&row.metric, cell.value));
             if i > 0 {
@@ -610,7 +617,7 @@ pub fn evaluate_gates(runs: &[RunData], gates: &[Gate]) -> Vec<GateResult> {
                             g.text,
                             if violated { "violated" } else { "passed" },
                             r.label,
-                            g.metric,
+                            super::labels::metric(&g.metric),
                             fmt_value(&g.metric, Some(v)),
                             fmt_value(&g.metric, Some(b)),
                             base.label
@@ -622,7 +629,7 @@ pub fn evaluate_gates(runs: &[RunData], gates: &[Gate]) -> Vec<GateResult> {
                     format!(
                         "gate '{}' violated: {} has no value in {}",
                         g.text,
-                        g.metric,
+                        super::labels::metric(&g.metric),
                         if b.is_none() { &base.label } else { &r.label }
                     ),
                 ),
@@ -769,6 +776,39 @@ mod tests {
         let itl = c.rows.iter().find(|r| r.metric == "itl.p50").unwrap();
         assert_eq!(itl.cells[1].delta, Some(-15.0));
         assert_eq!(itl.cells[1].delta_pct, Some(-75.0));
-        assert!(render_text(&c).contains("itl.p50 (ms)"));
+        assert!(render_text(&c).contains("ITL (per token, chunk-aware) p50 (ms)"));
+    }
+
+    /// Regression (issue 16): the table printed bare `itl.p50`/`itl.p99` rows, an unlabelled
+    /// ITL. Every row, in text and HTML, and every gate message now carries the console's
+    /// and the report's name of its distribution.
+    #[test]
+    fn no_row_or_message_names_a_bare_distribution() {
+        let c = compare(&[run("a", 5.0, 100.0), run("b", 6.0, 90.0)], 50, 0);
+        let html = super::super::html::render_compare(&c, &[]);
+        let text = render_text(&c);
+        for row in &c.rows {
+            if let Some((dist, stat)) = row.metric.split_once('.') {
+                let name = super::super::labels::latency(dist).unwrap_or("?");
+                assert_eq!(row.label, format!("{name} {stat}"));
+                assert!(text.lines().any(|l| l.starts_with(&row_name(row))), "{text}");
+                assert!(html.contains(&format!("<td>{}", crate::report::svg::escape_html(&row_name(row)))));
+            }
+        }
+        for l in text.lines() {
+            for dist in DISTRIBUTIONS {
+                assert!(!l.starts_with(&format!("{dist}.")), "bare row: {l}");
+            }
+        }
+        assert!(!html.contains("<td>itl.") && !html.contains("<td>icl.") && !html.contains("<td>tpot."));
+        let res = evaluate_gates(
+            &[run("a", 5.0, 100.0), run("b", 20.0, 90.0)],
+            &[parse_gate("itl.p99 > +10%").unwrap()],
+        );
+        assert!(
+            res[0].message.contains("b ITL (per token, chunk-aware) p99 = 40.00"),
+            "{}",
+            res[0].message
+        );
     }
 }

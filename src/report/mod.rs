@@ -3,7 +3,7 @@
 
 pub mod compare;
 pub mod html;
-pub mod shards;
+pub mod labels;
 pub mod svg;
 
 use crate::metrics::cost::{cost, Cost};
@@ -170,8 +170,10 @@ pub fn definitions() -> BTreeMap<String, String> {
         ("schedule_lag", "client start minus intended send time (open loop: schedule; closed loop: ~0)"),
         ("client_queue", "time waiting for a --max-concurrency slot"),
         ("per_user_output_tokens_per_s", "OSL / E2E per request"),
-        ("throughput", "totals over successful requests / duration_s, where duration_s = max(last token time) - min(send time)"),
+        ("throughput", "totals over successful requests / duration_s, where duration_s = max(last token time of a successful request) - min(send time); failed requests never extend it (requests.failed_after_window counts those that ended later)"),
         ("osl", "output tokens: server usage.completion_tokens when reported, else the client tokenizer count"),
+        ("token_counts", "every throughput, goodput and cost figure counts OSL/ISL (server usage when reported, else the client tokenizer); per-event token counts only place a request's OSL in time, in proportion to them"),
+        ("attribution", "rates over a window (whole run or steady state): output tokens count when their events arrived, a request when its last token arrived, input tokens when the request was sent; goodput is the same sums over SLO-meeting requests, so goodput <= throughput; cost uses these rates"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -181,7 +183,9 @@ pub fn definitions() -> BTreeMap<String, String> {
 pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeSamples, partial: bool) -> Summary {
     let metrics = metrics::compute(records);
     let client = client_health(records, run.request_rate, metrics.concurrency.peak, runtime);
-    let good = run.slo.as_ref().map(|slo| goodput(records, slo, metrics.duration_s));
+    let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
+    let window = metrics::run_window(&measured);
+    let good = run.slo.as_ref().map(|slo| goodput(&measured, |_| true, slo, window));
     let price = run.gpu_cost_per_hour.map(|p| (p, run.gpus.unwrap_or(1.0)));
     let cost_of = |m: &RunMetrics, g: Option<&Goodput>| {
         price.map(|(p, n)| {
@@ -195,22 +199,8 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
         })
     };
     let run_cost = cost_of(&metrics, good.as_ref());
-    let mut steady = steady_state(records, run.window_spec());
+    let mut steady = steady_state(records, run.window_spec(), run.slo.as_ref());
     if steady.detected {
-        let (ws, we) = (steady.window_start_s, steady.window_end_s);
-        if let Some(slo) = &run.slo {
-            let t0 = records
-                .iter()
-                .filter(|r| !r.warmup)
-                .map(|r| r.send_us)
-                .min()
-                .unwrap_or(0);
-            let inside = records.iter().filter(|r| !r.warmup).filter(|r| {
-                let t = r.send_us.saturating_sub(t0) as f64 / 1e6;
-                t >= ws && t <= we
-            });
-            steady.goodput = Some(goodput(inside, slo, we - ws));
-        }
         steady.cost = cost_of(&steady.metrics, steady.goodput.as_ref());
     }
     let from_schedule = (run.load_mode == "open").then(|| from_schedule(records));
@@ -299,9 +289,19 @@ fn stat_row(out: &mut String, label: &str, s: &Stats) {
 
 /// The console summary.
 pub fn render_console(s: &Summary) -> String {
-    let m = &s.metrics;
-    let r = &s.run;
     let mut out = String::new();
+    console_run(&mut out, s);
+    console_requests(&mut out, s);
+    console_latency(&mut out, s);
+    console_steady_goodput_cost(&mut out, s);
+    console_client(&mut out, s);
+    console_tokens(&mut out, s);
+    out
+}
+
+/// What was measured: target, simulated engine, model, API, load and workload.
+fn console_run(out: &mut String, s: &Summary) {
+    let r = &s.run;
     let target = if r.embedded_sim {
         format!("{} (embedded simulated server)", r.target)
     } else {
@@ -348,12 +348,24 @@ pub fn render_console(s: &Summary) -> String {
         );
     }
     let _ = writeln!(out);
+}
+
+/// Request counts, errors, throughput and concurrency.
+fn console_requests(out: &mut String, s: &Summary) {
+    let m = &s.metrics;
     let mut notes = String::new();
     if m.requests.warmup_excluded > 0 {
         let _ = write!(notes, " · {} warmup excluded", m.requests.warmup_excluded);
     }
     if m.requests.retried > 0 {
         let _ = write!(notes, " · {} retried", m.requests.retried);
+    }
+    if m.requests.failed_after_window > 0 {
+        let _ = write!(
+            notes,
+            " · {} failed after the window (not in duration)",
+            m.requests.failed_after_window
+        );
     }
     let _ = writeln!(
         out,
@@ -375,6 +387,11 @@ pub fn render_console(s: &Summary) -> String {
         "concurrency mean {:.2} · peak {}",
         m.concurrency.mean, m.concurrency.peak
     );
+}
+
+/// The latency table, every distribution under its label (`labels`).
+fn console_latency(out: &mut String, s: &Summary) {
+    let m = &s.metrics;
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -382,22 +399,17 @@ pub fn render_console(s: &Summary) -> String {
         "latency (ms)", "mean", "p50", "p90", "p95", "p99", "p99.9", "max", "n"
     );
     let l = &m.latency_ms;
-    stat_row(&mut out, "TTFT", &l.ttft);
-    stat_row(&mut out, "TTFO (first content)", &l.ttfo);
-    stat_row(&mut out, "E2E", &l.e2e);
-    stat_row(&mut out, "TPOT (per request)", &l.tpot);
-    stat_row(&mut out, "ITL (per token, chunk-aware)", &l.itl);
-    stat_row(&mut out, "ICL (per chunk)", &l.icl);
-    stat_row(&mut out, "E2E / OSL", &l.normalized);
-    stat_row(&mut out, "schedule lag", &l.schedule_lag);
-    if l.client_queue.max > 0.0 {
-        stat_row(&mut out, "client queue", &l.client_queue);
+    for (key, label) in labels::LATENCY {
+        let Some(stats) = l.get(key) else { continue };
+        if key != "client_queue" || stats.max > 0.0 {
+            stat_row(out, label, stats);
+        }
     }
-    stat_row(&mut out, "per-user output tok/s", &m.per_user_output_tokens_per_s);
-    stat_row(&mut out, "tokens per chunk", &m.tokens_per_chunk);
+    stat_row(out, labels::PER_USER_TPS, &m.per_user_output_tokens_per_s);
+    stat_row(out, labels::TOKENS_PER_CHUNK, &m.tokens_per_chunk);
     if let Some(fs) = &s.latency_from_schedule_ms {
-        stat_row(&mut out, "TTFT from intended send", &fs.ttft);
-        stat_row(&mut out, "E2E from intended send", &fs.e2e);
+        stat_row(out, "TTFT from intended send", &fs.ttft);
+        stat_row(out, "E2E from intended send", &fs.e2e);
         if fs.capped_to_closed_loop {
             let _ = writeln!(
                 out,
@@ -407,6 +419,11 @@ pub fn render_console(s: &Summary) -> String {
         }
     }
     let _ = writeln!(out);
+}
+
+/// The steady-state line, goodput and cost.
+fn console_steady_goodput_cost(out: &mut String, s: &Summary) {
+    let m = &s.metrics;
     let ss = &s.steady_state;
     if ss.detected {
         let _ = writeln!(
@@ -444,7 +461,10 @@ pub fn render_console(s: &Summary) -> String {
                 format!(" · violations: {}", v.join(", "))
             },
             if g.tpot_not_applicable > 0 {
-                format!(" · TPOT n/a for {} single-token requests", g.tpot_not_applicable)
+                format!(
+                    " · TPOT objective n/a for {} requests with one token event",
+                    g.tpot_not_applicable
+                )
             } else {
                 String::new()
             }
@@ -463,6 +483,10 @@ pub fn render_console(s: &Summary) -> String {
             c.per_million_good_output_tokens.map(|v| format!(" · ${v:.4} per 1M good tokens")).unwrap_or_default()
         );
     }
+}
+
+/// Client self-health and its verdict.
+fn console_client(out: &mut String, s: &Summary) {
     let c = &s.client;
     let rates = match (c.offered_rate, c.achieved_rate) {
         (Some(o), Some(a)) => format!("offered {o:.1} req/s, achieved {a:.1} req/s · "),
@@ -502,6 +526,11 @@ pub fn render_console(s: &Summary) -> String {
     if let Some(why) = &c.saturated_reason {
         let _ = writeln!(out, "WARNING: the client may have distorted this measurement: {why}");
     }
+}
+
+/// Token accounting and its provenance.
+fn console_tokens(out: &mut String, s: &Summary) {
+    let m = &s.metrics;
     let tk = &m.tokens;
     let _ = writeln!(out);
     let _ = writeln!(
@@ -525,5 +554,4 @@ pub fn render_console(s: &Summary) -> String {
             tk.output_mismatched, tk.output_compared, tk.output_server_minus_client
         );
     }
-    out
 }

@@ -6,8 +6,25 @@
 //! Every piece of text that reaches the SVG goes through [`escape_html`]; charts never
 //! contain scripts. Rendering is pure: same chart, same string.
 
-use super::html::escape_html;
 use std::fmt::Write as _;
+
+/// Escape text for HTML/SVG element content and quoted attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Control characters are not allowed in XML (inline SVG); show them as U+FFFD.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// Colours of successive series (colour-blind-friendly-ish, readable on white).
 pub const PALETTE: [&str; 8] = [
@@ -197,38 +214,6 @@ fn color_of(s: &Series, i: usize) -> &'static str {
 
 /// Render one chart as a standalone `<svg>` element (scales to its container's width).
 pub fn render(c: &Chart) -> String {
-    let log = c.x_log;
-    let tx = move |x: f64| {
-        if log {
-            if x > 0.0 {
-                x.log10()
-            } else {
-                f64::NAN
-            }
-        } else {
-            x
-        }
-    };
-    let mut xs: Vec<f64> = Vec::new();
-    let mut ys: Vec<f64> = Vec::new();
-    for s in &c.series {
-        for &(x, y) in &s.points {
-            if tx(x).is_finite() && y.is_finite() {
-                xs.push(tx(x));
-                ys.push(y);
-                if let (Kind::Bars { width }, false) = (s.kind, log) {
-                    xs.push(x - width / 2.0);
-                    xs.push(x + width / 2.0);
-                }
-            }
-        }
-    }
-    for m in &c.markers {
-        if tx(m.x).is_finite() && m.y.is_finite() {
-            xs.push(tx(m.x));
-            ys.push(m.y);
-        }
-    }
     let mut out = String::new();
     let _ = write!(
         out,
@@ -237,7 +222,7 @@ pub fn render(c: &Chart) -> String {
         escape_html(&c.title),
         escape_html(&c.title)
     );
-    if xs.is_empty() {
+    let Some((f, xt, yt)) = Frame::fit(c) else {
         let _ = write!(
             out,
             r#"<text class="nodata" x="{}" y="{}" text-anchor="middle">no data</text></svg>"#,
@@ -245,72 +230,162 @@ pub fn render(c: &Chart) -> String {
             H / 2.0
         );
         return out;
+    };
+    draw_bands(&mut out, c, &f);
+    draw_axes(&mut out, c, &f, &xt, &yt);
+    for (i, s) in c.series.iter().enumerate() {
+        draw_series(&mut out, s, i, &f);
     }
-    let fold = |v: &[f64], f: fn(f64, f64) -> f64, init: f64| v.iter().copied().fold(init, f);
-    let (mut x0, mut x1) = (
-        fold(&xs, f64::min, f64::INFINITY),
-        fold(&xs, f64::max, f64::NEG_INFINITY),
-    );
-    for b in &c.bands {
-        if tx(b.x0).is_finite() && tx(b.x1).is_finite() {
-            x0 = x0.min(tx(b.x0));
-            x1 = x1.max(tx(b.x1));
-        }
+    draw_markers(&mut out, c, &f);
+    draw_legend(&mut out, c);
+    out.push_str("</svg>");
+    out
+}
+
+/// The plot's coordinate frame: the axis ranges (x on a log₁₀ scale for `x_log` charts) and
+/// the mapping of data to SVG coordinates.
+struct Frame {
+    log: bool,
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+    pw: f64,
+    ph: f64,
+}
+
+impl Frame {
+    /// The x value on the axis scale (log₁₀ for a log axis; NaN where it has no place).
+    fn tx(&self, x: f64) -> f64 {
+        tx(self.log, x)
     }
-    if let (Some((a, b)), false) = (c.x_range, log) {
-        x0 = a;
-        x1 = b;
+    /// SVG x of a data value.
+    fn sx(&self, x: f64) -> f64 {
+        ML + (self.tx(x) - self.x0) / (self.x1 - self.x0) * self.pw
     }
-    if c.x_zero && !log {
-        x0 = x0.min(0.0);
+    /// SVG x of a position already on the axis scale (a tick).
+    fn sxt(&self, t: f64) -> f64 {
+        ML + (t - self.x0) / (self.x1 - self.x0) * self.pw
     }
-    let (mut y0, mut y1) = (
-        fold(&ys, f64::min, f64::INFINITY),
-        fold(&ys, f64::max, f64::NEG_INFINITY),
-    );
-    if c.y_zero {
-        y0 = y0.min(0.0);
-        y1 = y1.max(0.0);
+    fn sy(&self, y: f64) -> f64 {
+        MT + self.ph - (y - self.y0) / (self.y1 - self.y0) * self.ph
     }
-    // x ticks as (position on the axis scale, value shown)
-    let (x0, x1, xt): (f64, f64, Vec<(f64, f64)>) = if log {
-        let (a, b) = (x0.floor(), x1.ceil().max(x0.floor() + 1.0));
-        let mut t = Vec::new();
-        for d in (a as i32)..=(b as i32) {
-            for m in [1.0, 2.0, 5.0] {
-                let v = m * 10f64.powi(d);
-                if v.log10() <= b + 1e-9 {
-                    t.push((v.log10(), v));
+
+    /// Fit the frame to every drawable point, bar edge, marker and band of the chart, with its
+    /// ticks: x as (position on the axis scale, value shown), y as values. `None` without
+    /// data.
+    #[allow(clippy::type_complexity)]
+    fn fit(c: &Chart) -> Option<(Frame, Vec<(f64, f64)>, Vec<f64>)> {
+        let log = c.x_log;
+        let mut xs: Vec<f64> = Vec::new();
+        let mut ys: Vec<f64> = Vec::new();
+        for s in &c.series {
+            for &(x, y) in &s.points {
+                if tx(log, x).is_finite() && y.is_finite() {
+                    xs.push(tx(log, x));
+                    ys.push(y);
+                    if let (Kind::Bars { width }, false) = (s.kind, log) {
+                        xs.push(x - width / 2.0);
+                        xs.push(x + width / 2.0);
+                    }
                 }
             }
         }
-        (a, b, t)
-    } else {
-        let (a, b, t) = ticks(x0, x1, 7);
-        (a, b, t.into_iter().map(|v| (v, v)).collect())
-    };
-    let (y0, y1, yt) = match c.y_range {
-        Some((a, b)) => {
-            let step = nice_step(b - a, 5);
-            let n = ((b - a) / step).round() as usize;
-            (a, b, (0..=n).map(|i| a + step * i as f64).collect())
+        for m in &c.markers {
+            if tx(log, m.x).is_finite() && m.y.is_finite() {
+                xs.push(tx(log, m.x));
+                ys.push(m.y);
+            }
         }
-        None => ticks(y0, y1, 5),
-    };
-    let pw = W - ML - MR;
-    let ph = H - MT - MB;
-    let sx = move |x: f64| ML + (tx(x) - x0) / (x1 - x0) * pw;
-    let sxt = move |t: f64| ML + (t - x0) / (x1 - x0) * pw;
-    let sy = move |y: f64| MT + ph - (y - y0) / (y1 - y0) * ph;
+        if xs.is_empty() {
+            return None;
+        }
+        let fold = |v: &[f64], f: fn(f64, f64) -> f64, init: f64| v.iter().copied().fold(init, f);
+        let (mut x0, mut x1) = (
+            fold(&xs, f64::min, f64::INFINITY),
+            fold(&xs, f64::max, f64::NEG_INFINITY),
+        );
+        for b in &c.bands {
+            if tx(log, b.x0).is_finite() && tx(log, b.x1).is_finite() {
+                x0 = x0.min(tx(log, b.x0));
+                x1 = x1.max(tx(log, b.x1));
+            }
+        }
+        if let (Some((a, b)), false) = (c.x_range, log) {
+            x0 = a;
+            x1 = b;
+        }
+        if c.x_zero && !log {
+            x0 = x0.min(0.0);
+        }
+        let (mut y0, mut y1) = (
+            fold(&ys, f64::min, f64::INFINITY),
+            fold(&ys, f64::max, f64::NEG_INFINITY),
+        );
+        if c.y_zero {
+            y0 = y0.min(0.0);
+            y1 = y1.max(0.0);
+        }
+        let (x0, x1, xt): (f64, f64, Vec<(f64, f64)>) = if log {
+            let (a, b) = (x0.floor(), x1.ceil().max(x0.floor() + 1.0));
+            let mut t = Vec::new();
+            for d in (a as i32)..=(b as i32) {
+                for m in [1.0, 2.0, 5.0] {
+                    let v = m * 10f64.powi(d);
+                    if v.log10() <= b + 1e-9 {
+                        t.push((v.log10(), v));
+                    }
+                }
+            }
+            (a, b, t)
+        } else {
+            let (a, b, t) = ticks(x0, x1, 7);
+            (a, b, t.into_iter().map(|v| (v, v)).collect())
+        };
+        let (y0, y1, yt) = match c.y_range {
+            Some((a, b)) => {
+                let step = nice_step(b - a, 5);
+                let n = ((b - a) / step).round() as usize;
+                (a, b, (0..=n).map(|i| a + step * i as f64).collect())
+            }
+            None => ticks(y0, y1, 5),
+        };
+        let frame = Frame {
+            log,
+            x0,
+            x1,
+            y0,
+            y1,
+            pw: W - ML - MR,
+            ph: H - MT - MB,
+        };
+        Some((frame, xt, yt))
+    }
+}
 
-    // bands, grid and ticks
+/// `x` on a log₁₀ axis (NaN for x ≤ 0), or `x` itself on a linear one.
+fn tx(log: bool, x: f64) -> f64 {
+    if log {
+        if x > 0.0 {
+            x.log10()
+        } else {
+            f64::NAN
+        }
+    } else {
+        x
+    }
+}
+
+/// Shaded x-bands with their labels (clipped to the plot).
+fn draw_bands(out: &mut String, c: &Chart, f: &Frame) {
     for b in &c.bands {
-        let (a, z) = (sx(b.x0).max(ML), sx(b.x1).min(ML + pw));
+        let (a, z) = (f.sx(b.x0).max(ML), f.sx(b.x1).min(ML + f.pw));
         if z > a {
             let _ = write!(
                 out,
-                r##"<rect class="band" x="{a:.1}" y="{MT}" width="{:.1}" height="{ph}" fill="#2ca02c" fill-opacity="0.12"><title>{}</title></rect>"##,
+                r##"<rect class="band" x="{a:.1}" y="{MT}" width="{:.1}" height="{}" fill="#2ca02c" fill-opacity="0.12"><title>{}</title></rect>"##,
                 z - a,
+                f.ph,
                 escape_html(&b.label)
             );
             let _ = write!(
@@ -322,39 +397,44 @@ pub fn render(c: &Chart) -> String {
             );
         }
     }
+}
+
+/// Grid lines, tick labels, axis labels and the plot border.
+fn draw_axes(out: &mut String, c: &Chart, f: &Frame, xt: &[(f64, f64)], yt: &[f64]) {
+    let (pw, ph) = (f.pw, f.ph);
     out.push_str(r##"<g class="grid" stroke="#e3e3e3" stroke-width="1">"##);
-    for &t in &yt {
+    for &t in yt {
         let _ = write!(
             out,
             r#"<line x1="{ML}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/>"#,
             ML + pw,
-            y = sy(t)
+            y = f.sy(t)
         );
     }
-    for &(t, _) in &xt {
+    for &(t, _) in xt {
         let _ = write!(
             out,
             r#"<line y1="{MT}" y2="{:.1}" x1="{x:.1}" x2="{x:.1}"/>"#,
             MT + ph,
-            x = sxt(t)
+            x = f.sxt(t)
         );
     }
     out.push_str("</g>");
     out.push_str(r##"<g class="axis" font-size="11" fill="#444">"##);
-    for &t in &yt {
+    for &t in yt {
         let _ = write!(
             out,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             ML - 6.0,
-            sy(t) + 4.0,
+            f.sy(t) + 4.0,
             fmt_num(t)
         );
     }
-    for &(t, v) in &xt {
+    for &(t, v) in xt {
         let _ = write!(
             out,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            sxt(t),
+            f.sxt(t),
             MT + ph + 16.0,
             fmt_num(v)
         );
@@ -377,95 +457,99 @@ pub fn render(c: &Chart) -> String {
         out,
         r##"<rect x="{ML}" y="{MT}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>"##
     );
+}
 
-    // series
-    for (i, s) in c.series.iter().enumerate() {
-        let col = color_of(s, i);
-        let pts: Vec<(usize, f64, f64)> = s
-            .points
-            .iter()
-            .enumerate()
-            .filter(|(_, (x, y))| tx(*x).is_finite() && y.is_finite())
-            .map(|(k, &(x, y))| (k, x, y))
-            .collect();
-        let tip = |k: usize, x: f64, y: f64| match s.tips.get(k) {
-            Some(t) => escape_html(t),
-            None => escape_html(&format!("{}: {}, {}", s.name, fmt_num(x), fmt_num(y))),
-        };
-        let _ = write!(out, r#"<g class="series" data-name="{}">"#, escape_html(&s.name));
-        match s.kind {
-            Kind::Line | Kind::Step => {
-                let mut d = String::new();
-                let mut prev: Option<f64> = None;
-                for &(_, x, y) in &pts {
-                    let (px, py) = (sx(x), sy(y));
-                    match prev {
-                        None => {
-                            let _ = write!(d, "M{px:.1},{py:.1}");
-                        }
-                        Some(last_y) if s.kind == Kind::Step => {
-                            let _ = write!(d, "L{px:.1},{last_y:.1}L{px:.1},{py:.1}");
-                        }
-                        Some(_) => {
-                            let _ = write!(d, "L{px:.1},{py:.1}");
-                        }
+/// One series (the `i`-th, for its default colour), every drawn point with a tooltip.
+fn draw_series(out: &mut String, s: &Series, i: usize, f: &Frame) {
+    let col = color_of(s, i);
+    let pts: Vec<(usize, f64, f64)> = s
+        .points
+        .iter()
+        .enumerate()
+        .filter(|(_, (x, y))| f.tx(*x).is_finite() && y.is_finite())
+        .map(|(k, &(x, y))| (k, x, y))
+        .collect();
+    let tip = |k: usize, x: f64, y: f64| match s.tips.get(k) {
+        Some(t) => escape_html(t),
+        None => escape_html(&format!("{}: {}, {}", s.name, fmt_num(x), fmt_num(y))),
+    };
+    let _ = write!(out, r#"<g class="series" data-name="{}">"#, escape_html(&s.name));
+    match s.kind {
+        Kind::Line | Kind::Step => {
+            let mut d = String::new();
+            let mut prev: Option<f64> = None;
+            for &(_, x, y) in &pts {
+                let (px, py) = (f.sx(x), f.sy(y));
+                match prev {
+                    None => {
+                        let _ = write!(d, "M{px:.1},{py:.1}");
                     }
-                    prev = Some(py);
+                    Some(last_y) if s.kind == Kind::Step => {
+                        let _ = write!(d, "L{px:.1},{last_y:.1}L{px:.1},{py:.1}");
+                    }
+                    Some(_) => {
+                        let _ = write!(d, "L{px:.1},{py:.1}");
+                    }
                 }
+                prev = Some(py);
+            }
+            let _ = write!(
+                out,
+                r#"<path class="line" d="{d}" fill="none" stroke="{col}" stroke-width="1.8"{}><title>{}</title></path>"#,
+                if s.dashed { r#" stroke-dasharray="5,3""# } else { "" },
+                escape_html(&s.name)
+            );
+            // Tooltipped dots only where the series has explicit tips (e.g. percentiles).
+            for &(k, x, y) in &pts {
+                if let Some(t) = s.tips.get(k).filter(|t| !t.is_empty()) {
+                    let _ = write!(
+                        out,
+                        r#"<circle class="pt" cx="{:.1}" cy="{:.1}" r="3" fill="{col}"><title>{}</title></circle>"#,
+                        f.sx(x),
+                        f.sy(y),
+                        escape_html(t)
+                    );
+                }
+            }
+        }
+        Kind::Points => {
+            for &(k, x, y) in &pts {
                 let _ = write!(
                     out,
-                    r#"<path class="line" d="{d}" fill="none" stroke="{col}" stroke-width="1.8"{}><title>{}</title></path>"#,
-                    if s.dashed { r#" stroke-dasharray="5,3""# } else { "" },
-                    escape_html(&s.name)
+                    r#"<circle class="pt" cx="{:.1}" cy="{:.1}" r="2.2" fill="{col}" fill-opacity="0.6"><title>{}</title></circle>"#,
+                    f.sx(x),
+                    f.sy(y),
+                    tip(k, x, y)
                 );
-                // Tooltipped dots only where the series has explicit tips (e.g. percentiles).
-                for &(k, x, y) in &pts {
-                    if let Some(t) = s.tips.get(k).filter(|t| !t.is_empty()) {
-                        let _ = write!(
-                            out,
-                            r#"<circle class="pt" cx="{:.1}" cy="{:.1}" r="3" fill="{col}"><title>{}</title></circle>"#,
-                            sx(x),
-                            sy(y),
-                            escape_html(t)
-                        );
-                    }
-                }
-            }
-            Kind::Points => {
-                for &(k, x, y) in &pts {
-                    let _ = write!(
-                        out,
-                        r#"<circle class="pt" cx="{:.1}" cy="{:.1}" r="2.2" fill="{col}" fill-opacity="0.6"><title>{}</title></circle>"#,
-                        sx(x),
-                        sy(y),
-                        tip(k, x, y)
-                    );
-                }
-            }
-            Kind::Bars { width } => {
-                let base = sy(y0.max(0.0).min(y1));
-                for &(k, x, y) in &pts {
-                    let (a, b) = (sx(x - width / 2.0), sx(x + width / 2.0));
-                    let top = sy(y);
-                    let _ = write!(
-                        out,
-                        r#"<rect class="pt" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{col}" fill-opacity="0.75"><title>{}</title></rect>"#,
-                        a + 0.5,
-                        top.min(base),
-                        (b - a - 1.0).max(0.8),
-                        (base - top).abs(),
-                        tip(k, x, y)
-                    );
-                }
             }
         }
-        out.push_str("</g>");
+        Kind::Bars { width } => {
+            let base = f.sy(f.y0.max(0.0).min(f.y1));
+            for &(k, x, y) in &pts {
+                let (a, b) = (f.sx(x - width / 2.0), f.sx(x + width / 2.0));
+                let top = f.sy(y);
+                let _ = write!(
+                    out,
+                    r#"<rect class="pt" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{col}" fill-opacity="0.75"><title>{}</title></rect>"#,
+                    a + 0.5,
+                    top.min(base),
+                    (b - a - 1.0).max(0.8),
+                    (base - top).abs(),
+                    tip(k, x, y)
+                );
+            }
+        }
     }
+    out.push_str("</g>");
+}
+
+/// Labelled diamond markers (e.g. the saturation and operating points).
+fn draw_markers(out: &mut String, c: &Chart, f: &Frame) {
     for m in &c.markers {
-        if !(tx(m.x).is_finite() && m.y.is_finite()) {
+        if !(f.tx(m.x).is_finite() && m.y.is_finite()) {
             continue;
         }
-        let (px, py) = (sx(m.x), sy(m.y));
+        let (px, py) = (f.sx(m.x), f.sy(m.y));
         let _ = write!(
             out,
             r##"<g class="marker"><path class="pt" d="M{px:.1},{:.1}L{:.1},{py:.1}L{px:.1},{:.1}L{:.1},{py:.1}Z" fill="{}" stroke="#222"><title>{}</title></path><text x="{:.1}" y="{:.1}" font-size="11" fill="#222">{}</text></g>"##,
@@ -480,7 +564,10 @@ pub fn render(c: &Chart) -> String {
             escape_html(&m.label)
         );
     }
-    // legend (only with more than one named series)
+}
+
+/// The legend, only with more than one named series.
+fn draw_legend(out: &mut String, c: &Chart) {
     if c.series.len() > 1 {
         let mut lx = ML + 4.0;
         for (i, s) in c.series.iter().enumerate() {
@@ -494,8 +581,6 @@ pub fn render(c: &Chart) -> String {
             lx += 26.0 + 6.2 * s.name.chars().count() as f64;
         }
     }
-    out.push_str("</svg>");
-    out
 }
 
 /// Up to `max` points of the empirical CDF of `samples` (x = value, y = fraction ≤ x), with
@@ -561,6 +646,15 @@ pub fn histogram(mut v: Vec<f32>, bins: usize) -> (Vec<(f64, f64)>, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_everything_dangerous() {
+        assert_eq!(
+            escape_html("<script>alert(1)</script> & \"q\" 'a'"),
+            "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot; &#39;a&#39;"
+        );
+        assert_eq!(escape_html("a\u{1}b"), "a\u{FFFD}b");
+    }
 
     #[test]
     fn nice_ticks() {

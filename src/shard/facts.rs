@@ -67,6 +67,15 @@ pub struct MergeInfo {
     pub shards: Vec<ShardHealth>,
 }
 
+impl MergeInfo {
+    /// `clock_bound_ms` in words.
+    pub fn clock_bound_text(&self) -> String {
+        self.clock_bound_ms
+            .map(|b| format!("{b:.2} ms"))
+            .unwrap_or_else(|| "unknown (a clock was not reported synchronized)".into())
+    }
+}
+
 /// One merged shard: where it ran, how it was aligned, and its own self-health.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShardHealth {

@@ -46,7 +46,17 @@ fn compare_fast_and_slow_runs() {
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("gate 'itl.p50 > +10%' violated"), "{stderr}");
-    let itl_row = stdout.lines().find(|l| l.starts_with("itl.p50")).expect("itl row");
+    let itl_row = stdout
+        .lines()
+        .find(|l| l.starts_with("ITL (per token, chunk-aware) p50 (ms)"))
+        .expect("itl row");
+    // Never a bare, unlabelled ITL (or any other distribution) row.
+    assert!(
+        !stdout.lines().any(|l| ["itl.", "icl.", "tpot.", "ttft.", "e2e."]
+            .iter()
+            .any(|d| l.starts_with(d))),
+        "{stdout}"
+    );
     assert!(itl_row.trim_end().ends_with('*'), "significant: {itl_row}");
     assert!(stdout.contains("output throughput is"), "{stdout}");
 
@@ -86,6 +96,7 @@ fn compare_fast_and_slow_runs() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     let rows = v["comparison"]["rows"].as_array().unwrap();
     let itl = rows.iter().find(|r| r["metric"] == "itl.p50").unwrap();
+    assert_eq!(itl["label"], "ITL (per token, chunk-aware) p50");
     let (a, b) = (
         itl["cells"][0]["value"].as_f64().unwrap(),
         itl["cells"][1]["value"].as_f64().unwrap(),

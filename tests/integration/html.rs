@@ -181,11 +181,15 @@ fn sweep_json_is_rendered_with_marked_points() {
 }
 
 /// Headless Chromium renders the report with every data point and no console error.
-/// Skipped (with a message) when /usr/bin/chromium is absent.
+/// Skipped (with a message) when /usr/bin/chromium is absent, except under CI (`CI` set),
+/// where a missing browser fails the test.
 #[test]
 fn chromium_renders_report() {
     if !Path::new("/usr/bin/chromium").exists() {
-        eprintln!("SKIPPED chromium_renders_report: /usr/bin/chromium is absent (apt-get install -y chromium)");
+        crate::util::skip_missing(
+            "chromium_renders_report",
+            "/usr/bin/chromium is absent (apt-get install -y chromium)",
+        );
         return;
     }
     let _cpu = crate::util::serial();

@@ -10,6 +10,8 @@ mod config;
 mod faults;
 mod goodput;
 mod html;
+mod measurement;
+mod metric_audit;
 mod parser_props;
 mod plan;
 mod real_server;

@@ -11,6 +11,9 @@ pub fn bin() -> Command {
 pub struct Run {
     pub out: Output,
     pub dir: tempfile::TempDir,
+    /// Wall-clock time of the command, measured by the test (an upper bound on any time the
+    /// run reports, e.g. its `duration_s`).
+    pub elapsed: std::time::Duration,
 }
 
 impl Run {
@@ -125,11 +128,84 @@ pub fn bench_within(args: &[&str], limit: std::time::Duration) -> Run {
         stdout: std::fs::read(&out_path).unwrap_or_default(),
         stderr: std::fs::read(&err_path).unwrap_or_default(),
     };
-    Run { out, dir }
+    Run {
+        out,
+        dir,
+        elapsed: t.elapsed(),
+    }
 }
 
 pub fn f(v: &Value, ptr: &str) -> f64 {
     v.pointer(ptr)
         .and_then(Value::as_f64)
         .unwrap_or_else(|| panic!("missing {ptr} in {v}"))
+}
+
+/// A standalone `infermeter sim serve --port 0 ARGS` on 127.0.0.1, killed when dropped (also
+/// when an assertion fails first).
+pub struct SimServer {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl SimServer {
+    /// Start it and wait (at most 20 s) for the address it prints.
+    pub fn start(args: &[&str]) -> SimServer {
+        use std::io::BufRead;
+        let mut child = bin()
+            .args(["sim", "serve", "--port", "0"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn sim serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = SimServer {
+            child,
+            url: String::new(),
+        };
+        let mut seen = Vec::new();
+        server.url = loop {
+            let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(20)) else {
+                panic!("sim serve printed no address: {seen:?}");
+            };
+            if let Some(rest) = line.split("http://").nth(1) {
+                break format!("http://{}", rest.split_whitespace().next().unwrap_or_default());
+            }
+            seen.push(line);
+        };
+        server
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// True under CI: the environment variable `CI` is set to anything but `""`, `0` or `false`
+/// (`.ci/run` exports `CI=true`; hosted CI services set it too).
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// A test's dependency is missing. Outside CI it skips, saying so on stderr; under CI the
+/// dependency is required (`.ci/run` installs it), so the test fails instead of passing green.
+pub fn skip_missing(test: &str, why: &str) {
+    assert!(
+        !under_ci(),
+        "{test}: {why}, and CI requires it (CI is set; .ci/run installs every test dependency)"
+    );
+    eprintln!("SKIPPED {test}: {why}");
 }

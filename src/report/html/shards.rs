@@ -1,10 +1,10 @@
-//! How a merged run shows its shards: a section of `report.html` (one row per shard: host,
-//! node, alignment, start lateness, clock, requests, self-health verdict) and the lines
-//! `merge` prints. Rendering only; the numbers are `shard::merge`'s (`MergeInfo`).
+//! The shards section of a merged run's report (`infermeter merge`): how the run was merged
+//! (shards, timeline origin, start spread, clock bound), a warning for missing, unfinished or
+//! saturated shards, and one row per shard: host, node, alignment, start lateness, clock,
+//! requests, CPU, schedule lag and its self-health verdict.
 
-use super::html::escape_html;
-use super::Summary;
-use crate::shard::facts::MergeInfo;
+use crate::report::svg::escape_html;
+use crate::report::Summary;
 use crate::shard::format_utc;
 use std::fmt::Write as _;
 
@@ -12,9 +12,9 @@ fn ms(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "n/a".into())
 }
 
-/// The "Shards" section of a merged run's report; `None` for a run that was not merged.
-pub fn html_section(s: &Summary) -> Option<String> {
-    let info = s.shards.as_ref()?;
+/// The "Shards" section of a merged run's report (nothing for a run that was not merged).
+pub(super) fn render(page: &mut String, s: &Summary) {
+    let Some(info) = s.shards.as_ref() else { return };
     let mut out = String::from("<section id=\"shards\"><h2>Shards</h2>");
     let _ = write!(
         out,
@@ -23,7 +23,7 @@ pub fn html_section(s: &Summary) -> Option<String> {
         info.count,
         escape_html(&format_utc(info.origin_unix_us)),
         ms(info.start_spread_ms),
-        bound(info.clock_bound_ms),
+        info.clock_bound_text(),
     );
     if !info.missing.is_empty() || !info.unfinished.is_empty() {
         let _ = write!(
@@ -82,40 +82,7 @@ pub fn html_section(s: &Summary) -> Option<String> {
         );
     }
     out.push_str("</table></section>");
-    Some(out)
-}
-
-/// What `merge` prints after the summary.
-pub fn console_lines(info: &MergeInfo) -> String {
-    let mut out = format!(
-        "merged {} of {} shards; measured phases started within {} ms; clock offset bound {}",
-        info.merged.len(),
-        info.count,
-        ms(info.start_spread_ms),
-        bound(info.clock_bound_ms)
-    );
-    for h in &info.shards {
-        let verdict = match &h.client {
-            Some(c) if c.saturated => format!("SATURATED: {}", c.saturated_reason.as_deref().unwrap_or("")),
-            Some(_) => "ok".into(),
-            None => "did not finish".into(),
-        };
-        let _ = write!(
-            out,
-            "\n  shard {} on {}: {} requests, offset {:.3} ms, late {} ms, {verdict}",
-            h.index,
-            h.host,
-            h.requests,
-            h.offset_ms,
-            ms(h.start_late_ms)
-        );
-    }
-    out
-}
-
-fn bound(b: Option<f64>) -> String {
-    b.map(|b| format!("{b:.2} ms"))
-        .unwrap_or_else(|| "unknown (a clock was not reported synchronized)".into())
+    page.push_str(&out);
 }
 
 fn join(v: &[u32]) -> String {
