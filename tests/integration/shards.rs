@@ -248,48 +248,9 @@ fn n_shards_send_and_merge_exactly_the_single_process_run() {
         let (shards, merged) = sharded_run(work.path(), &spec, n);
         let m = read_json(&merged.join("summary.json"));
         let ctx = format!("N = {n}");
-        // Same requests, nothing twice, nothing missing (warm-up included).
         let merged_records = records_of(&merged);
-        let ids: BTreeSet<(u64, bool)> = merged_records.iter().map(|r| (r.id, r.warmup)).collect();
-        assert_eq!(merged_records.len(), ids.len(), "{ctx}: a request twice");
-        assert_eq!(ids, one_ids, "{ctx}");
-        for key in [
-            "/requests/total",
-            "/requests/succeeded",
-            "/tokens/input",
-            "/tokens/output",
-        ] {
-            assert_eq!(m.pointer(key), one.pointer(key), "{ctx}: {key}");
-        }
-        assert_eq!(f(&m, "/requests/total"), REQUESTS as f64);
-        // The same arrival schedule, and the rate within 1 %.
-        // (Equal up to the µs rounding of each run's first and last intended send.)
-        let (sm, so) = (f(&m, "/client/scheduled_rate"), f(&one, "/client/scheduled_rate"));
-        assert!((sm / so - 1.0).abs() < 1e-6, "{ctx}: scheduled rate {sm} vs {so}");
-        for key in ["/throughput/requests_per_s", "/throughput/output_tokens_per_s"] {
-            let (a, b) = (f(&m, key), f(&one, key));
-            eprintln!(
-                "{ctx}: {key} merged {a:.3} single {b:.3} ({:+.3} %)",
-                (a / b - 1.0) * 100.0
-            );
-            assert!((a / b - 1.0).abs() < 0.01, "{ctx}: {key} merged {a} single {b}");
-        }
-        // Percentiles recomputed from the shards' records, concatenated as they are.
-        let mut concatenated = Vec::new();
-        for k in 0..n {
-            let dir = shards.join(format!("shard-{k}"));
-            let run = read_json(&dir.join("run.json"));
-            assert_eq!(run["shard"]["index"], k, "{ctx}");
-            assert_eq!(run["run"]["shard"]["index_source"], "JOB_COMPLETION_INDEX");
-            assert_eq!(run["run"]["shard"]["node"], format!("node-{k}"));
-            concatenated.extend(records_of(&dir));
-        }
-        // Through the same JSON text as summary.json (serde_json's default float parsing is
-        // not exact: the two sides must take the same path to compare bit for bit).
-        let text = serde_json::to_string(&infermeter::metrics::compute(&concatenated)).unwrap();
-        let recomputed: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(m["latency_ms"], recomputed["latency_ms"], "{ctx}");
-        assert_eq!(m["tokens_per_chunk"], recomputed["tokens_per_chunk"], "{ctx}");
+        same_workload(&ctx, &m, &one, &merged_records, &one_ids);
+        percentiles_from_concatenated(&ctx, &m, &shards, n);
         // The merged run says what it is made of; the shards started together.
         assert_eq!(m["shards"]["merged"], serde_json::json!((0..n).collect::<Vec<_>>()));
         assert_eq!(m["partial"], false);
@@ -304,21 +265,7 @@ fn n_shards_send_and_merge_exactly_the_single_process_run() {
             "the merged run.json is the single-process specification"
         );
         assert_eq!(rerun["load"]["rate"], 50.0);
-        // The merged report renders: every chart, and a row per shard.
-        let html = std::fs::read_to_string(merged.join("report.html")).expect("report.html");
-        assert!(html.starts_with("<!DOCTYPE html>") && !html.contains("<script"));
-        for id in [
-            "cdf-ttft",
-            "cdf-tpot",
-            "cdf-e2e",
-            "hist-itl",
-            "ts-inflight",
-            "ts-tps",
-            "id=\"shards\"",
-        ] {
-            assert!(html.contains(id), "{ctx}: {id}");
-        }
-        assert!(html.matches("<tr><td>").count() >= n as usize, "{ctx}: a row per shard");
+        merged_report_renders(&ctx, &merged, n);
         if n == 1 {
             // Merging the results volume again skips the merged run inside it.
             let out = bin()
@@ -351,6 +298,73 @@ fn n_shards_send_and_merge_exactly_the_single_process_run() {
             refusals(&shards, work.path());
         }
     }
+}
+
+/// Same requests (warm-up included), nothing twice, the same token totals and arrival
+/// schedule as the single process, and the rates within 1 %.
+fn same_workload(ctx: &str, m: &Value, one: &Value, merged: &[RequestRecord], one_ids: &BTreeSet<(u64, bool)>) {
+    let ids: BTreeSet<(u64, bool)> = merged.iter().map(|r| (r.id, r.warmup)).collect();
+    assert_eq!(merged.len(), ids.len(), "{ctx}: a request twice");
+    assert_eq!(&ids, one_ids, "{ctx}");
+    for key in [
+        "/requests/total",
+        "/requests/succeeded",
+        "/tokens/input",
+        "/tokens/output",
+    ] {
+        assert_eq!(m.pointer(key), one.pointer(key), "{ctx}: {key}");
+    }
+    assert_eq!(f(m, "/requests/total"), REQUESTS as f64);
+    // The same arrival schedule (equal up to the µs rounding of each run's first and last
+    // intended send), and the rates within 1 %.
+    let (sm, so) = (f(m, "/client/scheduled_rate"), f(one, "/client/scheduled_rate"));
+    assert!((sm / so - 1.0).abs() < 1e-6, "{ctx}: scheduled rate {sm} vs {so}");
+    for key in ["/throughput/requests_per_s", "/throughput/output_tokens_per_s"] {
+        let (a, b) = (f(m, key), f(one, key));
+        eprintln!(
+            "{ctx}: {key} merged {a:.3} single {b:.3} ({:+.3} %)",
+            (a / b - 1.0) * 100.0
+        );
+        assert!((a / b - 1.0).abs() < 0.01, "{ctx}: {key} merged {a} single {b}");
+    }
+}
+
+/// The merged percentiles are those of the shards' records concatenated as they are, and
+/// each shard recorded its index and where it came from.
+fn percentiles_from_concatenated(ctx: &str, m: &Value, shards: &Path, n: u32) {
+    let mut concatenated = Vec::new();
+    for k in 0..n {
+        let dir = shards.join(format!("shard-{k}"));
+        let run = read_json(&dir.join("run.json"));
+        assert_eq!(run["shard"]["index"], k, "{ctx}");
+        assert_eq!(run["run"]["shard"]["index_source"], "JOB_COMPLETION_INDEX");
+        assert_eq!(run["run"]["shard"]["node"], format!("node-{k}"));
+        concatenated.extend(records_of(&dir));
+    }
+    // Through the same JSON text as summary.json (serde_json's default float parsing is not
+    // exact: the two sides must take the same path to compare bit for bit).
+    let text = serde_json::to_string(&infermeter::metrics::compute(&concatenated)).unwrap();
+    let recomputed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(m["latency_ms"], recomputed["latency_ms"], "{ctx}");
+    assert_eq!(m["tokens_per_chunk"], recomputed["tokens_per_chunk"], "{ctx}");
+}
+
+/// The merged report: self-contained, every chart, and a row per shard.
+fn merged_report_renders(ctx: &str, merged: &Path, n: u32) {
+    let html = std::fs::read_to_string(merged.join("report.html")).expect("report.html");
+    assert!(html.starts_with("<!DOCTYPE html>") && !html.contains("<script"));
+    for id in [
+        "cdf-ttft",
+        "cdf-tpot",
+        "cdf-e2e",
+        "hist-itl",
+        "ts-inflight",
+        "ts-tps",
+        "id=\"shards\"",
+    ] {
+        assert!(html.contains(id), "{ctx}: {id}");
+    }
+    assert!(html.matches("<tr><td>").count() >= n as usize, "{ctx}: a row per shard");
 }
 
 /// With Chromium present (`.ci/run` installs it), the merged report renders without console
