@@ -96,10 +96,37 @@ pub fn read_shard(dir: &Path) -> Result<ShardRun, Error> {
     })
 }
 
+/// Read the shard directories, as many at once as there are cores (parsing records is most
+/// of a merge's time), in the order given.
+fn read_all(dirs: &[PathBuf]) -> Result<Vec<ShardRun>, Error> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(dirs.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut read: Vec<(usize, Result<ShardRun, Error>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(d) = dirs.get(i) else { return mine };
+                        mine.push((i, read_shard(d)));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
+    });
+    if read.len() != dirs.len() {
+        return Err(Error::failed("a reader thread failed"));
+    }
+    read.sort_by_key(|(i, _)| *i);
+    read.into_iter().map(|(_, r)| r).collect()
+}
+
 /// Merge the shard directories `dirs` into `out`; returns the exit code.
 pub fn run(dirs: &[PathBuf], out: &Path, allow_partial: bool, no_html: bool, ui: Ui) -> Result<u8, Error> {
     let found = shard_dirs(dirs, out)?;
-    let parts = found.iter().map(|d| read_shard(d)).collect::<Result<Vec<_>, _>>()?;
+    let parts = read_all(&found)?;
     let merged = merge::merge(parts, allow_partial).map_err(Error::usage)?;
     let load = crate::spec::validate::load(&merged.spec)?;
     let mut info = super::info::with_load(merged.first_info.clone(), &load);
