@@ -99,7 +99,9 @@ pub fn read_shard(dir: &Path) -> Result<ShardRun, Error> {
 /// Read the shard directories, as many at once as there are cores (parsing records is most
 /// of a merge's time), in the order given.
 fn read_all(dirs: &[PathBuf]) -> Result<Vec<ShardRun>, Error> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(dirs.len());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(dirs.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut read: Vec<(usize, Result<ShardRun, Error>)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
