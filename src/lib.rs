@@ -23,6 +23,7 @@ pub mod record;
 pub mod report;
 pub mod runner;
 pub mod schedule;
+pub mod shard;
 pub mod sim;
 pub mod spec;
 pub mod telemetry;

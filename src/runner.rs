@@ -18,6 +18,7 @@ use crate::client::retry::RetryPolicy;
 use crate::client::{self, ClientConfig, Conn};
 use crate::record::{write_jsonl, RequestRecord, TokenEvent};
 use crate::schedule::{self, Load};
+use crate::shard::{Partition, Shard};
 use crate::workload::trace::{Replay, TraceEntry};
 use crate::workload::{RequestSpec, Source, Workload};
 use anyhow::Context;
@@ -52,6 +53,15 @@ pub struct BenchPlan {
     /// Told when the run's clock starts, when the warm-up ends, and of every request (the
     /// telemetry scraper and the live exporter).
     pub observer: Option<Arc<dyn RunObserver>>,
+    /// This process's shard of a sharded run (`None`: the whole run): the request indices it
+    /// sends and its share of the workers or of the concurrency cap (`crate::shard`).
+    pub shard: Option<crate::shard::Shard>,
+    /// The run's time origin (`None`: when the run starts); every record's `*_us` counts
+    /// from it.
+    pub run_start: Option<Instant>,
+    /// Synchronized start (`--start-at`): the measured phase begins at this instant, after
+    /// the warm-up.
+    pub measure_from: Option<Instant>,
 }
 
 /// A future a [`RunObserver`] hook returns; the run waits for it.
@@ -136,6 +146,8 @@ pub struct RunOutcome {
     pub stopped: Option<Stopped>,
     /// CPU time and runtime-probe lateness over the measured phase (client self-health).
     pub runtime: crate::metrics::health::RuntimeSamples,
+    /// When the measured phase began, µs since the run's time origin.
+    pub phase_start_us: u64,
 }
 
 /// The stop and abort switches and the circuit breaker, shared by workers and the signal task
@@ -358,30 +370,42 @@ fn shift_to_first_send(rec: &mut RequestRecord, first_send_us: u64) {
     }
 }
 
-/// Where a closed loop takes its next request: the next index, or the next request of a
-/// trace read as the loop goes (the trace's timing is ignored).
+/// Where a closed loop takes its next request: this shard's next index, or this shard's next
+/// request of a trace read as the loop goes (the trace's timing is ignored; a trace request's
+/// index is its ordinal in the replayed window).
 enum Feed {
     Counter {
         next: AtomicU64,
         end: u64,
+        first: u64,
+        part: Partition,
     },
     Trace {
-        replay: Mutex<Option<Box<Replay>>>,
-        next: AtomicU64,
+        /// The replay and the ordinal of its next entry.
+        replay: Mutex<Option<(Box<Replay>, u64)>>,
+        first: u64,
+        part: Partition,
     },
 }
 
 impl Feed {
     fn next(&self) -> Option<(u64, Option<TraceEntry>)> {
         match self {
-            Feed::Counter { next, end } => {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                (i < *end).then_some((i, None))
+            Feed::Counter { next, end, first, part } => {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                (n < *end).then(|| (first + part.nth(n), None))
             }
-            Feed::Trace { replay, next } => {
+            Feed::Trace { replay, first, part } => {
                 let mut guard = replay.lock().ok()?;
-                let (_, e) = guard.as_mut()?.next()?;
-                Some((next.fetch_add(1, Ordering::Relaxed), Some(e)))
+                let (r, j) = guard.as_mut()?;
+                loop {
+                    let (_, e) = r.next()?;
+                    let mine = part.owns(*j);
+                    *j += 1;
+                    if mine {
+                        return Some((first + *j - 1, Some(e)));
+                    }
+                }
             }
         }
     }
@@ -393,24 +417,29 @@ fn trace_replay(w: &Workload, requests: Option<u64>, duration: Option<Duration>)
     Replay::open(&t.path, &t.opts, t.speed, requests, duration, t.scan.resume.as_ref()).ok()
 }
 
-/// Closed loop over request indices `[first, first + count)` (count may be unbounded), or
-/// over a trace's requests, stopping at `deadline` when given.
+/// Closed loop over this shard's request indices: `first + j` for the `j < count` that
+/// `part` owns (count, the whole run's, may be unbounded), or over this shard's requests of a
+/// trace, stopping at `deadline` when given.
 async fn closed_loop(
     ctx: Arc<Ctx>,
     concurrency: usize,
-    first: u64,
+    (first, part): (u64, Partition),
     count: Option<u64>,
     deadline: Option<Instant>,
     warmup: bool,
 ) {
     let feed = match (&ctx.workload.source, warmup) {
+        // The run's whole window is read, of which this shard sends its share.
         (Source::Trace(_), false) => Feed::Trace {
-            replay: Mutex::new(trace_replay(&ctx.workload, count, None).map(Box::new)),
-            next: AtomicU64::new(first),
+            replay: Mutex::new(trace_replay(&ctx.workload, count, None).map(|r| (Box::new(r), 0))),
+            first,
+            part,
         },
         _ => Feed::Counter {
-            next: AtomicU64::new(first),
-            end: count.map(|c| first + c).unwrap_or(u64::MAX),
+            next: AtomicU64::new(0),
+            end: count.map_or(u64::MAX, |c| part.owned_below(c)),
+            first,
+            part,
         },
     };
     let feed = Arc::new(feed);
@@ -436,15 +465,21 @@ async fn closed_loop(
 /// Arrivals of an open loop: send offsets (s from the phase start), with a trace's request.
 type Arrivals = Box<dyn Iterator<Item = (f64, Option<TraceEntry>)> + Send>;
 
-/// Open loop: a dedicated OS thread releases each request at its absolute arrival time.
-/// Arrivals are pulled as the schedule goes (a trace is never held in memory), and request
-/// tasks are not kept: each holds a clone of a channel sender, and the loop ends when the
-/// last one is dropped.
-async fn open_loop(ctx: Arc<Ctx>, arrivals: Arrivals, first: u64, max_concurrency: Option<usize>) {
+/// Open loop: a dedicated OS thread releases each request at its absolute arrival time
+/// (offsets from `phase_start`); a shard releases the arrivals its partition owns. Arrivals
+/// are pulled as the schedule goes (a trace is never held in memory), and request tasks are
+/// not kept: each holds a clone of a channel sender, and the loop ends when the last one is
+/// dropped.
+async fn open_loop(
+    ctx: Arc<Ctx>,
+    arrivals: Arrivals,
+    (first, part): (u64, Partition),
+    phase_start: Instant,
+    max_concurrency: Option<usize>,
+) {
     let handle = tokio::runtime::Handle::current();
     let cap = max_concurrency.map(|c| Arc::new(Semaphore::new(c)));
     let pool: Arc<Mutex<Vec<Conn>>> = Arc::new(Mutex::new(Vec::new()));
-    let phase_start = Instant::now();
     let thread_ctx = ctx.clone();
     let control = ctx.control.clone();
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
@@ -452,6 +487,9 @@ async fn open_loop(ctx: Arc<Ctx>, arrivals: Arrivals, first: u64, max_concurrenc
         .name("infermeter-pacer".into())
         .spawn(move || {
             for (j, (off, entry)) in arrivals.enumerate() {
+                if !part.owns(j as u64) {
+                    continue;
+                }
                 let sched = phase_start + Duration::from_secs_f64(off);
                 if !pace_unless_stopped(sched, &control.stop) {
                     break;
@@ -549,7 +587,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         client: plan.client.clone(),
         workload: plan.workload.clone(),
         retry: plan.retry,
-        run_start: Instant::now(),
+        run_start: plan.run_start.unwrap_or_else(Instant::now),
         tx,
         control: control.clone(),
         observer: plan.observer.clone(),
@@ -638,20 +676,33 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         })
     });
 
-    // Warmup: closed loop at the run's concurrency (or the open loop's cap), excluded from metrics.
-    if plan.warmup > 0 {
+    // Warmup: closed loop at the run's concurrency (or the open loop's cap), excluded from
+    // metrics; a shard sends every N-th warm-up request with its share of the workers.
+    let shard = plan.shard.unwrap_or(Shard::WHOLE);
+    let warm = Partition::stride(shard);
+    let warmup = warm.owned_below(plan.warmup);
+    if warmup > 0 {
         let c = match plan.load {
             Load::Closed { concurrency } => concurrency,
             Load::Open { max_concurrency, .. } | Load::Trace { max_concurrency } => max_concurrency.unwrap_or(8),
         }
         .clamp(1, plan.warmup as usize);
-        closed_loop(ctx.clone(), c, 0, Some(plan.warmup), None, true).await;
+        let c = (shard.share(c as u64) as usize).clamp(1, warmup as usize);
+        closed_loop(ctx.clone(), c, (0, warm), Some(plan.warmup), None, true).await;
+    }
+    // A synchronized start waits for the agreed instant; a shard that got here after it
+    // starts at once (its lateness is in the shard's record).
+    let on_time = plan.measure_from.filter(|t| *t > Instant::now());
+    if let Some(t) = on_time {
+        let c = control.clone();
+        let _ = tokio::task::spawn_blocking(move || pace_unless_stopped(t, &c.stop)).await;
     }
 
     if let Some(o) = &plan.observer {
         o.measuring().await;
     }
-    let phase_start = Instant::now();
+    let phase_start = on_time.unwrap_or_else(Instant::now);
+    let phase_start_us = us(ctx.run_start, phase_start);
     let cpu_start = probe::process_cpu_s();
     // Read lag of the measured phase only (warm-up connections were dropped and counted).
     plan.client.read_lag.reset();
@@ -663,21 +714,37 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
             sessions::run(ctx.clone(), plan.requests, deadline).await;
         }
         Load::Closed { concurrency } => {
-            closed_loop(ctx.clone(), concurrency, plan.warmup, plan.requests, deadline, false).await;
+            let part = Partition::slots(shard, concurrency as u64);
+            let workers = shard.share(concurrency as u64) as usize;
+            closed_loop(
+                ctx.clone(),
+                workers,
+                (plan.warmup, part),
+                plan.requests,
+                deadline,
+                false,
+            )
+            .await;
         }
         Load::Open {
             rate,
             arrival,
             max_concurrency,
         } => {
+            // The whole run's schedule, of which this shard sends its arrivals.
             let offsets = schedule::arrivals(rate, arrival, plan.seed, plan.requests, plan.duration);
             let arrivals: Arrivals = Box::new(offsets.into_iter().map(|t| (t, None)));
-            open_loop(ctx.clone(), arrivals, plan.warmup, max_concurrency).await;
+            let part = (plan.warmup, Partition::stride(shard));
+            let cap = max_concurrency.map(|c| shard.share(c as u64) as usize);
+            open_loop(ctx.clone(), arrivals, part, phase_start, cap).await;
         }
         Load::Trace { max_concurrency } => {
+            // The whole trace window, of which this shard sends its requests.
             let replay = trace_replay(&ctx.workload, plan.requests, plan.duration);
             let arrivals: Arrivals = Box::new(replay.into_iter().flatten().map(|(t, e)| (t, Some(e))));
-            open_loop(ctx.clone(), arrivals, plan.warmup, max_concurrency).await;
+            let part = (plan.warmup, Partition::stride(shard));
+            let cap = max_concurrency.map(|c| shard.share(c as u64) as usize);
+            open_loop(ctx.clone(), arrivals, part, phase_start, cap).await;
         }
     }
     let wall_s = phase_start.elapsed().as_secs_f64();
@@ -717,6 +784,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         wall_s,
         stopped,
         runtime,
+        phase_start_us,
     })
 }
 

@@ -143,6 +143,16 @@ pub async fn run_stage_with(cfg: &BenchConfig, ui: Ui, live: Option<LiveSender>)
     let requests = super::workload::trace_requests(&workload).or(cfg.load.requests);
     run_info.requests = requests;
     run_info.workload = Some(facts);
+    // The run's time origin on both clocks: records count from `anchor.instant`, and its
+    // wall-clock time aligns this run with others (the shards of one run, server logs).
+    let anchor = crate::shard::Anchor::now();
+    run_info.run_start_unix_us = Some(anchor.unix_us);
+    if let Some(shard) = cfg.sharding.shard {
+        super::shard::describe(&mut run_info, shard, &cfg.sharding, &cfg.load);
+        if !ui.silent && !ui.quiet {
+            eprintln!("{}", super::shard::start_line(shard, &cfg.sharding, &cfg.load));
+        }
+    }
     info::write_run_json(&cfg.out, &cfg.spec, &run_info)?;
     if let Some(l) = &live {
         l.send(LiveEvent::RunInfo(vec![
@@ -178,11 +188,22 @@ pub async fn run_stage_with(cfg: &BenchConfig, ui: Ui, live: Option<LiveSender>)
         drain_timeout: cfg.drain_timeout,
         announce: !ui.silent,
         observer: Some(session.clone()),
+        shard: cfg.sharding.shard,
+        run_start: Some(anchor.instant),
+        measure_from: cfg.sharding.start_at.as_ref().map(|(us, _)| anchor.instant_of(*us)),
     };
     let outcome = runner::run(&plan).await;
     let scraped = session.finish().await;
     let mut outcome = outcome?;
     outcome.runtime.includes_embedded_server = cfg.url.is_none();
+    if let Some(s) = run_info.shard.as_mut() {
+        s.phase_start_us = Some(outcome.phase_start_us);
+        s.start_late_ms = cfg
+            .sharding
+            .start_at
+            .as_ref()
+            .map(|(at, _)| (anchor.unix_us + outcome.phase_start_us).saturating_sub(*at) as f64 / 1000.0);
+    }
     let mut summary = report::build_summary(run_info, &outcome.records, &outcome.runtime, outcome.stopped.is_some());
     if let Some(s) = &outcome.stopped {
         summary.stopped_reason = Some(s.reason());

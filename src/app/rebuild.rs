@@ -47,6 +47,7 @@ pub fn run(dir: &Path, no_html: bool) -> Result<u8, Error> {
         summary.stopped_reason = live.stopped_reason.clone();
         summary.aborted_in_flight = live.aborted_in_flight;
         summary.wall_s = live.wall_s;
+        summary.shards = live.shards.clone();
     }
     // The server and GPU blocks come from server_metrics.jsonl with the same functions; the
     // scraper's own CPU cost is only known to the live run.

@@ -446,6 +446,71 @@ pub struct SimFlags {
     pub fault_delay_ms: u64,
 }
 
+/// Sharded runs and a synchronized start (`[shard]`); see docs/distributed.md.
+#[derive(Debug, Args, Clone, Serialize)]
+#[command(next_help_heading = "Shards")]
+pub struct ShardFlags {
+    /// Send shard K of N (0 <= K < N): N processes given K = 0..N-1 together send exactly the
+    /// single-process run (same prompts, concurrency and rate summed); merge them with
+    /// `infermeter merge`.
+    #[arg(long, value_name = "K/N", conflicts_with = "shards")]
+    pub shard: Option<String>,
+    /// Split the run into N shards, this process's index taken from the environment variable
+    /// JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// Start the measured phase at this absolute time, RFC 3339 with a zone (e.g.
+    /// 2026-05-01T12:00:00Z): prepare and warm up, then wait for it.
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
+}
+
+/// `k8s render`: where and how the Job runs (not part of the run specification).
+#[derive(Debug, Args, Clone, Serialize)]
+#[command(next_help_heading = "Kubernetes")]
+pub struct K8sFlags {
+    /// Container image with the infermeter binary as entry point (built from
+    /// deploy/Containerfile).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    /// Name of the Job, and prefix of the other objects.
+    #[arg(long, value_name = "NAME", default_value = "infermeter")]
+    pub name: String,
+    /// Namespace of every object [default: the kubectl context's].
+    #[arg(long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Start the measured phase this long after rendering (unless --start-at is given).
+    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    pub start_in: String,
+    /// Size of the ReadWriteMany results volume.
+    #[arg(long, value_name = "QUANTITY", default_value = "1Gi")]
+    pub storage: String,
+    /// Storage class of the results volume (one offering ReadWriteMany) [default: the
+    /// cluster's default class].
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Access mode of the results volume: ReadWriteMany (shards on several nodes) or
+    /// ReadWriteOnce (a single-node cluster such as kind, whose default class offers only it).
+    #[arg(long, value_name = "MODE", value_parser = ["ReadWriteMany", "ReadWriteOnce"], default_value = "ReadWriteMany")]
+    pub volume_access: String,
+    /// CPU request of each shard's pod.
+    #[arg(long, value_name = "QUANTITY", default_value = "1")]
+    pub cpu: String,
+    /// Memory request and limit of each shard's pod.
+    #[arg(long, value_name = "QUANTITY", default_value = "1Gi")]
+    pub memory: String,
+    /// Secret holding the API key, NAME or NAME:KEY (key default api-key), passed to the pods
+    /// in the variable named by --api-key-env.
+    #[arg(long, value_name = "NAME[:KEY]")]
+    pub api_key_secret: Option<String>,
+    /// Also deploy infermeter's simulated server (the --sim-* settings) as the target.
+    #[arg(long)]
+    pub sim_server: bool,
+    /// Directory to write the manifests to [default: k8s-NAME].
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
 /// The sweep's stages and searches (`[sweep]`).
 #[derive(Debug, Args, Clone, Serialize)]
 #[command(next_help_heading = "Sweep")]

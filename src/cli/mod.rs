@@ -48,6 +48,78 @@ pub enum Command {
     Sweep(Box<SweepArgs>),
     /// Compare runs side by side against the first; gate regressions with --fail-if (exit 3).
     Compare(CompareArgs),
+    /// Merge the shards of a sharded run (bench --shard K/N) into one run directory: the
+    /// records, summary and report a single process would have written.
+    Merge(MergeArgs),
+    /// Kubernetes: run a sharded benchmark as an Indexed Job.
+    K8s {
+        #[command(subcommand)]
+        command: K8sCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum K8sCommand {
+    /// Write the manifests of a sharded run: an Indexed Job (one pod per shard), a ConfigMap
+    /// with the run specification, a ReadWriteMany results volume, a merge Job and a pod to
+    /// copy the merged run out. Takes bench's flags (or --config) and --shards N.
+    Render(Box<K8sRenderArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' run directories, or a directory holding them (e.g. a Job's results volume).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<std::path::PathBuf>,
+    /// Directory of the merged run.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: std::path::PathBuf,
+    /// Merge what exists when shards are missing or did not finish (the summary says so).
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Do not write report.html.
+    #[arg(long)]
+    pub no_html: bool,
+    /// Print only the summary.json path.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args, Serialize)]
+pub struct K8sRenderArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub config: ConfigFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub k8s: K8sFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shard: ShardFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub target: TargetFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shape: LoadShapeFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub extent: ExtentFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub workload: WorkloadFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub seed: SeedFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub judge: JudgeFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub reliability: ReliabilityFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub sim: SimFlags,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +170,9 @@ pub struct BenchArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub ui: UiFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shard: ShardFlags,
     #[command(flatten)]
     #[serde(flatten)]
     pub sim: SimFlags,
@@ -291,6 +366,58 @@ async fn serve(a: &SimServeArgs, m: &ArgMatches) -> Result<u8, CliError> {
     app::serve::run(cfg, std::net::SocketAddr::new(ip, a.port)).await
 }
 
+fn merge(a: &MergeArgs) -> Result<u8, CliError> {
+    let ui = Ui {
+        progress: false,
+        quiet: a.quiet,
+        silent: false,
+    };
+    app::merge::run(&a.dirs, &a.out, a.allow_partial, a.no_html, ui)
+}
+
+fn k8s_render(a: &K8sRenderArgs, m: &ArgMatches) -> Result<u8, CliError> {
+    let spec = spec_of(a, &a.config, m)?;
+    if a.config.print_config {
+        return print_config(&spec);
+    }
+    let k = &a.k8s;
+    let shards = spec
+        .shard
+        .count
+        .ok_or_else(|| CliError::usage("k8s render needs --shards N (or shard.count): the number of pods"))?;
+    let start_at = match &spec.shard.start_at {
+        Some(t) => t.clone(),
+        None => {
+            let d = validate::dur("start-in", &k.start_in)?;
+            let now = crate::shard::Anchor::now().unix_us;
+            crate::util::utc_strings((now + d.as_micros() as u64).div_ceil(1_000_000)).1
+        }
+    };
+    let api_key_secret = k.api_key_secret.as_ref().map(|s| match s.split_once(':') {
+        Some((n, key)) => (n.to_string(), key.to_string()),
+        None => (s.clone(), "api-key".to_string()),
+    });
+    let opts = crate::shard::k8s::K8sOptions {
+        name: k.name.clone(),
+        namespace: k.namespace.clone(),
+        image: k.image.clone(),
+        shards,
+        start_at,
+        storage: k.storage.clone(),
+        storage_class: k.storage_class.clone(),
+        volume_access: k.volume_access.clone(),
+        cpu: k.cpu.clone(),
+        memory: k.memory.clone(),
+        api_key_secret,
+        sim_server: k.sim_server,
+    };
+    let out_dir = k
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(format!("k8s-{}", k.name)));
+    app::k8s::run(&spec, &opts, &out_dir, false)
+}
+
 fn sim_run(a: &SimRunArgs, m: &ArgMatches) -> Result<u8, CliError> {
     if a.list_presets {
         print!("{}", crate::sim::timing::presets_text());
@@ -342,6 +469,10 @@ pub fn main_entry() -> u8 {
             Command::Plan(a) => plan_cmd::run(*a),
             Command::Sweep(a) => sweep(&a, sub(&matches, &["sweep"])).await,
             Command::Compare(a) => compare_cmd::run(a),
+            Command::Merge(a) => merge(&a),
+            Command::K8s {
+                command: K8sCommand::Render(a),
+            } => k8s_render(&a, sub(&matches, &["k8s", "render"])),
         }
     });
     match result {
@@ -466,6 +597,7 @@ mod tests {
                 "infermeter sweep",
                 "infermeter sim serve",
                 "infermeter sim run",
+                "infermeter k8s render",
             ]
             .contains(&cmd.as_str());
             if !spec_cmd {

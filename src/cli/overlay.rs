@@ -23,6 +23,8 @@ pub enum How {
     JsonObject,
     /// A comma-separated list of positive numbers.
     NumList,
+    /// `K/N`: the key (`shard.index`) gets K and its sibling `count` gets N.
+    IndexOfCount,
 }
 
 /// Flag id (the field name in `flags`) → specification key.
@@ -141,6 +143,9 @@ pub const KEYS: &[(&str, &str, How)] = &[
     ("attainment_target", "sweep.attainment_target", How::Set),
     ("trials", "sweep.trials", How::Set),
     ("search_steps", "sweep.search_steps", How::Set),
+    ("shard", "shard.index", How::IndexOfCount),
+    ("shards", "shard.count", How::Set),
+    ("start_at", "shard.start_at", How::Set),
 ];
 
 /// Flags that steer the command line itself and are not part of a run specification.
@@ -153,6 +158,18 @@ pub const CLI_ONLY: &[&str] = &[
     "host",
     "port",
     "write_log",
+    "image",
+    "name",
+    "namespace",
+    "start_in",
+    "storage",
+    "storage_class",
+    "volume_access",
+    "cpu",
+    "memory",
+    "api_key_secret",
+    "sim_server",
+    "out_dir",
     "help",
     "version",
 ];
@@ -187,6 +204,13 @@ pub fn spec_from(config: Option<&Path>, typed: &[String], values: &Value) -> Res
             continue;
         };
         let v = values.get(id.as_str()).cloned().unwrap_or(Value::Null);
+        if *how == How::IndexOfCount {
+            let shard = crate::shard::Shard::parse(v.as_str().unwrap_or_default()).map_err(Error::usage)?;
+            let count_key = format!("{}.count", key.rsplit_once('.').map_or("", |(p, _)| p));
+            file::set(&mut tree, key, Value::from(shard.index));
+            file::set(&mut tree, &count_key, Value::from(shard.count));
+            continue;
+        }
         let v = convert(id, *how, v)?;
         file::set(&mut tree, key, v);
     }
@@ -204,7 +228,7 @@ pub fn spec_from(config: Option<&Path>, typed: &[String], values: &Value) -> Res
 fn convert(id: &str, how: How, v: Value) -> Result<Value, Error> {
     let flag = format!("--{}", id.replace('_', "-"));
     Ok(match how {
-        How::Set => v,
+        How::Set | How::IndexOfCount => v,
         How::Negate => Value::Bool(!v.as_bool().unwrap_or(false)),
         How::JsonObject => {
             let text = v.as_str().unwrap_or_default();

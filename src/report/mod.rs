@@ -86,6 +86,13 @@ pub struct RunInfo {
     /// reading the file kept; absent for synthetic prompts of earlier runs.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub workload: Option<crate::workload::facts::WorkloadInfo>,
+    /// Wall-clock time (UNIX µs) of the run's time origin, from which every record's `*_us`
+    /// instant counts: aligns the shards of one run (`merge`) and other wall-clock logs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub run_start_unix_us: Option<u64>,
+    /// A shard of a sharded run: its index, host, clock and start (see `crate::shard`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<crate::shard::facts::ShardInfo>,
 }
 
 impl RunInfo {
@@ -169,6 +176,10 @@ pub struct Summary {
     pub workload: Option<crate::metrics::workload::WorkloadMetrics>,
     /// The convention behind each latency key, so no number is ambiguous.
     pub definitions: BTreeMap<String, String>,
+    /// A run merged from shards (`infermeter merge`): which shards, how they were aligned,
+    /// and each shard's self-health.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shards: Option<crate::shard::facts::MergeInfo>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -242,6 +253,7 @@ pub fn build_summary(run: RunInfo, records: &[RequestRecord], runtime: &RuntimeS
         scrapes: None,
         workload,
         definitions: definitions(),
+        shards: None,
     }
 }
 

@@ -100,6 +100,7 @@ impl Default for RunSpec {
             telemetry: TelemetrySpec::default(),
             sim: None,
             sweep: None,
+            shard: Default::default(),
             run: None,
         }
     }

@@ -56,6 +56,10 @@ pub struct RunSpec {
     /// `infermeter sweep` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepSpec>,
+    /// Sharded runs (`bench` only): this process sends one of `shard.count` parts of the
+    /// workload; and a synchronized start (`shard.start_at`).
+    #[serde(skip_serializing_if = "ShardSpec::is_unset")]
+    pub shard: ShardSpec,
     /// Facts of a run that happened (resolved model and URL, start time, command line), written
     /// by infermeter into `run.json`; ignored when the file is read back as a configuration.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -413,6 +417,30 @@ pub struct SweepSpec {
     pub trials: usize,
     /// Bisection steps of the max-goodput search (0 = only the stages).
     pub search_steps: usize,
+}
+
+/// A run split over several processes (e.g. the pods of a Kubernetes Indexed Job), each
+/// sending its part of the single-process workload; see docs/distributed.md.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShardSpec {
+    /// Number of shards the run is split into (absent: not sharded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// This process's shard, 0 to `count - 1` (absent: from the environment variable
+    /// `JOB_COMPLETION_INDEX`, set by a Kubernetes Indexed Job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// Start the measured phase at this absolute time (RFC 3339 with a zone, e.g.
+    /// `2026-05-01T12:00:00Z`): each process prepares, warms up, then waits for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+}
+
+impl ShardSpec {
+    pub fn is_unset(&self) -> bool {
+        *self == ShardSpec::default()
+    }
 }
 
 impl RunSpec {

@@ -95,6 +95,8 @@ pub struct BenchConfig {
     pub sim: Option<SimConfig>,
     /// Server/GPU telemetry, the live exporter and the SLA profile (`[telemetry]`, `sla`).
     pub telemetry: crate::telemetry::session::TelemetryConfig,
+    /// This process's shard of a sharded run, and a synchronized start (`[shard]`).
+    pub sharding: crate::shard::Sharding,
 }
 
 /// `sim run`, validated.
@@ -489,6 +491,21 @@ pub fn bench(spec: &RunSpec) -> Result<BenchConfig, Error> {
     let workload = workload(spec)?;
     let (slo, price) = judging(spec)?;
     let telemetry = crate::telemetry::session::TelemetryConfig::from_spec(spec).map_err(usage)?;
+    let sharding = crate::shard::validate::sharding(
+        &spec.shard,
+        (&load.load, load.requests),
+        t.url.is_none(),
+        std::env::var(crate::shard::INDEX_ENV).ok().as_deref(),
+        crate::util::unix_now_s() * 1_000_000,
+    )
+    .map_err(usage)?;
+    if sharding.shard.is_some() && spec.workload.sessions.users.is_some() {
+        // A session's turns depend on its earlier replies, and its records are numbered as
+        // they are sent: a partition by index would split conversations.
+        return Err(usage(
+            "[workload.sessions] cannot be sharded (a conversation's turns must come from one process): drop --shard/--shards, or run one process per user group",
+        ));
+    }
     let api_key = match &t.api_key_file {
         Some(path) => Some(read_api_key_file(path)?),
         None => std::env::var(&t.api_key_env).ok().filter(|k| !k.is_empty()),
@@ -556,8 +573,14 @@ pub fn bench(spec: &RunSpec) -> Result<BenchConfig, Error> {
         max: r.retry,
         backoff: parse_duration(&r.retry_backoff).map_err(|e| usage(format!("--retry-backoff: {e}")))?,
     };
+    let mut resolved_spec = resolved(spec, &load, url.is_none());
+    let mut out = out_dir(spec, "bench");
+    if let Some(shard) = sharding.shard {
+        resolved_spec.shard.index = Some(shard.index);
+        out = crate::shard::out_dir(spec.output.dir.is_some(), out, shard);
+    }
     Ok(BenchConfig {
-        spec: resolved(spec, &load, url.is_none()),
+        spec: resolved_spec,
         url,
         model: t.model.clone(),
         api,
@@ -575,11 +598,12 @@ pub fn bench(spec: &RunSpec) -> Result<BenchConfig, Error> {
         max_error_rate,
         retry,
         drain_timeout: dur("drain-timeout", &r.drain_timeout)?,
-        out: out_dir(spec, "bench"),
+        out,
         csv: spec.output.csv,
         html: spec.output.html,
         sim,
         telemetry,
+        sharding,
     })
 }
 
@@ -675,6 +699,11 @@ pub fn sim_server(s: &SimSpec, seed: u64) -> Result<SimConfig, Error> {
 
 /// `sim run`: the simulated engine offline (the target section is not used).
 pub fn sim_run(spec: &RunSpec) -> Result<SimRunConfig, Error> {
+    if !spec.shard.is_unset() {
+        return Err(usage(
+            "sharding and --start-at ([shard]) apply to bench; sim run is offline and needs neither",
+        ));
+    }
     let sim = spec.sim.clone().unwrap_or_default();
     if !is_engine(&sim)? {
         return Err(usage(
@@ -714,6 +743,9 @@ fn stage_list(name: &str, v: &[f64]) -> Result<Vec<f64>, Error> {
 
 /// `sweep`: the shared stage settings are validated once, with a stage load filled in.
 pub fn sweep(spec: &RunSpec) -> Result<SweepConfig, Error> {
+    if !spec.shard.is_unset() {
+        return Err(usage("sharding and --start-at ([shard]) apply to bench, not to sweep"));
+    }
     if spec.load.rate.is_some() || spec.load.concurrency.is_some() {
         return Err(usage(
             "sweep sets the load per stage: use --rates or --concurrencies instead of --rate/--concurrency (load.rate/load.concurrency)",

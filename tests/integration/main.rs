@@ -17,6 +17,7 @@ mod plan;
 mod real_server;
 mod reliability;
 mod replay;
+mod shards;
 mod sim_engine;
 mod sweep;
 mod telemetry;

@@ -18,7 +18,7 @@
 //!
 //! One module per section of the page, each rendering from the summary and records alone:
 //! `headline`, `latency` (distributions), `timeseries`, `steady`, `health` (client
-//! self-health), `tokens`, `errors`, `config` (configuration and glossary), `sweep`, and
+//! self-health), `tokens`, `shards` (a merged run's shards), `errors`, `config` (configuration and glossary), `sweep`, and
 //! `compare` (the `compare --html` page). This module holds the page frame and the shared
 //! helpers (number formatting, key/value tables, figures).
 
@@ -28,6 +28,7 @@ mod errors;
 mod headline;
 mod health;
 mod latency;
+mod shards;
 mod steady;
 mod sweep;
 mod timeseries;
@@ -267,7 +268,9 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     out.push_str("<div class=\"cols\">");
     health::render(out, s);
     tokens::render(out, s);
-    out.push_str("</div><div class=\"cols\">");
+    out.push_str("</div>");
+    shards::render(out, s);
+    out.push_str("<div class=\"cols\">");
     errors::render(out, s, records);
     config::render(out, s, raw);
     out.push_str("</div>");
