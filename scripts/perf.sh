@@ -1,21 +1,95 @@
 #!/usr/bin/env bash
 # Client performance harness (issue 9): is infermeter ever the bottleneck?
-# Usage: scripts/perf.sh            (about 1.5 minutes on 2 cores; prints every figure)
+# Usage: scripts/perf.sh [all|paced]   (all: about 3 minutes on 2 cores; paced: section 6 only)
+#        PERF_BIN=path/to/infermeter scripts/perf.sh ...   measures another build (e.g. "before")
 # The simulated server runs as a separate process on 127.0.0.1 in zero-cost mode
 # (TTFT 0, ITL 0: tokens are written as fast as possible), so the client's CPU and memory are
 # measured alone. On a 2-core machine client and server share the cores: the figures are a
 # lower bound of what the client can ingest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WHAT=${1:-all}
+case "$WHAT" in all|paced) ;; *) echo "usage: scripts/perf.sh [all|paced]" >&2; exit 2;; esac
 cargo build --release --quiet --examples --bins
-BIN=target/release/infermeter
+BIN=${PERF_BIN:-target/release/infermeter}
 PORT=${PERF_PORT:-18923}
 PORT2=$((PORT + 1))
 PORT3=$((PORT + 2))
+PORT4=$((PORT + 3))
 OUT=$(mktemp -d)
-SIM= SIM2= SIM3=
-trap 'kill $SIM $SIM2 $SIM3 2>/dev/null || true; rm -rf "$OUT"' EXIT
+SIM= SIM2= SIM3= SIM4=
+trap 'kill $SIM $SIM2 $SIM3 $SIM4 2>/dev/null || true; rm -rf "$OUT"' EXIT
 wait_up() { for _ in $(seq 50); do curl -sf "http://127.0.0.1:$1/health" >/dev/null && return; sleep 0.1; done; }
+field() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval(sys.argv[1], {'d': d}))" "$2"; }
+PIN_S= PIN_C=
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then PIN_S="taskset -c 1"; PIN_C="taskset -c 0"; fi
+
+paced() {
+echo "== 6. paced streams: client CPU per 1,000 token events against the floor (ITL 20 ms, 1 token per chunk)"
+# Real servers send one event per TCP segment: every event costs the client a wake-up and a
+# read. A separate simulated server (pinned to CPU 1 when it can be) writes one token per
+# chunk per stream every 20 ms; the client (pinned to CPU 0) runs a closed loop of 100-token
+# requests. Client CPU is counted over the load window only: infermeter's summary.client.cpu_s
+# (getrusage deltas over the measured phase, no start-up, no report), and the same deltas
+# inside the floor: scripts/floor-reader.c, one thread, level-triggered epoll, one read() per
+# readiness, no parsing, sending the same request. "+stamps" is the floor reading with
+# recvmsg() and SO_TIMESTAMPNS as infermeter does. Each figure is the median of 3 runs,
+# client and floor alternating. reads/ev: socket reads per token event.
+cc -O2 -o "$OUT/floor-reader" scripts/floor-reader.c
+$PIN_S "$BIN" sim serve --port "$PORT4" --sim-ttft-ms 20 --sim-itl-ms 20 --sim-tokens-per-chunk 1 \
+  --sim-prefill-us-per-token 0 --sim-max-num-seqs 100000 2>/dev/null &
+SIM4=$!
+wait_up "$PORT4"
+local model
+model=$(curl -sf "http://127.0.0.1:$PORT4/v1/models" | python3 -c "import json,sys; print(json.load(sys.stdin)['data'][0]['id'])")
+printf '%8s %8s %14s | %12s %8s | %12s %8s | %14s | %8s %12s\n' streams events "ev/s (floor)" "infermeter" "reads/ev" \
+  floor "reads/ev" "floor+stamps" ratio "vs +stamps"
+for spec in "100 400" "1000 2000"; do
+  set -- $spec
+  local conc=$1 reqs=$2 tokens=100
+  # The request infermeter sends (same keys, a 16-token prompt): the server answers both
+  # clients with the same bytes.
+  python3 - "$model" "$tokens" >"$OUT/body.json" <<'PY'
+import json, sys
+print(json.dumps({"ignore_eos": True, "max_tokens": int(sys.argv[2]), "model": sys.argv[1],
+                  "prompt": " export partic dir resh try damage iss private quality fol occ test ven quis today rip",
+                  "stream": True, "stream_options": {"continuous_usage_stats": True, "include_usage": True}},
+                 separators=(",", ":"), sort_keys=True), end="")
+PY
+  : >"$OUT/paced.txt"
+  for rep in 1 2 3; do
+    $PIN_C "$BIN" bench --url "http://127.0.0.1:$PORT4" --concurrency "$conc" --requests "$reqs" --output-tokens "$tokens" \
+      --input-tokens 16 --no-progress --quiet --no-html --out "$OUT/paced-$conc" >/dev/null
+    S="$OUT/paced-$conc/summary.json"
+    echo "im $(field "$S" "d['client']['cpu_s']") $(field "$S" "d['tokens']['output']") $(field "$S" "d['duration_s']") $(field "$S" "d['client']['read_lag_ms']['stamped_reads'] + d['client']['read_lag_ms']['unstamped_reads']")" >>"$OUT/paced.txt"
+    $PIN_C "$OUT/floor-reader" "$PORT4" /v1/completions "$conc" "$reqs" "$OUT/body.json" >"$OUT/floor.json"
+    echo "floor $(field "$OUT/floor.json" "d['cpu_s']") $((reqs * tokens)) $(field "$OUT/floor.json" "d['wall_s']") $(field "$OUT/floor.json" "d['reads']")" >>"$OUT/paced.txt"
+    $PIN_C "$OUT/floor-reader" "$PORT4" /v1/completions "$conc" "$reqs" "$OUT/body.json" --recvmsg >"$OUT/floor.json"
+    echo "stamps $(field "$OUT/floor.json" "d['cpu_s']") $((reqs * tokens)) $(field "$OUT/floor.json" "d['wall_s']") $(field "$OUT/floor.json" "d['reads']")" >>"$OUT/paced.txt"
+  done
+  python3 - "$OUT/paced.txt" "$conc" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    who, cpu, ev, wall, reads = line.split()
+    rows.setdefault(who, []).append((float(cpu) / float(ev) * 1e6, float(ev), float(wall), float(reads) / float(ev)))
+med = lambda who, i: statistics.median(r[i] for r in rows[who])
+im, fl, st = med("im", 0), med("floor", 0), med("stamps", 0)
+print('%8s %8.0f %6.0f (%5.0f) | %9.2f ms %8.2f | %9.2f ms %8.2f | %11.2f ms | %7.2fx %11.2fx' % (
+    sys.argv[2], med("im", 1), med("im", 1) / med("im", 2), med("floor", 1) / med("floor", 2), im, med("im", 3),
+    fl, med("floor", 3), st, im / fl, im / st))
+print('         (each run, ms per 1,000 events: infermeter %s; floor %s; floor+stamps %s)' % tuple(
+    ' '.join('%.2f' % r[0] for r in rows[w]) for w in ("im", "floor", "stamps")))
+PY
+done
+kill "$SIM4" 2>/dev/null || true
+wait "$SIM4" 2>/dev/null || true
+}
+
+if [ "$WHAT" = paced ]; then
+  paced
+  exit 0
+fi
 
 echo "== 0. platform: CPU time taken from a pinned thread that never sleeps (5 s per core, nothing else running)"
 # The floor under every tail below: a pacer or a reader cannot be more punctual than its core.
@@ -28,14 +102,10 @@ target/release/examples/sse_bench 1000000 | tail -1
 SIM=$!
 wait_up "$PORT"
 
-field() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval(sys.argv[1], {'d': d}))" "$2"; }
-
 echo "== 1. token events ingested per second (streaming, 1 token per event)"
 # "shared": client and server on both cores; "pinned": server on CPU 1, client on CPU 0, so
 # "ev per client CPU-s" is the client's capacity on one core and events/s is capped by the
 # server's single core.
-PIN_S= PIN_C=
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then PIN_S="taskset -c 1"; PIN_C="taskset -c 0"; fi
 $PIN_S "$BIN" sim serve --port "$PORT3" --sim-ttft-ms 0 --sim-itl-ms 0 --sim-prefill-us-per-token 0 --sim-max-num-seqs 100000 2>/dev/null &
 SIM3=$!
 wait_up "$PORT3"
@@ -118,3 +188,5 @@ print('baseline peak RSS %.1f MB' % (base/1e6))
 print('%d token events at concurrency 10: peak RSS %.1f MB -> %.1f B per recorded token event (records + end-of-run metrics + report)' % (ev, rss_e/1e6, (rss_e-base)/ev))
 print('%d requests in flight: peak RSS %.1f MB -> %.1f KiB per in-flight request (socket buffer, task, stream state)' % (inflight, rss_f/1e6, (rss_f-base)/inflight/1024))
 PY
+
+paced

@@ -4,7 +4,7 @@
 //! between frames.
 
 use super::errors::{error_chain, error_detail_of, one_line};
-use super::h1::H1Error;
+use super::h1::{H1Error, Head};
 use super::openai::{self, ChunkOutcome};
 use super::{connect, read_bounded, request_bytes, sse, ClientConfig, Conn, Failure, ReadOutcome};
 use crate::record::{kind, ErrorClass, EventTokenSource, RequestRecord, TokenCount, TokenEvent};
@@ -116,6 +116,10 @@ fn grow_toward<T>(v: &mut Vec<T>, expected: usize) {
 
 /// Issue one request and fill `rec` with what happened. `conn` is reused when it is still
 /// usable and replaced when it is not; it is left `None` after a failure that broke it.
+///
+/// The phases: send (a connection, the request, the response head), then the body —
+/// streamed ([`read_streamed`]) or whole ([`read_whole`]) — and the token accounting once
+/// every timestamp is taken ([`finish_record`]).
 pub async fn execute(
     cfg: &ClientConfig,
     conn: &mut Option<Conn>,
@@ -152,65 +156,123 @@ async fn exchange(
         server: None,
         client: Some(spec.input_tokens),
     };
-    let body = openai::request_body_with(&cfg.body, &spec.prompt, spec.messages.as_deref(), spec.max_tokens);
-    let request_id = format!("{}-{}", cfg.request_id_prefix, rec.id);
-    let wire = request_bytes(cfg, "POST", &cfg.target.path, cfg.body.stream, Some(&request_id), &body);
-    drop(body);
+    let wire = request_wire(cfg, spec, rec.id);
+    let Some(sent) = send(cfg, conn, run_start, &wire, rec).await else {
+        return;
+    };
+    drop(wire);
+    let Some(c) = conn.as_mut() else { return };
+    rec.hdr_us = Some(us32(sent.t_send, c.last_read()));
+    rec.status = sent.head.status;
+    if rec.status != 200 {
+        http_error(cfg, c, &sent, rec).await;
+        *conn = None;
+        return;
+    }
+    // Servers may send a role-only first chunk or split a token; +2 covers the usual extras.
+    let mut body = BodyRead {
+        st: StreamState {
+            expected_events: spec.max_tokens as usize + 2,
+            reply: reply.take(),
+            ..StreamState::default()
+        },
+        ..BodyRead::default()
+    };
+    if cfg.body.stream {
+        if !sent.head.content_type.contains("text/event-stream") {
+            not_sse(cfg, c, &sent, rec).await;
+            *conn = None;
+            return;
+        }
+        read_streamed(cfg, c, &sent, rec, &mut body).await;
+    } else {
+        read_whole(cfg, c, &sent, rec, &mut body).await;
+    }
+    if !body.clean_end || body.st.error.is_some() {
+        *conn = None;
+    }
+    rec.frames = body.frames;
+    rec.bytes = body.bytes;
+    *reply = body.st.reply.take();
+    finish_record(cfg, rec, body.st, body.events);
+}
 
-    // A kept-alive connection must still be usable; otherwise open a new one. A server may
-    // close a kept-alive connection at any moment (llama.cpp's server closes after every
-    // stream while still advertising keep-alive); a request that fails on a *reused*
-    // connection before any response byte was never processed, so it is sent once more on a
-    // fresh connection, and the record keeps the time of the send that counted.
+/// The request's bytes: the OpenAI body and the head, with `X-Request-Id` for joins.
+fn request_wire(cfg: &ClientConfig, spec: &RequestSpec, id: u64) -> Vec<u8> {
+    let body = openai::request_body_with(&cfg.body, &spec.prompt, spec.messages.as_deref(), spec.max_tokens);
+    let request_id = format!("{}-{}", cfg.request_id_prefix, id);
+    request_bytes(cfg, "POST", &cfg.target.path, cfg.body.stream, Some(&request_id), &body)
+}
+
+/// A request whose response head arrived.
+struct Sent {
+    head: Head,
+    t_send: Instant,
+    /// `--request-timeout` from the send.
+    total: tokio::time::Instant,
+}
+
+/// What reading the body found: the stream's state, its token events and framing facts.
+#[derive(Default)]
+struct BodyRead {
+    st: StreamState,
+    events: Vec<TokenEvent>,
+    frames: u32,
+    bytes: u64,
+    /// The body ended as its framing says (not by a timeout, a reset or an error).
+    clean_end: bool,
+}
+
+fn fail(rec: &mut RequestRecord, class: ErrorClass, msg: &str, t_send: Instant, at: Instant) {
+    rec.error = Some(class);
+    rec.error_detail = Some(one_line(msg));
+    rec.end_us = Some(us32(t_send, at));
+}
+
+/// Send the request and read the response head. A kept-alive connection must still be
+/// usable; otherwise a new one is opened. A server may close a kept-alive connection at any
+/// moment (llama.cpp's server closes after every stream while still advertising
+/// keep-alive); a request that fails on a *reused* connection before any response byte was
+/// never processed, so it is sent once more on a fresh connection, and the record keeps the
+/// time of the send that counted. `None` when the record is complete (a failure).
+async fn send(
+    cfg: &ClientConfig,
+    conn: &mut Option<Conn>,
+    run_start: Instant,
+    wire: &[u8],
+    rec: &mut RequestRecord,
+) -> Option<Sent> {
     let mut attempt = 0;
-    let (head, t_send, total_deadline) = loop {
+    loop {
         attempt += 1;
-        let mut reused = false;
-        if let Some(c) = conn.as_mut() {
-            reused = c.reusable().await;
-            if !reused {
-                *conn = None;
-            }
-        }
-        if conn.is_none() {
-            let t = Instant::now();
-            match connect(cfg).await {
-                Ok(c) => *conn = Some(c),
-                Err((class, msg)) => {
-                    rec.connect_us += micros_between(t, Instant::now());
-                    rec.send_us = micros_between(run_start, Instant::now());
-                    rec.end_us = Some(0);
-                    rec.error = Some(class);
-                    rec.error_detail = Some(msg);
-                    return;
-                }
-            }
-            rec.connect_us += micros_between(t, Instant::now());
-        }
-        let Some(c) = conn.as_mut() else { return };
+        let reused = ready_connection(cfg, conn, run_start, rec).await?;
+        let c = conn.as_mut()?;
         let t_send = Instant::now();
         rec.send_us = micros_between(run_start, t_send);
-        let total_deadline = tokio::time::Instant::from_std(t_send + cfg.timeouts.total);
-        let hdr_deadline = tokio::time::Instant::from_std(t_send + cfg.timeouts.first_byte).min(total_deadline);
-        let fail = |rec: &mut RequestRecord, class: ErrorClass, msg: String| {
-            rec.error = Some(class);
-            rec.error_detail = Some(one_line(&msg));
-            rec.end_us = Some(us32(t_send, Instant::now()));
-        };
+        let total = tokio::time::Instant::from_std(t_send + cfg.timeouts.total);
+        let hdr_deadline = tokio::time::Instant::from_std(t_send + cfg.timeouts.first_byte).min(total);
         // Err(true): the request could not be written.
         let exchange = async {
-            c.send(&wire).await.map_err(|e| (true, H1Error::Io(e)))?;
+            c.send(wire).await.map_err(|e| (true, H1Error::Io(e)))?;
             c.read_head().await.map_err(|e| (false, e))
         };
         match timeout_at(hdr_deadline, exchange).await {
+            Ok(Ok(head)) => return Some(Sent { head, t_send, total }),
             Err(_) => {
-                let class = if hdr_deadline >= total_deadline {
+                let class = if hdr_deadline >= total {
                     ErrorClass::TotalTimeout
                 } else {
                     ErrorClass::FirstByteTimeout
                 };
                 *conn = None;
-                return fail(rec, class, "no response headers before the timeout".into());
+                fail(
+                    rec,
+                    class,
+                    "no response headers before the timeout",
+                    t_send,
+                    Instant::now(),
+                );
+                return None;
             }
             Ok(Err((in_send, e))) => {
                 // A kept-alive connection the server had already closed: the write fails, or
@@ -222,167 +284,210 @@ async fn exchange(
                     rec.stale_connection_retries += 1;
                     continue;
                 }
-                return fail(
-                    rec,
-                    ErrorClass::ResetBeforeHeaders,
-                    format!("connection failed before headers: {}", error_chain(&e)),
-                );
+                let msg = format!("connection failed before headers: {}", error_chain(&e));
+                fail(rec, ErrorClass::ResetBeforeHeaders, &msg, t_send, Instant::now());
+                return None;
             }
-            Ok(Ok(h)) => break (h, t_send, total_deadline),
         }
-    };
-    let fail = |rec: &mut RequestRecord, class: ErrorClass, msg: String, at: Instant| {
-        rec.error = Some(class);
-        rec.error_detail = Some(one_line(&msg));
-        rec.end_us = Some(us32(t_send, at));
-    };
-    let Some(c) = conn.as_mut() else { return };
-    let t_hdr = c.last_read();
-    rec.hdr_us = Some(us32(t_send, t_hdr));
-    rec.status = head.status;
-    let ctype = (!head.content_type.is_empty()).then(|| head.content_type.clone());
-    let is_sse = head.content_type.contains("text/event-stream");
-
-    if rec.status != 200 {
-        let (bytes, _) = read_bounded(c, 4096, total_deadline, cfg.timeouts.idle).await;
-        rec.retry_after_ms = head.retry_after.map(|d| d.as_millis().min(u64::MAX as u128) as u64);
-        let class = match rec.status {
-            429 => ErrorClass::Http429,
-            400..=499 => ErrorClass::Http4xx,
-            500..=599 => ErrorClass::Http5xx,
-            _ => ErrorClass::HttpOther,
-        };
-        *conn = None;
-        let detail = format!("HTTP {}: {}", rec.status, error_detail_of(&bytes));
-        return fail(rec, class, detail, Instant::now());
     }
+}
 
-    let mut events: Vec<TokenEvent> = Vec::new();
-    // Servers may send a role-only first chunk or split a token; +2 covers the usual extras.
-    let mut st = StreamState {
-        expected_events: spec.max_tokens as usize + 2,
-        reply: reply.take(),
-        ..StreamState::default()
-    };
-    let mut frames = 0u32;
-    let mut nbytes = 0u64;
-    let mut clean_end = false;
-
-    if cfg.body.stream {
-        if !is_sse {
-            let (bytes, _) = read_bounded(c, 512, total_deadline, cfg.timeouts.idle).await;
-            *conn = None;
-            let head: String = String::from_utf8_lossy(&bytes).chars().take(120).collect();
-            let got = ctype.as_deref().unwrap_or("no content type");
-            return fail(
-                rec,
-                ErrorClass::NotSse,
-                format!("expected text/event-stream, got {got}: {head}"),
-                Instant::now(),
-            );
+/// Make `conn` a usable connection: keep it when it is still reusable, else connect.
+/// `Some(reused)`, or `None` when connecting failed (recorded in `rec`).
+async fn ready_connection(
+    cfg: &ClientConfig,
+    conn: &mut Option<Conn>,
+    run_start: Instant,
+    rec: &mut RequestRecord,
+) -> Option<bool> {
+    if let Some(c) = conn.as_mut() {
+        if c.reusable().await {
+            return Some(true);
         }
-        let mut parser = sse::SseParser::new(cfg.max_event_bytes);
-        loop {
-            // After [DONE] only wait briefly for the end of the body (to keep the connection).
-            let idle = if st.done {
-                Duration::from_secs(1)
-            } else {
-                cfg.timeouts.idle
-            };
-            let deadline = (tokio::time::Instant::now() + idle).min(total_deadline);
-            let next = timeout_at(deadline, c.next_data()).await;
-            match next {
-                Err(_) if st.done => break,
-                Err(_) => {
-                    let class = if deadline >= total_deadline {
+        *conn = None;
+    }
+    let t = Instant::now();
+    let result = connect(cfg).await;
+    rec.connect_us += micros_between(t, Instant::now());
+    match result {
+        Ok(c) => {
+            *conn = Some(c);
+            Some(false)
+        }
+        Err((class, msg)) => {
+            rec.send_us = micros_between(run_start, Instant::now());
+            rec.end_us = Some(0);
+            rec.error = Some(class);
+            rec.error_detail = Some(msg);
+            None
+        }
+    }
+}
+
+/// A non-200 response: its class, `Retry-After`, and the start of its body as the detail.
+async fn http_error(cfg: &ClientConfig, c: &mut Conn, sent: &Sent, rec: &mut RequestRecord) {
+    let (bytes, _) = read_bounded(c, 4096, sent.total, cfg.timeouts.idle).await;
+    rec.retry_after_ms = sent
+        .head
+        .retry_after
+        .map(|d| d.as_millis().min(u64::MAX as u128) as u64);
+    let class = match rec.status {
+        429 => ErrorClass::Http429,
+        400..=499 => ErrorClass::Http4xx,
+        500..=599 => ErrorClass::Http5xx,
+        _ => ErrorClass::HttpOther,
+    };
+    let detail = format!("HTTP {}: {}", rec.status, error_detail_of(&bytes));
+    fail(rec, class, &detail, sent.t_send, Instant::now());
+}
+
+/// A streamed request answered with something other than `text/event-stream`.
+async fn not_sse(cfg: &ClientConfig, c: &mut Conn, sent: &Sent, rec: &mut RequestRecord) {
+    let (bytes, _) = read_bounded(c, 512, sent.total, cfg.timeouts.idle).await;
+    let head: String = String::from_utf8_lossy(&bytes).chars().take(120).collect();
+    let got = if sent.head.content_type.is_empty() {
+        "no content type"
+    } else {
+        sent.head.content_type.as_str()
+    };
+    let msg = format!("expected text/event-stream, got {got}: {head}");
+    fail(rec, ErrorClass::NotSse, &msg, sent.t_send, Instant::now());
+}
+
+/// Read a streamed (SSE) body to its end, each socket read's bytes parsed as they come and
+/// every event completed by them stamped with that read's arrival time.
+///
+/// One timer per stream, not one per read: it is armed for the idle timeout from the start
+/// and, when it fires, re-armed from the arrival of the latest read (the idle timeout is
+/// measured from the last data), so the timer wheel is touched about once per idle period
+/// instead of twice per token event.
+async fn read_streamed(cfg: &ClientConfig, c: &mut Conn, sent: &Sent, rec: &mut RequestRecord, body: &mut BodyRead) {
+    let t_send = sent.t_send;
+    let mut parser = sse::SseParser::new(cfg.max_event_bytes);
+    let mut last_data = tokio::time::Instant::now();
+    let timer = tokio::time::sleep_until((last_data + cfg.timeouts.idle).min(sent.total));
+    tokio::pin!(timer);
+    loop {
+        let next = tokio::select! {
+            biased;
+            r = c.next_data() => Some(r),
+            () = &mut timer => None,
+        };
+        match next {
+            None => {
+                // After [DONE] only wait briefly for the end of the body (to keep the connection).
+                let allowed = if body.st.done {
+                    Duration::from_secs(1)
+                } else {
+                    cfg.timeouts.idle
+                };
+                let due = (last_data + allowed).min(sent.total);
+                if due > tokio::time::Instant::now() {
+                    timer.as_mut().reset(due);
+                    continue;
+                }
+                if !body.st.done {
+                    let class = if due >= sent.total {
                         ErrorClass::TotalTimeout
                     } else {
                         ErrorClass::IdleTimeout
                     };
-                    st.error = Some((class, "stream stalled past the timeout".into()));
+                    body.st.error = Some((class, "stream stalled past the timeout".into()));
+                }
+                break;
+            }
+            Some(Ok(None)) => {
+                body.clean_end = true;
+                // The body's end arrived with the latest read.
+                let t_us = us32(t_send, c.last_read());
+                let (st, events) = (&mut body.st, &mut body.events);
+                if let Err(e) = parser.finish(|ev| st.on_data(ev.data, t_us, events)) {
+                    body.st.error = Some((ErrorClass::EventTooLarge, e.to_string()));
+                }
+                break;
+            }
+            Some(Err(e)) => {
+                body.st.error = Some((ErrorClass::ResetMidStream, format!("stream broke: {e}")));
+                break;
+            }
+            Some(Ok(Some((t_read, data)))) => {
+                let was_done = body.st.done;
+                last_data = tokio::time::Instant::from_std(t_read);
+                body.frames += 1;
+                body.bytes += data.len() as u64;
+                // The arrival time of these bytes: when the socket read that brought them
+                // returned (taken inside the read, before any parsing).
+                let t_us = us32(t_send, t_read);
+                let before = body.events.len();
+                let (st, events) = (&mut body.st, &mut body.events);
+                if let Err(e) = parser.push(data, |ev| st.on_data(ev.data, t_us, events)) {
+                    body.st.error = Some((ErrorClass::EventTooLarge, e.to_string()));
+                }
+                note_shared_stamps(c, &body.events, before);
+                if body.st.error.is_some() {
                     break;
                 }
-                Ok(Ok(None)) => {
-                    clean_end = true;
-                    // The body's end arrived with the latest read.
-                    let t_us = us32(t_send, c.last_read());
-                    if let Err(e) = parser.finish(|ev| st.on_data(ev.data, t_us, &mut events)) {
-                        st.error = Some((ErrorClass::EventTooLarge, e.to_string()));
-                    }
-                    break;
-                }
-                Ok(Err(e)) => {
-                    st.error = Some((ErrorClass::ResetMidStream, format!("stream broke: {e}")));
-                    break;
-                }
-                Ok(Ok(Some((t_read, data)))) => {
-                    frames += 1;
-                    nbytes += data.len() as u64;
-                    // The arrival time of these bytes: when the socket read that brought them
-                    // returned (taken inside the read, before any parsing).
-                    let t_us = us32(t_send, t_read);
-                    let before = events.len();
-                    if let Err(e) = parser.push(data, |ev| st.on_data(ev.data, t_us, &mut events)) {
-                        st.error = Some((ErrorClass::EventTooLarge, e.to_string()));
-                    }
-                    // Events delivered by one read share its stamp (its newest segment's); when
-                    // the read came late, all but the newest of them arrived earlier than it
-                    // says (by up to the read lag): counted for the self-health verdict.
-                    let shared = (before.max(1)..events.len())
-                        .filter(|&i| events[i].t_us() == events[i - 1].t_us())
-                        .count();
-                    if shared > 0 {
-                        c.note_shared_stamps(shared as u64);
-                    }
-                    if st.error.is_some() {
-                        break;
-                    }
+                if body.st.done && !was_done {
+                    // [DONE]: the end of the body is due within a second, sooner than the
+                    // idle timeout the timer is armed for.
+                    timer
+                        .as_mut()
+                        .reset((last_data + Duration::from_secs(1)).min(sent.total));
                 }
             }
         }
-        // A clean end (or [DONE], even if the body's end then never came) arrived with the
-        // latest read; otherwise the end is when the client gave up.
-        let t_end = if clean_end || st.done {
-            c.last_read()
-        } else {
-            Instant::now()
-        };
-        rec.end_us = Some(us32(t_send, t_end));
-        if st.error.is_none() && !st.done && st.finish_reason.is_none() {
-            st.error = Some((
-                ErrorClass::Truncated,
-                "stream ended without [DONE] or a finish reason".into(),
-            ));
-        }
+    }
+    // A clean end (or [DONE], even if the body's end then never came) arrived with the
+    // latest read; otherwise the end is when the client gave up.
+    let t_end = if body.clean_end || body.st.done {
+        c.last_read()
     } else {
-        let (bytes, outcome) = read_bounded(c, cfg.max_body_bytes, total_deadline, cfg.timeouts.idle).await;
-        let t_end = match outcome {
-            ReadOutcome::Complete => c.last_read(),
-            _ => Instant::now(),
-        };
-        rec.end_us = Some(us32(t_send, t_end));
-        frames = 1;
-        nbytes = bytes.len() as u64;
-        match outcome {
-            ReadOutcome::Complete => {
-                clean_end = true;
-                st.on_data(&bytes, us32(t_send, t_end), &mut events);
-                if st.error.is_none() && st.finish_reason.is_none() && events.is_empty() {
-                    st.error = Some((ErrorClass::EmptyOutput, "response carried no output".into()));
-                }
+        Instant::now()
+    };
+    rec.end_us = Some(us32(t_send, t_end));
+    if body.st.error.is_none() && !body.st.done && body.st.finish_reason.is_none() {
+        body.st.error = Some((
+            ErrorClass::Truncated,
+            "stream ended without [DONE] or a finish reason".into(),
+        ));
+    }
+}
+
+/// Events delivered by one read share its stamp (its newest segment's); when the read came
+/// late, all but the newest of them arrived earlier than it says (by up to the read lag):
+/// counted for the self-health verdict.
+fn note_shared_stamps(c: &mut Conn, events: &[TokenEvent], before: usize) {
+    let shared = (before.max(1)..events.len())
+        .filter(|&i| events[i].t_us() == events[i - 1].t_us())
+        .count();
+    if shared > 0 {
+        c.note_shared_stamps(shared as u64);
+    }
+}
+
+/// Read a non-streamed body whole and decode it as one response.
+async fn read_whole(cfg: &ClientConfig, c: &mut Conn, sent: &Sent, rec: &mut RequestRecord, body: &mut BodyRead) {
+    let (bytes, outcome) = read_bounded(c, cfg.max_body_bytes, sent.total, cfg.timeouts.idle).await;
+    let t_end = match outcome {
+        ReadOutcome::Complete => c.last_read(),
+        _ => Instant::now(),
+    };
+    rec.end_us = Some(us32(sent.t_send, t_end));
+    body.frames = 1;
+    body.bytes = bytes.len() as u64;
+    let st = &mut body.st;
+    match outcome {
+        ReadOutcome::Complete => {
+            body.clean_end = true;
+            st.on_data(&bytes, us32(sent.t_send, t_end), &mut body.events);
+            if st.error.is_none() && st.finish_reason.is_none() && body.events.is_empty() {
+                st.error = Some((ErrorClass::EmptyOutput, "response carried no output".into()));
             }
-            ReadOutcome::TooLarge => st.error = Some((ErrorClass::EventTooLarge, "response body too large".into())),
-            ReadOutcome::Timeout(c) => st.error = Some((c, "response body stalled".into())),
-            ReadOutcome::Broken(msg) => st.error = Some((ErrorClass::ResetMidStream, msg)),
         }
+        ReadOutcome::TooLarge => st.error = Some((ErrorClass::EventTooLarge, "response body too large".into())),
+        ReadOutcome::Timeout(class) => st.error = Some((class, "response body stalled".into())),
+        ReadOutcome::Broken(msg) => st.error = Some((ErrorClass::ResetMidStream, msg)),
     }
-    if !clean_end || st.error.is_some() {
-        *conn = None;
-    }
-    rec.frames = frames;
-    rec.bytes = nbytes;
-    *reply = st.reply.take();
-    finish_record(cfg, rec, st, events);
 }
 
 /// Token accounting once the timestamps are all taken.

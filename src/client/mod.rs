@@ -105,7 +105,7 @@ pub async fn connect(cfg: &ClientConfig) -> Result<Conn, Failure> {
         Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
-    let stream = rx::TcpIo::new(stream);
+    let stream = rx::TcpIo::new(stream).map_err(|e| (ErrorClass::ConnectError, format!("connect to {addr}: {e}")))?;
     let conn = |s| h1::Conn::with_lag_sink(s, cfg.read_lag.clone(), cfg.rx_timestamp);
     match &cfg.target.tls {
         None => Ok(conn(Stream::Plain(stream))),

@@ -7,6 +7,8 @@
 //! `reasoning` deltas, tool-call argument deltas, and error objects sent inside the stream.
 //! No I/O here.
 
+mod scan;
+
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -206,7 +208,11 @@ pub fn decode_chunk(data: &[u8]) -> Result<ChunkOutcome<'_>, MalformedEvent> {
     // strings it skips (unknown fields), and an event is either valid UTF-8 or malformed
     // (`invalid_utf8`), wherever the bad bytes are. `from_str` then skips its own check.
     let text = std::str::from_utf8(trimmed).map_err(|e| MalformedEvent(format!("invalid UTF-8: {e}")))?;
-    let raw: RawChunk<'_> = serde_json::from_str(text).map_err(|e| MalformedEvent(e.to_string()))?;
+    // The common shape is read in one pass; anything else (and every error) is serde's.
+    let raw: RawChunk<'_> = match scan::scan(text) {
+        Some(raw) => raw,
+        None => serde_json::from_str(text).map_err(|e| MalformedEvent(e.to_string()))?,
+    };
     if let Some(err) = raw.error {
         return Ok(ChunkOutcome::ServerError(error_message(&err)));
     }

@@ -19,6 +19,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -188,9 +189,15 @@ impl SharedLag {
 }
 
 /// A TCP connection whose reads carry the kernel's receive timestamp (Linux).
+///
+/// The socket is driven through [`AsyncFd`] rather than tokio's `TcpStream` so that a read
+/// which returns fewer bytes than asked for clears the socket's readiness: the receive queue
+/// was drained, and the next read waits for the next epoll edge instead of costing one more
+/// `recvmsg` that would only say `EAGAIN` (one system call per token event at real-world
+/// rates, where every event is its own segment).
 #[derive(Debug)]
 pub struct TcpIo {
-    tcp: TcpStream,
+    fd: AsyncFd<std::net::TcpStream>,
     kernel: bool,
     rx: Option<Instant>,
 }
@@ -199,9 +206,26 @@ impl TcpIo {
     /// Wrap a connected stream and ask the kernel to stamp received segments (where it
     /// cannot, reads simply carry no stamp). The stamps measure the read lag in either
     /// `--rx-timestamp` mode; the mode decides which time the records get.
-    pub fn new(tcp: TcpStream) -> TcpIo {
+    pub fn new(tcp: TcpStream) -> io::Result<TcpIo> {
+        // `into_std` keeps the socket non-blocking; AsyncFd registers it with the reactor.
+        let tcp = tcp.into_std()?;
         let kernel = enable_kernel_stamps(&tcp);
-        TcpIo { tcp, kernel, rx: None }
+        // SAFETY: the TcpStream owns its descriptor, and the AsyncFd owns the stream: the
+        // descriptor is neither closed nor replaced while it is registered.
+        let fd = unsafe { AsyncFd::register(tcp)? };
+        Ok(TcpIo { fd, kernel, rx: None })
+    }
+
+    /// One non-blocking read into `dst`: the byte count and the kernel's stamp, if any.
+    fn read_once(&self, dst: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
+        #[cfg(target_os = "linux")]
+        if self.kernel {
+            use std::os::fd::AsRawFd;
+            let (n, stamp) = recv_stamped(self.fd.get_ref().as_raw_fd(), dst)?;
+            return Ok((n, stamp.and_then(stamp_to_instant)));
+        }
+        let n = std::io::Read::read(&mut self.fd.get_ref(), dst)?;
+        Ok((n, None))
     }
 }
 
@@ -212,7 +236,7 @@ impl RxTime for TcpIo {
 }
 
 #[cfg(target_os = "linux")]
-fn enable_kernel_stamps(tcp: &TcpStream) -> bool {
+fn enable_kernel_stamps(tcp: &std::net::TcpStream) -> bool {
     use std::os::fd::AsRawFd;
     let on: libc::c_int = 1;
     // SAFETY: a valid socket fd and a correctly sized c_int option value.
@@ -229,7 +253,7 @@ fn enable_kernel_stamps(tcp: &TcpStream) -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn enable_kernel_stamps(_: &TcpStream) -> bool {
+fn enable_kernel_stamps(_: &std::net::TcpStream) -> bool {
     false
 }
 
@@ -303,37 +327,46 @@ fn stamp_to_instant(stamp: libc::timespec) -> Option<Instant> {
 impl AsyncRead for TcpIo {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let me = self.get_mut();
-        #[cfg(target_os = "linux")]
-        if me.kernel {
-            use std::os::fd::AsRawFd;
-            loop {
-                ready!(me.tcp.poll_read_ready(cx))?;
-                let fd = me.tcp.as_raw_fd();
-                let dst = buf.initialize_unfilled();
-                match me.tcp.try_io(tokio::io::Interest::READABLE, || recv_stamped(fd, dst)) {
-                    Ok((n, stamp)) => {
-                        buf.advance(n);
-                        me.rx = stamp.and_then(stamp_to_instant);
-                        return Poll::Ready(Ok(()));
+        loop {
+            let mut ready = ready!(me.fd.poll_read_ready(cx))?;
+            let dst = buf.initialize_unfilled();
+            let want = dst.len();
+            match me.read_once(dst) {
+                Ok((n, stamp)) => {
+                    // A short read drained the receive queue: wait for the next edge. (The
+                    // guard only clears readiness no newer event has set since, and never
+                    // the peer-closed bit.) A full read may have left bytes behind.
+                    if n > 0 && n < want {
+                        ready.clear_ready();
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Poll::Ready(Err(e)),
+                    buf.advance(n);
+                    me.rx = stamp;
+                    return Poll::Ready(Ok(()));
                 }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear_ready(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
-        Pin::new(&mut me.tcp).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for TcpIo {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+        let me = self.get_mut();
+        loop {
+            let mut ready = ready!(me.fd.poll_write_ready(cx))?;
+            match ready.try_io(|fd| std::io::Write::write(&mut fd.get_ref(), buf)) {
+                Ok(r) => return Poll::Ready(r),
+                Err(_would_block) => continue,
+            }
+        }
     }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.get_mut().fd.get_ref().shutdown(std::net::Shutdown::Write))
     }
 }
 
@@ -388,7 +421,7 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let client = TcpStream::connect(addr).await.expect("connect");
         let (mut server, _) = listener.accept().await.expect("accept");
-        let mut io = TcpIo::new(client);
+        let mut io = TcpIo::new(client).expect("register");
         // The kernel turns stamping on asynchronously: wait until a segment carries one.
         let mut got = None;
         for _ in 0..50 {

@@ -548,7 +548,7 @@ async fn connect(e: &mut Endpoint) -> Result<Conn<Stream>, String> {
         .await
         .map_err(|err| format!("connect to {addr}: {err}"))?;
     let _ = tcp.set_nodelay(true);
-    let io = rx::TcpIo::new(tcp);
+    let io = rx::TcpIo::new(tcp).map_err(|err| format!("connect to {addr}: {err}"))?;
     if !e.url.https {
         return Ok(Conn::new(Stream::Plain(io)));
     }
