@@ -711,7 +711,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     let deadline = plan.duration.map(|d| phase_start + d);
     match plan.load {
         _ if ctx.workload.sessions.is_some() => {
-            sessions::run(ctx.clone(), plan.requests, deadline).await;
+            sessions::run(ctx.clone(), plan.requests, deadline, shard).await;
         }
         Load::Closed { concurrency } => {
             let part = Partition::slots(shard, concurrency as u64);

@@ -9,10 +9,12 @@ use super::output::Ui;
 use crate::error::Error;
 use crate::metrics::saturation::{operating_point, saturation, StagePoint};
 use crate::report::Summary;
+use crate::sim::timing::prediction_band;
 use crate::spec::validate::{self, SweepConfig, SweepMode as Mode};
 use crate::spec::{RunSpec, SweepSpec};
 use crate::telemetry::exporter::LiveSender;
 use crate::telemetry::session::{saturation_signals, TelemetryConfig};
+use infermeter_perfmodel::Metric;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -348,6 +350,9 @@ async fn sweep(c: &SweepConfig, ui: Ui, ctx: &Ctx<'_>, root: &Path) -> Result<u8
     } else {
         Value::Null
     };
+    let prediction = sat
+        .as_ref()
+        .and_then(|s| predicted_band(&stages, s.output_tokens_per_s, s.peak_output_tokens_per_s));
     let load_obj = |load: f64, extra: Value| {
         let mut v = json!({"load": load, mode.key(): load});
         if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
@@ -367,6 +372,7 @@ async fn sweep(c: &SweepConfig, ui: Ui, ctx: &Ctx<'_>, root: &Path) -> Result<u8
             "output_tokens_per_s": s.output_tokens_per_s, "first_saturated_load": s.first_saturated_load,
             "peak_output_tokens_per_s": s.peak_output_tokens_per_s, "reason": s.reason,
             "server_signals": server_at_knee, "server_reasons": server_reasons,
+            "prediction_band": prediction,
         }))),
         "operating_point": op.as_ref().map(|o| load_obj(o.load, json!({"fraction": o.fraction}))),
         "max_goodput": search,
@@ -380,6 +386,28 @@ async fn sweep(c: &SweepConfig, ui: Ui, ctx: &Ctx<'_>, root: &Path) -> Result<u8
         println!("\nsweep: {}", path.display());
     }
     Ok(0)
+}
+
+/// When the stages ran against the embedded simulated engine, the sweep's throughput figures
+/// are predictions of a real deployment: their uncertainty bands from the simulator's
+/// held-out validation (`sim::timing::prediction_band`). `None` against a real server or the
+/// fixed-timing simulator (which models no hardware).
+fn predicted_band(stages: &[Stage], saturation_tps: f64, peak_tps: f64) -> Option<Value> {
+    let simulated = stages
+        .first()
+        .is_some_and(|s| s.summary.run.embedded_sim && s.summary.run.sim_engine.is_some());
+    if !simulated {
+        return None;
+    }
+    let band = |v: f64| {
+        let b = prediction_band(Metric::Throughput, v);
+        json!({"low": b.low, "high": b.high})
+    };
+    Some(json!({
+        "coverage": infermeter_perfmodel::BAND_COVERAGE,
+        "output_tokens_per_s": band(saturation_tps),
+        "peak_output_tokens_per_s": band(peak_tps),
+    }))
 }
 
 /// The console summary: the stage table, saturation, operating point, max goodput.
@@ -397,6 +425,19 @@ fn console(mode: Mode, stages: &[Stage], sweep: &Value, attainment_target: f64) 
             f("peak_output_tokens_per_s"),
             sat["reason"].as_str().unwrap_or("")
         );
+        let band = &sat["prediction_band"];
+        if band.is_object() {
+            let b = |k: &str, e: &str| band[k][e].as_f64().unwrap_or(0.0);
+            let _ = writeln!(
+                out,
+                "simulated engine: a prediction; {:.0}% band of the saturation throughput {:.1}–{:.1} tok/s, of the peak {:.1}–{:.1} (held-out errors, docs/simulator.md)",
+                band["coverage"].as_f64().unwrap_or(0.0) * 100.0,
+                b("output_tokens_per_s", "low"),
+                b("output_tokens_per_s", "high"),
+                b("peak_output_tokens_per_s", "low"),
+                b("peak_output_tokens_per_s", "high"),
+            );
+        }
         let why: Vec<&str> = sat["server_reasons"]
             .as_array()
             .map(|v| v.iter().filter_map(Value::as_str).collect())

@@ -499,13 +499,6 @@ pub fn bench(spec: &RunSpec) -> Result<BenchConfig, Error> {
         crate::util::unix_now_s() * 1_000_000,
     )
     .map_err(usage)?;
-    if sharding.shard.is_some() && spec.workload.sessions.users.is_some() {
-        // A session's turns depend on its earlier replies, and its records are numbered as
-        // they are sent: a partition by index would split conversations.
-        return Err(usage(
-            "[workload.sessions] cannot be sharded (a conversation's turns must come from one process): drop --shard/--shards, or run one process per user group",
-        ));
-    }
     let api_key = match &t.api_key_file {
         Some(path) => Some(read_api_key_file(path)?),
         None => std::env::var(&t.api_key_env).ok().filter(|k| !k.is_empty()),

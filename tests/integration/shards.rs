@@ -505,6 +505,143 @@ fn closed_loop_shards_split_workers_and_requests() {
     assert_eq!(ids(&merged), ids(&single));
 }
 
+/// Run `bench COMMON EXTRA` as a single process and as shards 0/2 and 1/2, merge the shards;
+/// returns (single, merged) run directories.
+fn single_and_two_shards(work: &Path, common: &[&str], tag: &str) -> (PathBuf, PathBuf) {
+    let run = |extra: &[&str], out: &Path, log: &str| {
+        let mut cmd = bin();
+        cmd.arg("bench").args(common).args(extra).arg("--out").arg(out);
+        let status = run_to_end(cmd, &work.join(log));
+        assert!(status.success(), "{tag}: {}", stderr_of(&work.join(log)));
+    };
+    let single = work.join(format!("{tag}-single"));
+    run(&[], &single, &format!("{tag}-single"));
+    let mut dirs = Vec::new();
+    for k in 0..2 {
+        let out = work.join(format!("{tag}-shard-{k}"));
+        run(&["--shard", &format!("{k}/2")], &out, &format!("{tag}-shard-{k}"));
+        dirs.push(out);
+    }
+    let merged = work.join(format!("{tag}-merged"));
+    let out = bin()
+        .arg("merge")
+        .args(&dirs)
+        .arg("-o")
+        .arg(&merged)
+        .arg("-q")
+        .output()
+        .expect("merge");
+    assert!(out.status.success(), "{tag}: {}", String::from_utf8_lossy(&out.stderr));
+    (single, merged)
+}
+
+/// A trace's requests and a sessions workload's conversations are partitioned too: the shards
+/// together send the single process's trace requests (same ids, same lengths), and hold
+/// disjoint conversations whose turns are numbered without collisions.
+#[test]
+fn trace_and_session_shards_partition_the_workload() {
+    let _cpu = serial();
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = sim_server();
+    // A Mooncake trace: 30 requests 10 ms apart, lengths varying with the line.
+    let trace = work.path().join("t.jsonl");
+    let lines: String = (0..30)
+        .map(|i| {
+            format!(
+                "{{\"timestamp\": {}, \"input_length\": {}, \"output_length\": {}, \"hash_ids\": [{}]}}\n",
+                i * 10,
+                40 + 7 * i,
+                4 + i % 5,
+                i % 4
+            )
+        })
+        .collect();
+    std::fs::write(&trace, lines).expect("trace");
+    let common = [
+        "--url",
+        server.url.as_str(),
+        "--trace",
+        trace.to_str().expect("utf-8 path"),
+        "--seed",
+        "5",
+        "--no-progress",
+        "-q",
+        "--no-html",
+    ];
+    let (single, merged) = single_and_two_shards(work.path(), &common, "trace");
+    let key = |d: &Path| {
+        records_of(d)
+            .iter()
+            .map(|r| (r.id, r.input_tokens.client, r.max_tokens))
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(key(&merged).len(), 30);
+    assert_eq!(key(&merged), key(&single));
+    let (m, one) = (
+        read_json(&merged.join("summary.json")),
+        read_json(&single.join("summary.json")),
+    );
+    for k in ["/requests/succeeded", "/tokens/input", "/tokens/output"] {
+        assert_eq!(m.pointer(k), one.pointer(k), "trace {k}");
+    }
+
+    // Sessions: 3 users (2 + 1), 12 turns of 4-turn conversations.
+    let common = [
+        "--url",
+        server.url.as_str(),
+        "--users",
+        "3",
+        "--turns",
+        "4",
+        "--output-tokens",
+        "6",
+        "--input-tokens",
+        "24",
+        "--seed",
+        "5",
+        "--no-progress",
+        "-q",
+        "--no-html",
+    ];
+    let (single, merged) = single_and_two_shards(work.path(), &common, "sessions");
+    let recs = records_of(&merged);
+    let ids: BTreeSet<u64> = recs.iter().map(|r| r.id).collect();
+    assert_eq!(ids, records_of(&single).iter().map(|r| r.id).collect::<BTreeSet<_>>());
+    assert_eq!(ids.len(), 12);
+    // Each conversation is held by one shard (even ids by shard 0, odd by shard 1) and its
+    // turns are 0, 1, 2, … with nothing twice.
+    for k in 0..2u64 {
+        for r in records_of(&work.path().join(format!("sessions-shard-{k}"))) {
+            assert_eq!(r.session.expect("a session") % 2, k, "{r:?}");
+        }
+    }
+    let mut turns: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
+    for r in &recs {
+        turns
+            .entry(r.session.expect("a session"))
+            .or_default()
+            .push(r.turn.expect("a turn"));
+    }
+    for (session, mut t) in turns {
+        t.sort_unstable();
+        assert_eq!(t, (0..t.len() as u32).collect::<Vec<_>>(), "session {session}");
+    }
+    // A conversation's first prompt depends only on the seed and its id: the same in both.
+    let first = |d: &Path| {
+        records_of(d)
+            .into_iter()
+            .filter(|r| r.turn == Some(0))
+            .map(|r| (r.session, r.input_tokens.client))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (a, b) = (first(&merged), first(&single));
+    for (session, isl) in &a {
+        if let Some(other) = b.get(session) {
+            assert_eq!(isl, other, "session {session:?}");
+        }
+    }
+}
+
 /// The manifests `k8s render` writes pass the Kubernetes API schemas (offline, strict: no
 /// unknown field) of two Kubernetes versions. Skipped, saying so, when `kubernetes-validate`
 /// is not installed, except under CI (env CI), where that is a failure: `.ci/run` installs it.

@@ -57,4 +57,4 @@ pub use plan::{plan, render_text, PlanConfig, PlanReport};
 pub use profile::{EngineProfile, HostCosts, Scheduling};
 pub use roofline::{Bound, StepBreakdown, StepShape};
 pub use serving::{ServingPlan, ServingSettings};
-pub use validation::{uncertainty, Band, Metric};
+pub use validation::{uncertainty, Band, Metric, BAND_COVERAGE};

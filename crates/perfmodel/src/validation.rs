@@ -641,6 +641,9 @@ impl fmt::Display for Band {
     }
 }
 
+/// The share of held-out corpus points whose real value fell inside an [`uncertainty`] band.
+pub const BAND_COVERAGE: f64 = 0.8;
+
 /// The uncertainty band of a simulated value of `metric`: the range a real
 /// server's value fell in for 80 % of the held-out corpus points, i.e.
 /// `[value/(1+q90), value/(1+q10)]` with q10/q90 the 10th/90th percentiles of
