@@ -78,6 +78,13 @@ pub fn named_files(spec: &RunSpec) -> Vec<(&'static str, String)> {
     if let Some(p) = &spec.target.ca_cert {
         out.push(("target.ca_cert", p.display().to_string()));
     }
+    // Every shard reads the whole dataset or trace and sends its part of it.
+    if let Some(p) = &spec.workload.dataset.path {
+        out.push(("workload.dataset.path", p.display().to_string()));
+    }
+    if let Some(p) = &spec.workload.trace.path {
+        out.push(("workload.trace.path", p.display().to_string()));
+    }
     out
 }
 
@@ -91,6 +98,8 @@ fn relocate(spec: &mut RunSpec, key: &str, path: &str) {
             }
         }
         "target.ca_cert" => spec.target.ca_cert = Some(path.into()),
+        "workload.dataset.path" => spec.workload.dataset.path = Some(path.into()),
+        "workload.trace.path" => spec.workload.trace.path = Some(path.into()),
         _ => {}
     }
 }

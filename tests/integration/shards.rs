@@ -176,8 +176,13 @@ fn sharded_run(work: &Path, spec: &Path, n: u32) -> (PathBuf, PathBuf) {
     let cm = work.join(format!("configmap-{n}"));
     std::fs::create_dir_all(&cm).unwrap();
     let configmap = &yaml_docs(&render.join("configmap.yaml"))[0];
+    // (Paths inside the specification point at the mount, here the local directory.)
     for (k, v) in configmap["data"].as_object().expect("data") {
-        std::fs::write(cm.join(k), v.as_str().expect("text")).unwrap();
+        let text = v
+            .as_str()
+            .expect("text")
+            .replace("/etc/infermeter", &cm.display().to_string());
+        std::fs::write(cm.join(k), text).unwrap();
     }
     let results = work.join(format!("results-{n}"));
     std::fs::create_dir_all(&results).unwrap();
@@ -557,18 +562,26 @@ fn trace_and_session_shards_partition_the_workload() {
         })
         .collect();
     std::fs::write(&trace, lines).expect("trace");
-    let common = [
-        "--url",
-        server.url.as_str(),
-        "--trace",
-        trace.to_str().expect("utf-8 path"),
-        "--seed",
-        "5",
-        "--no-progress",
-        "-q",
-        "--no-html",
-    ];
-    let (single, merged) = single_and_two_shards(work.path(), &common, "trace");
+    // Launched as the rendered Job would: the trace travels in the ConfigMap.
+    let spec = work.path().join("trace.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "seed = 5\n[target]\nurl = \"{}\"\n[workload.trace]\npath = \"{}\"\n",
+            server.url,
+            trace.display()
+        ),
+    )
+    .expect("spec");
+    let (_, merged) = sharded_run(work.path(), &spec, 2);
+    let single = work.path().join("trace-single");
+    let mut cmd = bin();
+    cmd.args(["bench", "--config"])
+        .arg(&spec)
+        .args(["-q", "--no-progress", "--no-html", "--out"])
+        .arg(&single);
+    let status = run_to_end(cmd, &work.path().join("trace-single"));
+    assert!(status.success(), "{}", stderr_of(&work.path().join("trace-single")));
     let key = |d: &Path| {
         records_of(d)
             .iter()
