@@ -59,6 +59,8 @@ def functions(path):
         depth, started = 0, False
         for j in range(i, len(lines)):
             code = re.sub(r'"(\\.|[^"\\])*"', '""', lines[j].split("//")[0])
+            # Character literals such as b'{' are not braces.
+            code = re.sub(r"b?'(\\.|[^'\\])'", "''", code)
             depth += code.count("{") - code.count("}")
             if "{" in code:
                 started = True

@@ -580,7 +580,7 @@ impl Interrupts {
 pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     let file = std::fs::File::create(&plan.records_path)
         .with_context(|| format!("cannot create {}", plan.records_path.display()))?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
+    let (tx, rx) = mpsc::unbounded_channel::<RequestRecord>();
     let breaker = plan.max_error_rate.map(|(limit, n)| ErrorWindow::new(limit, n));
     let control = Arc::new(Control::new(breaker));
     let ctx = Arc::new(Ctx {
@@ -599,43 +599,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     let run_start_ns = crate::util::monotonic_ns(ctx.run_start);
     let total_hint = plan.requests.map(|n| n + plan.warmup);
     let bar = progress_bar(plan.progress, total_hint, plan.duration);
-    let collector_bar = bar.clone();
-    let collector = tokio::spawn(async move {
-        let mut w = BufWriter::new(file);
-        let mut records = Vec::new();
-        let mut io_error = None;
-        let (mut ok, mut failed) = (0u64, 0u64);
-        while let Some(first) = rx.recv().await {
-            let mut next = Some(first);
-            // Drain what is ready, then flush once: records reach the OS promptly.
-            while let Some(r) = next {
-                if r.ok() {
-                    ok += 1
-                } else {
-                    failed += 1
-                }
-                if io_error.is_none() {
-                    if let Err(e) = write_jsonl(&mut w, &r) {
-                        io_error = Some(e);
-                    }
-                }
-                records.push(r);
-                next = rx.try_recv().ok();
-            }
-            if io_error.is_none() {
-                if let Err(e) = w.flush() {
-                    io_error = Some(e);
-                }
-            }
-            if let Some(b) = &collector_bar {
-                if total_hint.is_some() {
-                    b.set_position(ok + failed);
-                }
-                b.set_message(format!("ok {ok}  failed {failed}"));
-            }
-        }
-        (records, io_error)
-    });
+    let collector = tokio::spawn(collect(rx, file, bar.clone(), total_hint));
 
     let mut interrupts = Interrupts::install();
     let sigint_control = control.clone();
@@ -676,20 +640,8 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         })
     });
 
-    // Warmup: closed loop at the run's concurrency (or the open loop's cap), excluded from
-    // metrics; a shard sends every N-th warm-up request with its share of the workers.
     let shard = plan.shard.unwrap_or(Shard::WHOLE);
-    let warm = Partition::stride(shard);
-    let warmup = warm.owned_below(plan.warmup);
-    if warmup > 0 {
-        let c = match plan.load {
-            Load::Closed { concurrency } => concurrency,
-            Load::Open { max_concurrency, .. } | Load::Trace { max_concurrency } => max_concurrency.unwrap_or(8),
-        }
-        .clamp(1, plan.warmup as usize);
-        let c = (shard.share(c as u64) as usize).clamp(1, warmup as usize);
-        closed_loop(ctx.clone(), c, (0, warm), Some(plan.warmup), None, true).await;
-    }
+    warm_up(plan, &ctx, shard).await;
     // A synchronized start waits for the agreed instant; a shard that got here after it
     // starts at once (its lateness is in the shard's record).
     let on_time = plan.measure_from.filter(|t| *t > Instant::now());
@@ -709,44 +661,7 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
     let probe_stop = Arc::new(AtomicBool::new(false));
     let probe = probe::spawn_lateness_probe(probe_stop.clone());
     let deadline = plan.duration.map(|d| phase_start + d);
-    match plan.load {
-        _ if ctx.workload.sessions.is_some() => {
-            sessions::run(ctx.clone(), plan.requests, deadline, shard).await;
-        }
-        Load::Closed { concurrency } => {
-            let part = Partition::slots(shard, concurrency as u64);
-            let workers = shard.share(concurrency as u64) as usize;
-            closed_loop(
-                ctx.clone(),
-                workers,
-                (plan.warmup, part),
-                plan.requests,
-                deadline,
-                false,
-            )
-            .await;
-        }
-        Load::Open {
-            rate,
-            arrival,
-            max_concurrency,
-        } => {
-            // The whole run's schedule, of which this shard sends its arrivals.
-            let offsets = schedule::arrivals(rate, arrival, plan.seed, plan.requests, plan.duration);
-            let arrivals: Arrivals = Box::new(offsets.into_iter().map(|t| (t, None)));
-            let part = (plan.warmup, Partition::stride(shard));
-            let cap = max_concurrency.map(|c| shard.share(c as u64) as usize);
-            open_loop(ctx.clone(), arrivals, part, phase_start, cap).await;
-        }
-        Load::Trace { max_concurrency } => {
-            // The whole trace window, of which this shard sends its requests.
-            let replay = trace_replay(&ctx.workload, plan.requests, plan.duration);
-            let arrivals: Arrivals = Box::new(replay.into_iter().flatten().map(|(t, e)| (t, Some(e))));
-            let part = (plan.warmup, Partition::stride(shard));
-            let cap = max_concurrency.map(|c| shard.share(c as u64) as usize);
-            open_loop(ctx.clone(), arrivals, part, phase_start, cap).await;
-        }
-    }
+    measured_phase(plan, &ctx, shard, phase_start, deadline).await;
     let wall_s = phase_start.elapsed().as_secs_f64();
     let cpu_s = match (cpu_start, probe::process_cpu_s()) {
         (Some(a), Some(b)) => Some(b - a),
@@ -786,6 +701,114 @@ pub async fn run(plan: &BenchPlan) -> anyhow::Result<RunOutcome> {
         runtime,
         phase_start_us,
     })
+}
+
+/// The record collector: appends each record to `records.jsonl` as it arrives (drained and
+/// flushed together), keeps them for the metrics, and moves the progress bar.
+async fn collect(
+    mut rx: mpsc::UnboundedReceiver<RequestRecord>,
+    file: std::fs::File,
+    bar: Option<indicatif::ProgressBar>,
+    total_hint: Option<u64>,
+) -> (Vec<RequestRecord>, Option<std::io::Error>) {
+    let mut w = BufWriter::new(file);
+    let mut records = Vec::new();
+    let mut io_error = None;
+    let (mut ok, mut failed) = (0u64, 0u64);
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        // Drain what is ready, then flush once: records reach the OS promptly.
+        while let Some(r) = next {
+            if r.ok() {
+                ok += 1
+            } else {
+                failed += 1
+            }
+            if io_error.is_none() {
+                if let Err(e) = write_jsonl(&mut w, &r) {
+                    io_error = Some(e);
+                }
+            }
+            records.push(r);
+            next = rx.try_recv().ok();
+        }
+        if io_error.is_none() {
+            if let Err(e) = w.flush() {
+                io_error = Some(e);
+            }
+        }
+        if let Some(b) = &bar {
+            if total_hint.is_some() {
+                b.set_position(ok + failed);
+            }
+            b.set_message(format!("ok {ok}  failed {failed}"));
+        }
+    }
+    (records, io_error)
+}
+
+/// Warm-up: a closed loop at the run's concurrency (or the open loop's cap), excluded from
+/// metrics; a shard sends every N-th warm-up request with its share of the workers.
+async fn warm_up(plan: &BenchPlan, ctx: &Arc<Ctx>, shard: Shard) {
+    let warm = Partition::stride(shard);
+    let warmup = warm.owned_below(plan.warmup);
+    if warmup > 0 {
+        let c = match plan.load {
+            Load::Closed { concurrency } => concurrency,
+            Load::Open { max_concurrency, .. } | Load::Trace { max_concurrency } => max_concurrency.unwrap_or(8),
+        }
+        .clamp(1, plan.warmup as usize);
+        let c = (shard.share(c as u64) as usize).clamp(1, warmup as usize);
+        closed_loop(ctx.clone(), c, (0, warm), Some(plan.warmup), None, true).await;
+    }
+}
+
+/// The measured phase under the run's load, this shard's part of it.
+async fn measured_phase(
+    plan: &BenchPlan,
+    ctx: &Arc<Ctx>,
+    shard: Shard,
+    phase_start: Instant,
+    deadline: Option<Instant>,
+) {
+    match plan.load {
+        _ if ctx.workload.sessions.is_some() => {
+            sessions::run(ctx.clone(), plan.requests, deadline, shard).await;
+        }
+        Load::Closed { concurrency } => {
+            let part = Partition::slots(shard, concurrency as u64);
+            let workers = shard.share(concurrency as u64) as usize;
+            closed_loop(
+                ctx.clone(),
+                workers,
+                (plan.warmup, part),
+                plan.requests,
+                deadline,
+                false,
+            )
+            .await;
+        }
+        Load::Open {
+            rate,
+            arrival,
+            max_concurrency,
+        } => {
+            // The whole run's schedule, of which this shard sends its arrivals.
+            let offsets = schedule::arrivals(rate, arrival, plan.seed, plan.requests, plan.duration);
+            let arrivals: Arrivals = Box::new(offsets.into_iter().map(|t| (t, None)));
+            let part = (plan.warmup, Partition::stride(shard));
+            let cap = max_concurrency.map(|c| shard.share(c as u64) as usize);
+            open_loop(ctx.clone(), arrivals, part, phase_start, cap).await;
+        }
+        Load::Trace { max_concurrency } => {
+            // The whole trace window, of which this shard sends its requests.
+            let replay = trace_replay(&ctx.workload, plan.requests, plan.duration);
+            let arrivals: Arrivals = Box::new(replay.into_iter().flatten().map(|(t, e)| (t, Some(e))));
+            let part = (plan.warmup, Partition::stride(shard));
+            let cap = max_concurrency.map(|c| shard.share(c as u64) as usize);
+            open_loop(ctx.clone(), arrivals, part, phase_start, cap).await;
+        }
+    }
 }
 
 fn progress_bar(enabled: bool, total: Option<u64>, duration: Option<Duration>) -> Option<indicatif::ProgressBar> {

@@ -10,7 +10,7 @@ use crate::runner::{self, BenchPlan};
 use crate::schedule::Load;
 use crate::spec::validate::BenchConfig;
 use crate::telemetry::exporter::{Exporter, LiveEvent, LiveSender};
-use crate::telemetry::session::{self, Session, TelemetryConfig};
+use crate::telemetry::session::{Session, TelemetryConfig};
 use crate::workload::Tokenizer;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -209,7 +209,7 @@ pub async fn run_stage_with(cfg: &BenchConfig, ui: Ui, live: Option<LiveSender>)
         summary.stopped_reason = Some(s.reason());
         summary.aborted_in_flight = s.aborted_in_flight;
     }
-    session::attach(
+    crate::report::server::attach(
         &mut summary,
         &outcome.records,
         scraped.as_ref(),

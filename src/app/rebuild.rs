@@ -55,7 +55,7 @@ pub fn run(dir: &Path, no_html: bool) -> Result<u8, Error> {
     let live_server = live.as_ref().and_then(|l| l.server.clone());
     match crate::telemetry::log::ScrapeLog::read(&scrapes) {
         Ok(log) => {
-            crate::telemetry::session::attach(&mut summary, &records, Some(&log), None, interval_s, sla.as_ref());
+            crate::report::server::attach(&mut summary, &records, Some(&log), None, interval_s, sla.as_ref());
             if let (Some(s), Some(l)) = (summary.server.as_mut(), &live_server) {
                 s.scrapes.cpu_ms_per_round = l.scrapes.cpu_ms_per_round;
             }
@@ -71,7 +71,7 @@ pub fn run(dir: &Path, no_html: bool) -> Result<u8, Error> {
             summary.server = live_server;
             summary.gpu = live.as_ref().and_then(|l| l.gpu.clone());
             summary.sla =
-                sla.map(|p| crate::telemetry::sla::evaluate(&p, &crate::telemetry::session::sla_inputs(&summary)));
+                sla.map(|p| crate::telemetry::sla::evaluate(&p, &crate::report::server::sla_inputs(&summary)));
         }
     }
     report::write_json(&dir.join("summary.json"), &summary)?;

@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod html;
 pub mod labels;
+pub mod server;
 pub mod svg;
 pub mod workload;
 
@@ -331,7 +332,7 @@ pub fn render_console(s: &Summary) -> String {
     workload::console(s, &mut out);
     console_client(&mut out, s);
     console_tokens(&mut out, s);
-    let tele = crate::telemetry::session::console(s);
+    let tele = server::console(s);
     if !tele.is_empty() {
         let _ = writeln!(out);
         out.push_str(&tele);

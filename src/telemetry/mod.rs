@@ -12,13 +12,13 @@
 //!
 //! Everything below the scraper and the exporter is pure and tested without sockets; the
 //! names each engine uses are in one table ([`concepts::MAPPINGS`]), printed in
-//! `docs/metrics.md`.
+//! `docs/metrics.md`. Telemetry never depends on the report: the summary's blocks are filled
+//! in, printed and drawn by `report::server` and `report::html`'s server section.
 
 pub mod concepts;
 pub mod expo;
 pub mod exporter;
 pub mod gpu;
-pub mod html;
 pub mod log;
 pub mod nvml;
 pub mod scraper;

@@ -28,6 +28,7 @@ mod errors;
 mod headline;
 mod health;
 mod latency;
+mod server;
 mod shards;
 mod steady;
 mod sweep;
@@ -259,8 +260,8 @@ fn render_run(out: &mut String, s: &Summary, raw: &Value, records: &[RequestReco
     headline::render(out, s);
     latency::render(out, s, records);
     timeseries::render(out, s, raw, records);
-    // What the server and its GPUs said, on the same time axis (telemetry::html).
-    out.push_str(&crate::telemetry::html::section(s, records));
+    // What the server and its GPUs said, on the same time axis.
+    out.push_str(&server::section(s, records));
     // Optional analyses another component may add to summary.json.
     optional_section(out, raw, "goodput", "Goodput");
     steady::render(out, s, raw);

@@ -7,13 +7,13 @@
 //! quantity the server does not expose is said to be missing, with the reason, never drawn as
 //! zeros (llama.cpp's llama-server has no KV-cache gauge).
 
-use super::concepts::Concept;
-use super::log::ScrapeLog;
-use super::server::{gauge_series, memory_utilization_series, ConceptStats, ServerBlock};
+use super::timeline;
 use crate::record::RequestRecord;
-use crate::report::html::timeline;
 use crate::report::svg::{self, escape_html, Band, Chart, Kind, Series};
 use crate::report::Summary;
+use crate::telemetry::concepts::Concept;
+use crate::telemetry::log::ScrapeLog;
+use crate::telemetry::server::{gauge_series, memory_utilization_series, ConceptStats, ServerBlock};
 use std::fmt::Write as _;
 
 fn figure(out: &mut String, chart: &Chart, note: &str) {
@@ -125,7 +125,7 @@ fn block_table(out: &mut String, b: &ServerBlock) {
 fn server_ttft_per_interval(log: &ScrapeLog) -> Vec<(i64, f64)> {
     let mut out = Vec::new();
     for src in 0..log.sources.len() {
-        let pts: Vec<(i64, &super::concepts::HistSnapshot)> = log
+        let pts: Vec<(i64, &crate::telemetry::concepts::HistSnapshot)> = log
             .frames
             .iter()
             .filter(|f| f.source == src)
