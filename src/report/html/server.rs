@@ -7,27 +7,14 @@
 //! quantity the server does not expose is said to be missing, with the reason, never drawn as
 //! zeros (llama.cpp's llama-server has no KV-cache gauge).
 
-use super::timeline;
+use super::{figure, timeline};
 use crate::record::RequestRecord;
-use crate::report::svg::{self, escape_html, Band, Chart, Kind, Series};
+use crate::report::svg::{escape_html, Band, Chart, Kind, Series};
 use crate::report::Summary;
 use crate::telemetry::concepts::Concept;
 use crate::telemetry::log::ScrapeLog;
 use crate::telemetry::server::{gauge_series, memory_utilization_series, ConceptStats, ServerBlock};
 use std::fmt::Write as _;
-
-fn figure(out: &mut String, chart: &Chart, note: &str) {
-    let _ = write!(
-        out,
-        "<figure class=\"card\" style=\"margin:0\"><h3>{}</h3>{}",
-        escape_html(&chart.title),
-        svg::render(chart)
-    );
-    if !note.is_empty() {
-        let _ = write!(out, "<p class=\"note\">{}</p>", escape_html(note));
-    }
-    out.push_str("</figure>");
-}
 
 fn missing(out: &mut String, title: &str, why: &str) {
     let _ = write!(
