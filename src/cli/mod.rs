@@ -110,6 +110,9 @@ pub struct K8sRenderArgs {
     pub workload: WorkloadFlags,
     #[command(flatten)]
     #[serde(flatten)]
+    pub sources: SourceFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
     pub seed: SeedFlags,
     #[command(flatten)]
     #[serde(flatten)]
@@ -117,6 +120,9 @@ pub struct K8sRenderArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub reliability: ReliabilityFlags,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub telemetry: TelemetryFlags,
     #[command(flatten)]
     #[serde(flatten)]
     pub sim: SimFlags,
