@@ -146,6 +146,21 @@ pub fn run(dirs: &[PathBuf], out: &Path, allow_partial: bool, no_html: bool, ui:
         summary.stopped_reason = Some(merged.partial.join("; "));
     }
     merge::flag_saturated_shards(&mut summary.client, &merged.info);
+    // The server's side: one shard's scrapes, on the merged timeline.
+    let (interval_s, sla) = (
+        summary.run.server_metrics_interval_s.unwrap_or(0.0),
+        summary.run.sla.clone(),
+    );
+    if let Some(log) = merged_scrapes(&merged.info, out)? {
+        crate::report::server::attach(
+            &mut summary,
+            &merged.records,
+            Some(&log),
+            None,
+            interval_s,
+            sla.as_ref(),
+        );
+    }
     summary.shards = Some(merged.info);
     let files = output::Files {
         csv: merged.spec.output.csv,
@@ -161,6 +176,64 @@ pub fn run(dirs: &[PathBuf], out: &Path, allow_partial: bool, no_html: bool, ui:
         }
     }
     Ok(0)
+}
+
+/// The server's record of a merged run. Every shard scraped the same server
+/// (`server_metrics.jsonl`), each a snapshot of it at its own instants, so together, moved onto
+/// the merged timeline by each shard's offset, they are one denser scrape log of that server
+/// covering every shard's requests (a single shard's may start after another shard's first
+/// tokens or end before its last). Rounds are renumbered in time order, one per shard round, so
+/// no two shards' snapshots are combined as one. NVML readings are of a shard's own machine:
+/// only the lowest-index shard's are kept. The log is written to `out`, so that `report OUT`
+/// recomputes the same `server`, `gpu` and `sla` blocks. `None` when no shard scraped.
+fn merged_scrapes(info: &MergeInfo, out: &Path) -> Result<Option<crate::telemetry::log::ScrapeLog>, Error> {
+    use crate::telemetry::log::{ScrapeLine, NVML_SOURCE};
+    use std::io::Write;
+    let file = crate::telemetry::session::FILE;
+    let mut shards: Vec<_> = info.shards.iter().collect();
+    shards.sort_by_key(|h| h.index);
+    let (mut lines, mut unreadable) = (Vec::new(), Vec::new());
+    let mut nvml_from = None;
+    for h in shards {
+        let Ok(text) = std::fs::read_to_string(Path::new(&h.dir).join(file)) else {
+            continue;
+        };
+        let shift = (h.offset_ms * 1000.0).round() as i64;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<ScrapeLine>(line) {
+                Ok(mut l) => {
+                    if l.source == NVML_SOURCE && *nvml_from.get_or_insert(h.index) != h.index {
+                        continue;
+                    }
+                    l.t_us += shift;
+                    lines.push((h.index, l));
+                }
+                // Kept as it is (`ScrapeLog::read` counts it).
+                Err(_) => unreadable.push(line.to_string()),
+            }
+        }
+    }
+    if lines.is_empty() && unreadable.is_empty() {
+        return Ok(None);
+    }
+    lines.sort_by_key(|(_, l)| l.t_us);
+    let mut rounds = std::collections::HashMap::new();
+    for (shard, l) in &mut lines {
+        let next = rounds.len() as u64;
+        l.tick = *rounds.entry((*shard, l.tick)).or_insert(next);
+    }
+    let dst = out.join(file);
+    let fail = |e: std::io::Error| Error::failed(format!("writing {} failed: {e}", dst.display()));
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&dst).map_err(fail)?);
+    for (_, l) in &lines {
+        let text = serde_json::to_string(l).map_err(|e| fail(e.into()))?;
+        writeln!(w, "{text}").map_err(fail)?;
+    }
+    for l in &unreadable {
+        writeln!(w, "{l}").map_err(fail)?;
+    }
+    w.flush().map_err(fail)?;
+    Ok(crate::telemetry::log::ScrapeLog::read(&dst).ok())
 }
 
 fn write_records(path: &Path, records: &[crate::record::RequestRecord]) -> Result<(), Error> {

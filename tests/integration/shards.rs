@@ -34,18 +34,21 @@ impl Drop for SimServer {
 /// A fixed-timing simulated server (TTFT 20 ms, 4 ms per token): little CPU, so the shards'
 /// timing is the client's, not the server's.
 fn sim_server() -> SimServer {
+    sim_server_with(&[
+        "--sim-ttft-ms",
+        "20",
+        "--sim-itl-ms",
+        "4",
+        "--sim-prefill-us-per-token",
+        "0",
+    ])
+}
+
+/// `infermeter sim serve --port 0 ARGS`.
+fn sim_server_with(args: &[&str]) -> SimServer {
     let mut child = bin()
-        .args([
-            "sim",
-            "serve",
-            "--port",
-            "0",
-            "--sim-ttft-ms",
-            "20",
-            "--sim-itl-ms",
-            "4",
-        ])
-        .args(["--sim-prefill-us-per-token", "0"])
+        .args(["sim", "serve", "--port", "0"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -653,6 +656,89 @@ fn trace_and_session_shards_partition_the_workload() {
             assert_eq!(isl, other, "session {session:?}");
         }
     }
+}
+
+/// Shards run together against a simulated engine that exposes `/metrics`: the merged run has
+/// the server's side too (one shard's scrapes, moved onto the merged timeline), and the
+/// server's token counter agrees with the merged client count; `report DIR` recomputes it.
+#[test]
+fn merged_run_keeps_the_servers_side() {
+    let _cpu = serial();
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = sim_server_with(&["--sim-time-scale", "0.25"]);
+    let mut shards: Vec<(Child, PathBuf)> = (0..2)
+        .map(|k| {
+            let log = work.path().join(format!("s{k}"));
+            let child = bin()
+                .args([
+                    "bench",
+                    "--url",
+                    server.url.as_str(),
+                    "--concurrency",
+                    "4",
+                    "--requests",
+                    "40",
+                ])
+                .args([
+                    "--output-tokens",
+                    "8",
+                    "--input-tokens",
+                    "64",
+                    "--seed",
+                    "4",
+                    "--no-progress",
+                    "-q",
+                ])
+                .args(["--shard", &format!("{k}/2"), "--out"])
+                .arg(work.path().join(format!("shard-{k}")))
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(log.with_extension("out")).expect("log"))
+                .stderr(std::fs::File::create(log.with_extension("err")).expect("log"))
+                .spawn()
+                .expect("spawn shard");
+            (child, log)
+        })
+        .collect();
+    for (child, log) in &mut shards {
+        let status = wait_bounded(child, log);
+        assert!(status.success(), "{}", stderr_of(log));
+    }
+    let merged = work.path().join("merged");
+    let out = bin()
+        .arg("merge")
+        .arg(work.path().join("shard-0"))
+        .arg(work.path().join("shard-1"))
+        .args(["-o"])
+        .arg(&merged)
+        .args(["-q", "--no-html"])
+        .output()
+        .expect("merge");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = read_json(&merged.join("summary.json"));
+    let srv = &m["server"];
+    assert_eq!(srv["available"], true, "{srv}");
+    assert_eq!(srv["engine"], "vllm");
+    // 40 requests of 8 tokens, all counted by the server within the merged window.
+    let g = &srv["cross_checks"]["generation_tokens"];
+    assert_eq!(m["tokens"]["output"], 320);
+    assert_eq!((f(g, "/client"), f(g, "/server")), (320.0, 320.0), "{g}");
+    // Both shards' scrapes are in the merged log.
+    let scrapes = |d: &Path| f(&read_json(&d.join("summary.json")), "/server/scrapes/ok");
+    assert_eq!(
+        f(srv, "/scrapes/ok"),
+        scrapes(&work.path().join("shard-0")) + scrapes(&work.path().join("shard-1"))
+    );
+    assert!(merged.join("server_metrics.jsonl").is_file());
+    // The rebuilt summary has the same server block.
+    let out = bin()
+        .arg("report")
+        .arg(&merged)
+        .arg("--no-html")
+        .output()
+        .expect("report");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = read_json(&merged.join("summary.json"));
+    assert_eq!(again["server"]["cross_checks"], srv["cross_checks"]);
 }
 
 /// The manifests `k8s render` writes pass the Kubernetes API schemas (offline, strict: no
