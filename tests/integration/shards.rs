@@ -149,6 +149,13 @@ fn as_local(container: &Value, cm: &Path, results: &Path, node: &str) -> Command
     cmd
 }
 
+/// `infermeter report DIR --no-html`, then the summary it rewrote.
+fn rebuilt_summary(dir: &Path) -> Value {
+    let out = bin().arg("report").arg(dir).arg("--no-html").output().expect("report");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    read_json(&dir.join("summary.json"))
+}
+
 fn records_of(dir: &Path) -> Vec<RequestRecord> {
     let f = std::fs::File::open(dir.join("records.jsonl")).expect("records.jsonl");
     let (recs, torn) = read_jsonl(BufReader::new(f)).expect("records");
@@ -289,14 +296,7 @@ fn n_shards_send_and_merge_exactly_the_single_process_run() {
         }
         if n == 2 {
             // `report` rebuilds the merged summary from its records, keeping the shards.
-            let out = bin()
-                .arg("report")
-                .arg(&merged)
-                .arg("--no-html")
-                .output()
-                .expect("report");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            let rebuilt = read_json(&merged.join("summary.json"));
+            let rebuilt = rebuilt_summary(&merged);
             for key in ["latency_ms", "throughput", "duration_s", "shards", "client"] {
                 assert_eq!(rebuilt[key], m[key], "{ctx}: {key} after report");
             }
@@ -730,14 +730,7 @@ fn merged_run_keeps_the_servers_side() {
     );
     assert!(merged.join("server_metrics.jsonl").is_file());
     // The rebuilt summary has the same server block.
-    let out = bin()
-        .arg("report")
-        .arg(&merged)
-        .arg("--no-html")
-        .output()
-        .expect("report");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let again = read_json(&merged.join("summary.json"));
+    let again = rebuilt_summary(&merged);
     assert_eq!(again["server"]["cross_checks"], srv["cross_checks"]);
 }
 
