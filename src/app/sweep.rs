@@ -390,22 +390,24 @@ async fn sweep(c: &SweepConfig, ui: Ui, ctx: &Ctx<'_>, root: &Path) -> Result<u8
 }
 
 /// When the stages ran against the embedded simulated engine, the sweep's throughput figures
-/// are predictions of a real deployment: their uncertainty bands from the simulator's
-/// held-out validation (`sim::timing::prediction_band`). `None` against a real server or the
-/// fixed-timing simulator (which models no hardware).
+/// are predictions of a real deployment: at the hardware's pace (the measured figure × the
+/// engine's time scale, since a time scale multiplies every simulated duration), with their
+/// uncertainty bands from the simulator's held-out validation (`sim::timing::prediction_band`).
+/// `None` against a real server or the fixed-timing simulator (which models no hardware).
 fn predicted_band(stages: &[Stage], saturation_tps: f64, peak_tps: f64) -> Option<Value> {
-    let simulated = stages
-        .first()
-        .is_some_and(|s| s.summary.run.embedded_sim && s.summary.run.sim_engine.is_some());
-    if !simulated {
+    let run = &stages.first()?.summary.run;
+    if !(run.embedded_sim && run.sim_engine.is_some()) {
         return None;
     }
-    let band = |v: f64| {
+    let scale = run.sim_time_scale.unwrap_or(1.0);
+    let band = |measured: f64| {
+        let v = measured * scale;
         let b = prediction_band(Metric::Throughput, v);
-        json!({"low": b.low, "high": b.high})
+        json!({"value": v, "low": b.low, "high": b.high})
     };
     Some(json!({
         "coverage": infermeter_perfmodel::BAND_COVERAGE,
+        "time_scale": scale,
         "output_tokens_per_s": band(saturation_tps),
         "peak_output_tokens_per_s": band(peak_tps),
     }))
@@ -429,12 +431,20 @@ fn console(mode: Mode, stages: &[Stage], sweep: &Value, attainment_target: f64) 
         let band = &sat["prediction_band"];
         if band.is_object() {
             let b = |k: &str, e: &str| band[k][e].as_f64().unwrap_or(0.0);
+            let scale = band["time_scale"].as_f64().unwrap_or(1.0);
+            let pace = if scale == 1.0 {
+                String::new()
+            } else {
+                format!(" at the hardware's pace (time scale {scale}: the figures above × {scale})")
+            };
             let _ = writeln!(
                 out,
-                "simulated engine: a prediction; {:.0}% band of the saturation throughput {:.1}–{:.1} tok/s, of the peak {:.1}–{:.1} (held-out errors, docs/simulator.md)",
+                "simulated engine: a prediction{pace}; saturation throughput {:.1} tok/s ({:.0}% band {:.1}–{:.1}), peak {:.1} ({:.1}–{:.1}) (held-out errors, docs/simulator.md)",
+                b("output_tokens_per_s", "value"),
                 band["coverage"].as_f64().unwrap_or(0.0) * 100.0,
                 b("output_tokens_per_s", "low"),
                 b("output_tokens_per_s", "high"),
+                b("peak_output_tokens_per_s", "value"),
                 b("peak_output_tokens_per_s", "low"),
                 b("peak_output_tokens_per_s", "high"),
             );

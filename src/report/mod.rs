@@ -74,6 +74,9 @@ pub struct RunInfo {
     /// is infermeter's simulator in engine mode or an offline `sim run`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sim_engine: Option<String>,
+    /// The simulated engine's time scale (simulated durations × this; 1 = the hardware's pace).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sim_time_scale: Option<f64>,
     /// The SLA profile judged (`--sla`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sla: Option<crate::telemetry::sla::SlaProfile>,

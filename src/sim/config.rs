@@ -65,6 +65,7 @@ impl SimConfig {
                 model: self.model.clone(),
                 engine: Some(format!("{}, time scale {}", e.built.describe(), e.time_scale)),
                 fixed: None,
+                time_scale: Some(e.time_scale),
             },
             None => Described {
                 mode: "fixed".into(),
@@ -79,6 +80,7 @@ impl SimConfig {
                     self.tokens_per_chunk,
                     if self.tokens_per_chunk == 1 { "" } else { "s" }
                 )),
+                time_scale: None,
             },
         }
     }
@@ -102,6 +104,9 @@ pub struct Described {
     /// Fixed mode: the configured timing.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub fixed: Option<String>,
+    /// Engine mode: simulated durations are multiplied by this (`--sim-time-scale`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub time_scale: Option<f64>,
 }
 
 impl Described {
@@ -118,6 +123,7 @@ impl Described {
     pub fn fill(&self, info: &mut crate::report::RunInfo) {
         info.sim_engine = self.engine.clone();
         info.sim_fixed = self.fixed.clone();
+        info.sim_time_scale = self.time_scale;
     }
 }
 
