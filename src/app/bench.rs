@@ -108,47 +108,16 @@ pub async fn run_stage_with(cfg: &BenchConfig, ui: Ui, live: Option<LiveSender>)
         cfg.load.requests,
     )?;
     let facts = super::workload::facts(&workload, &cfg.load);
-
-    let concurrency_needed = match cfg.load.load {
-        Load::Closed { concurrency } => concurrency,
-        Load::Open {
-            max_concurrency, rate, ..
-        } => max_concurrency.unwrap_or((rate * 60.0) as usize),
-        Load::Trace { max_concurrency } => {
-            let rate = facts.trace.as_ref().and_then(|t| t.offered_rate).unwrap_or(16.0);
-            max_concurrency.unwrap_or((rate * 60.0) as usize)
-        }
-    };
-    raise_nofile((concurrency_needed as u64).saturating_mul(2) + 64);
+    raise_nofile((concurrency_needed(cfg, &facts) as u64).saturating_mul(2) + 64);
 
     std::fs::create_dir_all(&cfg.out)
         .map_err(|e| Error::failed(format!("cannot create {}: {e}", cfg.out.display())))?;
-    let mut run_info = info::with_load(info::common(&cfg.spec, cfg.slo.clone(), cfg.price), &cfg.load);
-    run_info.request_id_prefix = ready.client.request_id_prefix.clone();
-    run_info.target = ready.url.clone();
-    run_info.embedded_sim = cfg.url.is_none();
-    run_info.model = ready.model.clone();
-    run_info.api = cfg.api.name().into();
-    run_info.stream = cfg.stream;
-    run_info.tokenizer = tokenizer.name().to_string();
-    if let Some(d) = &ready.simulated {
-        d.fill(&mut run_info);
-    }
-    let tele = &cfg.telemetry;
-    run_info.sla = tele.sla.clone();
-    run_info.server_metrics_interval_s = Some(tele.interval.as_secs_f64());
-    if let Some(t) = facts.trace.as_ref().filter(|t| !t.untimed) {
-        run_info.request_rate = t.offered_rate;
-    }
     let requests = super::workload::trace_requests(&workload).or(cfg.load.requests);
-    run_info.requests = requests;
-    run_info.workload = Some(facts);
     // The run's time origin on both clocks: records count from `anchor.instant`, and its
     // wall-clock time aligns this run with others (the shards of one run, server logs).
     let anchor = crate::shard::Anchor::now();
-    run_info.run_start_unix_us = Some(anchor.unix_us);
+    let mut run_info = describe_run(cfg, &ready, &tokenizer, facts, requests, anchor.unix_us);
     if let Some(shard) = cfg.sharding.shard {
-        super::shard::describe(&mut run_info, shard, &cfg.sharding, &cfg.load);
         if !ui.silent && !ui.quiet {
             eprintln!("{}", super::shard::start_line(shard, &cfg.sharding, &cfg.load));
         }
@@ -160,6 +129,7 @@ pub async fn run_stage_with(cfg: &BenchConfig, ui: Ui, live: Option<LiveSender>)
             ("target".into(), ready.url.clone()),
         ]));
     }
+    let tele = &cfg.telemetry;
     // Scrape the server (and poll local GPUs) on the run's clock, off the request runtime.
     let target_has_metrics = cfg.sim.as_ref().is_none_or(|s| s.engine.is_some());
     let warn: Arc<dyn Fn(String) + Send + Sync> = Arc::new(|w| eprintln!("{w}"));
@@ -235,6 +205,55 @@ pub async fn run_stage_with(cfg: &BenchConfig, ui: Ui, live: Option<LiveSender>)
         stopped: outcome.stopped,
         all_failed,
     })
+}
+
+/// How many connections the run may hold at once (file descriptors to ask for).
+fn concurrency_needed(cfg: &BenchConfig, facts: &crate::workload::facts::WorkloadInfo) -> usize {
+    match cfg.load.load {
+        Load::Closed { concurrency } => concurrency,
+        Load::Open {
+            max_concurrency, rate, ..
+        } => max_concurrency.unwrap_or((rate * 60.0) as usize),
+        Load::Trace { max_concurrency } => {
+            let rate = facts.trace.as_ref().and_then(|t| t.offered_rate).unwrap_or(16.0);
+            max_concurrency.unwrap_or((rate * 60.0) as usize)
+        }
+    }
+}
+
+/// The run's facts as `run.json` records them before the first request: the target as found,
+/// the simulated engine, the workload read, the telemetry settings and, for a shard, its part.
+fn describe_run(
+    cfg: &BenchConfig,
+    ready: &target::Ready,
+    tokenizer: &Tokenizer,
+    facts: crate::workload::facts::WorkloadInfo,
+    requests: Option<u64>,
+    run_start_unix_us: u64,
+) -> report::RunInfo {
+    let mut run_info = info::with_load(info::common(&cfg.spec, cfg.slo.clone(), cfg.price), &cfg.load);
+    run_info.request_id_prefix = ready.client.request_id_prefix.clone();
+    run_info.target = ready.url.clone();
+    run_info.embedded_sim = cfg.url.is_none();
+    run_info.model = ready.model.clone();
+    run_info.api = cfg.api.name().into();
+    run_info.stream = cfg.stream;
+    run_info.tokenizer = tokenizer.name().to_string();
+    if let Some(d) = &ready.simulated {
+        d.fill(&mut run_info);
+    }
+    run_info.sla = cfg.telemetry.sla.clone();
+    run_info.server_metrics_interval_s = Some(cfg.telemetry.interval.as_secs_f64());
+    if let Some(t) = facts.trace.as_ref().filter(|t| !t.untimed) {
+        run_info.request_rate = t.offered_rate;
+    }
+    run_info.requests = requests;
+    run_info.workload = Some(facts);
+    run_info.run_start_unix_us = Some(run_start_unix_us);
+    if let Some(shard) = cfg.sharding.shard {
+        super::shard::describe(&mut run_info, shard, &cfg.sharding, &cfg.load);
+    }
+    run_info
 }
 
 /// A per-run prefix for `X-Request-Id` (`im-` and 8 hex digits): unique across concurrent
