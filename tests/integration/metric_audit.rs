@@ -568,14 +568,7 @@ proptest! {
             return Ok(());
         }
         // The whole run: first send to the last token of a successful request.
-        let t0 = measured.iter().map(|r| r.send_us).min().unwrap_or(0);
-        let t1 = measured
-            .iter()
-            .filter(|r| r.error.is_none())
-            .filter_map(|r| last_token(r))
-            .max()
-            .unwrap_or(t0)
-            .max(t0);
+        let (t0, t1) = run_window(&measured).unwrap_or((0, 0));
         check_scope(&s, "", &measured, &measured, (t0, t1), &slo, 4.5)?;
 
         // Peak concurrency: the most requests in flight ([send, end)) at any send instant.
@@ -637,6 +630,20 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// The documented whole-run window: the first send to the last token of a successful
+/// request (never before the first send); `None` without measured requests.
+fn run_window(measured: &[&RequestRecord]) -> Option<(u64, u64)> {
+    let t0 = measured.iter().map(|r| r.send_us).min()?;
+    let t1 = measured
+        .iter()
+        .filter(|r| r.error.is_none())
+        .filter_map(|r| last_token(r))
+        .max()
+        .unwrap_or(t0)
+        .max(t0);
+    Some((t0, t1))
+}
+
 /// docs/metrics.md "Steady state": in-flight requests sampled at 200 points, a centred moving
 /// average over ±5 samples, level = median over the middle half, window = first to last
 /// sample ≥ 0.9·level (the whole run when level < 1), rejected when < 20 % of the run, < 20
@@ -644,14 +651,7 @@ fn median(v: &mut [f64]) -> f64 {
 /// twice that of its first third.
 fn detect_as_documented(records: &[RequestRecord]) -> Result<(u64, u64), ()> {
     let m: Vec<&RequestRecord> = records.iter().filter(|r| !r.warmup).collect();
-    let t0 = m.iter().map(|r| r.send_us).min().ok_or(())?;
-    let t1 = m
-        .iter()
-        .filter(|r| r.error.is_none())
-        .filter_map(|r| last_token(r))
-        .max()
-        .unwrap_or(t0)
-        .max(t0);
+    let (t0, t1) = run_window(&m).ok_or(())?;
     if t1 <= t0 {
         return Err(());
     }
