@@ -383,16 +383,9 @@ fn latencies_match_the_servers_write_times() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("writes.jsonl");
     let log_arg = log.to_string_lossy().into_owned();
-    let server = SimServer::start(&[
-        "--sim-ttft-ms",
-        "50",
-        "--sim-itl-ms",
-        "10",
-        "--sim-prefill-us-per-token",
-        "0",
-        "--write-log",
-        &log_arg,
-    ]);
+    let mut server_args = FIXED.to_vec();
+    server_args.extend_from_slice(&["--write-log", &log_arg]);
+    let server = SimServer::start(&server_args);
     let run = bench(&[
         "--url",
         &server.url,
