@@ -415,7 +415,7 @@ impl<S: AsyncRead + AsyncWrite + RxTime + Unpin> Conn<S> {
         }
         let n = tokio::io::AsyncReadExt::read(&mut self.io, &mut self.buf[self.end..]).await?;
         if n > 0 {
-            let now = Instant::now();
+            let now = self.io.read_time().unwrap_or_else(Instant::now);
             self.last_read = match self.io.rx_time() {
                 Some(t) if t <= now => {
                     self.last_lag = now - t;

@@ -135,6 +135,14 @@ impl rx::RxTime for Stream {
             Stream::Tls(s) => s.get_ref().0.rx_time(),
         }
     }
+
+    fn read_time(&self) -> Option<Instant> {
+        match self {
+            Stream::Plain(s) => s.read_time(),
+            // TLS may return plaintext from an earlier socket read: "now".
+            Stream::Tls(_) => None,
+        }
+    }
 }
 
 impl tokio::io::AsyncRead for Stream {

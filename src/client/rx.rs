@@ -31,6 +31,12 @@ pub trait RxTime {
     fn rx_time(&self) -> Option<Instant> {
         None
     }
+
+    /// When the latest read returned, if the stream took that time itself (saving the
+    /// caller a clock read); `None` means "now".
+    fn read_time(&self) -> Option<Instant> {
+        None
+    }
 }
 
 impl RxTime for tokio::io::DuplexStream {}
@@ -200,6 +206,7 @@ pub struct TcpIo {
     fd: AsyncFd<std::net::TcpStream>,
     kernel: bool,
     rx: Option<Instant>,
+    read_at: Option<Instant>,
 }
 
 impl TcpIo {
@@ -213,25 +220,36 @@ impl TcpIo {
         // SAFETY: the TcpStream owns its descriptor, and the AsyncFd owns the stream: the
         // descriptor is neither closed nor replaced while it is registered.
         let fd = unsafe { AsyncFd::register(tcp)? };
-        Ok(TcpIo { fd, kernel, rx: None })
+        Ok(TcpIo {
+            fd,
+            kernel,
+            rx: None,
+            read_at: None,
+        })
     }
 
-    /// One non-blocking read into `dst`: the byte count and the kernel's stamp, if any.
-    fn read_once(&self, dst: &mut [u8]) -> io::Result<(usize, Option<Instant>)> {
+    /// One non-blocking read into `dst`: the byte count, the kernel's stamp (if any) and
+    /// when the read returned.
+    fn read_once(&self, dst: &mut [u8]) -> io::Result<(usize, Option<Instant>, Instant)> {
         #[cfg(target_os = "linux")]
         if self.kernel {
             use std::os::fd::AsRawFd;
             let (n, stamp) = recv_stamped(self.fd.get_ref().as_raw_fd(), dst)?;
-            return Ok((n, stamp.and_then(stamp_to_instant)));
+            let now = Instant::now();
+            return Ok((n, stamp.and_then(|s| stamp_to_instant(s, now)), now));
         }
         let n = std::io::Read::read(&mut self.fd.get_ref(), dst)?;
-        Ok((n, None))
+        Ok((n, None, Instant::now()))
     }
 }
 
 impl RxTime for TcpIo {
     fn rx_time(&self) -> Option<Instant> {
         self.rx
+    }
+
+    fn read_time(&self) -> Option<Instant> {
+        self.read_at
     }
 }
 
@@ -292,36 +310,77 @@ fn recv_stamped(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<(usize, Op
     Ok((n as usize, stamp))
 }
 
-/// The kernel's stamp (CLOCK_REALTIME) as an `Instant`: how long ago it was on the realtime
-/// clock, subtracted from the monotonic now. The realtime read is bracketed by two monotonic
-/// reads; a bracket wider than 20 µs (the thread was preempted in between) is retried, so a
-/// preemption cannot shift the stamp. `None` for a stamp in the future or over a minute old
-/// (a clock step), or when no clean bracket was had.
+/// The kernel's stamp (CLOCK_REALTIME) as an `Instant`, given `now` (monotonic, taken just
+/// after the read): the stamp's distance from a recent pair of clock readings (monotonic,
+/// realtime) of this thread, added to that pair's monotonic reading. `None` for a stamp in
+/// the future or over a minute old (a clock step), or when no clean pair could be taken.
 #[cfg(target_os = "linux")]
-fn stamp_to_instant(stamp: libc::timespec) -> Option<Instant> {
-    const BRACKET: Duration = Duration::from_micros(20);
-    for _ in 0..3 {
-        let before = Instant::now();
-        let mut rt = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: a valid clock id and a live timespec.
-        if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut rt) } != 0 {
-            return None;
+fn stamp_to_instant(stamp: libc::timespec, now: Instant) -> Option<Instant> {
+    let pair = CLOCKS.with(|c| {
+        let mut c = c.borrow_mut();
+        match *c {
+            Some(p) if now.saturating_duration_since(p.mono) < ClockPair::FRESH => Some(p),
+            _ => {
+                *c = ClockPair::take();
+                *c
+            }
         }
-        let after = Instant::now();
-        let width = after.duration_since(before);
-        if width > BRACKET {
-            continue;
-        }
-        let now = before + width / 2;
-        let age_ns =
-            (rt.tv_sec as i128 - stamp.tv_sec as i128) * 1_000_000_000 + (rt.tv_nsec as i128 - stamp.tv_nsec as i128);
-        if !(0..60_000_000_000).contains(&age_ns) {
-            // A hair in the future is rounding; more is a clock step.
-            return (age_ns < 0 && age_ns > -1_000_000).then_some(now);
-        }
-        return now.checked_sub(Duration::from_nanos(age_ns as u64));
+    })?;
+    // Realtime now, as the pair sees it, minus the stamp: how long ago the segment arrived.
+    let since_pair = now.saturating_duration_since(pair.mono).as_nanos() as i128;
+    let stamp_ns = stamp.tv_sec as i128 * 1_000_000_000 + stamp.tv_nsec as i128;
+    let age_ns = pair.rt_ns + since_pair - stamp_ns;
+    if !(0..60_000_000_000).contains(&age_ns) {
+        // A hair in the future is rounding; more is a clock step.
+        return (age_ns < 0 && age_ns > -1_000_000).then_some(now);
     }
-    None
+    now.checked_sub(Duration::from_nanos(age_ns as u64))
+}
+
+/// One simultaneous reading of the monotonic and realtime clocks. Converting a kernel stamp
+/// needs the offset between the two; reading it once per read cost three clock reads per
+/// socket read, so each thread keeps a pair for [`ClockPair::FRESH`]: the offset moves only
+/// by NTP slewing in between (at most 500 ppm, 0.5 µs per millisecond) or a clock step,
+/// which the age check above rejects.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Clone, Copy)]
+struct ClockPair {
+    mono: Instant,
+    rt_ns: i128,
+}
+
+#[cfg(target_os = "linux")]
+impl ClockPair {
+    const FRESH: Duration = Duration::from_millis(1);
+
+    /// The realtime read is bracketed by two monotonic reads; a bracket wider than 20 µs (the
+    /// thread was preempted in between) is retried, so a preemption cannot shift the pair.
+    fn take() -> Option<ClockPair> {
+        const BRACKET: Duration = Duration::from_micros(20);
+        for _ in 0..3 {
+            let before = Instant::now();
+            let mut rt = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: a valid clock id and a live timespec.
+            if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut rt) } != 0 {
+                return None;
+            }
+            let after = Instant::now();
+            let width = after.duration_since(before);
+            if width > BRACKET {
+                continue;
+            }
+            return Some(ClockPair {
+                mono: before + width / 2,
+                rt_ns: rt.tv_sec as i128 * 1_000_000_000 + rt.tv_nsec as i128,
+            });
+        }
+        None
+    }
+}
+
+#[cfg(target_os = "linux")]
+thread_local! {
+    static CLOCKS: std::cell::RefCell<Option<ClockPair>> = const { std::cell::RefCell::new(None) };
 }
 
 impl AsyncRead for TcpIo {
@@ -332,7 +391,7 @@ impl AsyncRead for TcpIo {
             let dst = buf.initialize_unfilled();
             let want = dst.len();
             match me.read_once(dst) {
-                Ok((n, stamp)) => {
+                Ok((n, stamp, at)) => {
                     // A short read drained the receive queue: wait for the next edge. (The
                     // guard only clears readiness no newer event has set since, and never
                     // the peer-closed bit.) A full read may have left bytes behind.
@@ -341,6 +400,7 @@ impl AsyncRead for TcpIo {
                     }
                     buf.advance(n);
                     me.rx = stamp;
+                    me.read_at = Some(at);
                     return Poll::Ready(Ok(()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear_ready(),
