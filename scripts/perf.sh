@@ -33,8 +33,10 @@ echo "== 6. paced streams: client CPU per 1,000 token events against the floor (
 # (getrusage deltas over the measured phase, no start-up, no report), and the same deltas
 # inside the floor: scripts/floor-reader.c, one thread, level-triggered epoll, one read() per
 # readiness, no parsing, sending the same request. "+stamps" is the floor reading with
-# recvmsg() and SO_TIMESTAMPNS as infermeter does. Each figure is the median of 3 runs,
-# client and floor alternating. reads/ev: socket reads per token event.
+# recvmsg() and SO_TIMESTAMPNS as infermeter does; "uring+stamps" the same stamped reading
+# through io_uring (multishot recvmsg into a buffer ring, DEFER_TASKRUN; no epoll, no read
+# system call per event), where the kernel allows it. Each figure is the median of 3 runs,
+# client and floors alternating. reads/ev: socket reads per token event.
 cc -O2 -o "$OUT/floor-reader" scripts/floor-reader.c
 $PIN_S "$BIN" sim serve --port "$PORT4" --sim-ttft-ms 20 --sim-itl-ms 20 --sim-tokens-per-chunk 1 \
   --sim-prefill-us-per-token 0 --sim-max-num-seqs 100000 2>/dev/null &
@@ -42,8 +44,8 @@ SIM4=$!
 wait_up "$PORT4"
 local model
 model=$(curl -sf "http://127.0.0.1:$PORT4/v1/models" | python3 -c "import json,sys; print(json.load(sys.stdin)['data'][0]['id'])")
-printf '%8s %8s %14s | %12s %8s | %12s %8s | %14s | %8s %12s\n' streams events "ev/s (floor)" "infermeter" "reads/ev" \
-  floor "reads/ev" "floor+stamps" ratio "vs +stamps"
+printf '%8s %8s %14s | %12s %8s | %12s %8s | %14s | %14s | %8s %12s\n' streams events "ev/s (floor)" "infermeter" "reads/ev" \
+  floor "reads/ev" "floor+stamps" "uring+stamps" ratio "vs +stamps"
 for spec in "100 400" "1000 2000"; do
   set -- $spec
   local conc=$1 reqs=$2 tokens=100
@@ -66,6 +68,9 @@ PY
     echo "floor $(field "$OUT/floor.json" "d['cpu_s']") $((reqs * tokens)) $(field "$OUT/floor.json" "d['wall_s']") $(field "$OUT/floor.json" "d['reads']")" >>"$OUT/paced.txt"
     $PIN_C "$OUT/floor-reader" "$PORT4" /v1/completions "$conc" "$reqs" "$OUT/body.json" --recvmsg >"$OUT/floor.json"
     echo "stamps $(field "$OUT/floor.json" "d['cpu_s']") $((reqs * tokens)) $(field "$OUT/floor.json" "d['wall_s']") $(field "$OUT/floor.json" "d['reads']")" >>"$OUT/paced.txt"
+    if $PIN_C "$OUT/floor-reader" "$PORT4" /v1/completions "$conc" "$reqs" "$OUT/body.json" --recvmsg --uring >"$OUT/floor.json" 2>/dev/null; then
+      echo "uring $(field "$OUT/floor.json" "d['cpu_s']") $((reqs * tokens)) $(field "$OUT/floor.json" "d['wall_s']") $(field "$OUT/floor.json" "d['reads']")" >>"$OUT/paced.txt"
+    fi
   done
   python3 - "$OUT/paced.txt" "$conc" <<'PY'
 import statistics, sys
@@ -75,11 +80,12 @@ for line in open(sys.argv[1]):
     rows.setdefault(who, []).append((float(cpu) / float(ev) * 1e6, float(ev), float(wall), float(reads) / float(ev)))
 med = lambda who, i: statistics.median(r[i] for r in rows[who])
 im, fl, st = med("im", 0), med("floor", 0), med("stamps", 0)
-print('%8s %8.0f %6.0f (%5.0f) | %9.2f ms %8.2f | %9.2f ms %8.2f | %11.2f ms | %7.2fx %11.2fx' % (
+ur = '%11.2f ms' % med("uring", 0) if "uring" in rows else '%14s' % 'n/a'
+print('%8s %8.0f %6.0f (%5.0f) | %9.2f ms %8.2f | %9.2f ms %8.2f | %11.2f ms | %s | %7.2fx %11.2fx' % (
     sys.argv[2], med("im", 1), med("im", 1) / med("im", 2), med("floor", 1) / med("floor", 2), im, med("im", 3),
-    fl, med("floor", 3), st, im / fl, im / st))
-print('         (each run, ms per 1,000 events: infermeter %s; floor %s; floor+stamps %s)' % tuple(
-    ' '.join('%.2f' % r[0] for r in rows[w]) for w in ("im", "floor", "stamps")))
+    fl, med("floor", 3), st, ur, im / fl, im / st))
+print('         (each run, ms per 1,000 events: infermeter %s; floor %s; floor+stamps %s; uring+stamps %s)' % tuple(
+    ' '.join('%.2f' % r[0] for r in rows.get(w, [])) or '-' for w in ("im", "floor", "stamps", "uring")))
 PY
 done
 kill "$SIM4" 2>/dev/null || true
