@@ -35,8 +35,12 @@ echo "== 6. paced streams: client CPU per 1,000 token events against the floor (
 # readiness, no parsing, sending the same request. "+stamps" is the floor reading with
 # recvmsg() and SO_TIMESTAMPNS as infermeter does; "uring+stamps" the same stamped reading
 # through io_uring (multishot recvmsg into a buffer ring, DEFER_TASKRUN; no epoll, no read
-# system call per event), where the kernel allows it. Each figure is the median of 3 runs,
-# client and floors alternating. reads/ev: socket reads per token event.
+# system call per event), where the kernel allows it; "runtime" is examples/runtime_floor.rs:
+# the stamped reading done the way infermeter does it (tokio multi-thread runtime, a task per
+# connection, AsyncFd) but with no HTTP, SSE or JSON processing — between the floor and
+# infermeter, it splits the excess into the runtime's share and the per-event processing's.
+# Each figure is the median of 3 runs, client and floors alternating. reads/ev: socket reads
+# per token event.
 cc -O2 -o "$OUT/floor-reader" scripts/floor-reader.c
 $PIN_S "$BIN" sim serve --port "$PORT4" --sim-ttft-ms 20 --sim-itl-ms 20 --sim-tokens-per-chunk 1 \
   --sim-prefill-us-per-token 0 --sim-max-num-seqs 100000 2>/dev/null &
@@ -44,8 +48,8 @@ SIM4=$!
 wait_up "$PORT4"
 local model
 model=$(curl -sf "http://127.0.0.1:$PORT4/v1/models" | python3 -c "import json,sys; print(json.load(sys.stdin)['data'][0]['id'])")
-printf '%8s %8s %14s | %12s %8s | %12s %8s | %14s | %14s | %8s %12s\n' streams events "ev/s (floor)" "infermeter" "reads/ev" \
-  floor "reads/ev" "floor+stamps" "uring+stamps" ratio "vs +stamps"
+printf '%8s %8s %14s | %12s %8s | %12s %8s | %14s | %14s | %12s | %8s %12s\n' streams events "ev/s (floor)" "infermeter" "reads/ev" \
+  floor "reads/ev" "floor+stamps" "uring+stamps" runtime ratio "vs +stamps"
 for spec in "100 400" "1000 2000"; do
   set -- $spec
   local conc=$1 reqs=$2 tokens=100
@@ -71,6 +75,8 @@ PY
     if $PIN_C "$OUT/floor-reader" "$PORT4" /v1/completions "$conc" "$reqs" "$OUT/body.json" --recvmsg --uring >"$OUT/floor.json" 2>/dev/null; then
       echo "uring $(field "$OUT/floor.json" "d['cpu_s']") $((reqs * tokens)) $(field "$OUT/floor.json" "d['wall_s']") $(field "$OUT/floor.json" "d['reads']")" >>"$OUT/paced.txt"
     fi
+    $PIN_C target/release/examples/runtime_floor "$PORT4" /v1/completions "$conc" "$reqs" "$OUT/body.json" >"$OUT/floor.json"
+    echo "runtime $(field "$OUT/floor.json" "d['cpu_s']") $((reqs * tokens)) $(field "$OUT/floor.json" "d['wall_s']") $(field "$OUT/floor.json" "d['reads']")" >>"$OUT/paced.txt"
   done
   python3 - "$OUT/paced.txt" "$conc" <<'PY'
 import statistics, sys
@@ -81,11 +87,11 @@ for line in open(sys.argv[1]):
 med = lambda who, i: statistics.median(r[i] for r in rows[who])
 im, fl, st = med("im", 0), med("floor", 0), med("stamps", 0)
 ur = '%11.2f ms' % med("uring", 0) if "uring" in rows else '%14s' % 'n/a'
-print('%8s %8.0f %6.0f (%5.0f) | %9.2f ms %8.2f | %9.2f ms %8.2f | %11.2f ms | %s | %7.2fx %11.2fx' % (
+print('%8s %8.0f %6.0f (%5.0f) | %9.2f ms %8.2f | %9.2f ms %8.2f | %11.2f ms | %s | %9.2f ms | %7.2fx %11.2fx' % (
     sys.argv[2], med("im", 1), med("im", 1) / med("im", 2), med("floor", 1) / med("floor", 2), im, med("im", 3),
-    fl, med("floor", 3), st, ur, im / fl, im / st))
-print('         (each run, ms per 1,000 events: infermeter %s; floor %s; floor+stamps %s; uring+stamps %s)' % tuple(
-    ' '.join('%.2f' % r[0] for r in rows.get(w, [])) or '-' for w in ("im", "floor", "stamps", "uring")))
+    fl, med("floor", 3), st, ur, med("runtime", 0), im / fl, im / st))
+print('         (each run, ms per 1,000 events: infermeter %s; floor %s; floor+stamps %s; uring+stamps %s; runtime %s)' % tuple(
+    ' '.join('%.2f' % r[0] for r in rows.get(w, [])) or '-' for w in ("im", "floor", "stamps", "uring", "runtime")))
 PY
 done
 kill "$SIM4" 2>/dev/null || true
