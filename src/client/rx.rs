@@ -326,15 +326,35 @@ fn stamp_to_instant(stamp: libc::timespec, now: Instant) -> Option<Instant> {
             }
         }
     })?;
-    // Realtime now, as the pair sees it, minus the stamp: how long ago the segment arrived.
-    let since_pair = now.saturating_duration_since(pair.mono).as_nanos() as i128;
     let stamp_ns = stamp.tv_sec as i128 * 1_000_000_000 + stamp.tv_nsec as i128;
-    let age_ns = pair.rt_ns + since_pair - stamp_ns;
+    convert_stamp(stamp_ns, pair, now)
+}
+
+/// A realtime stamp (ns) on the monotonic clock through `pair`, checked against `now` (the
+/// read's return): its distance from the pair's realtime reading, added to the pair's
+/// monotonic reading — signed, since the pair may be newer than the stamp, and newer than
+/// `now` when it was taken just for this read.
+#[cfg(target_os = "linux")]
+fn convert_stamp(stamp_ns: i128, pair: ClockPair, now: Instant) -> Option<Instant> {
+    let offset_ns = stamp_ns - pair.rt_ns;
+    let at = if offset_ns >= 0 {
+        pair.mono
+            .checked_add(Duration::from_nanos(u64::try_from(offset_ns).ok()?))
+    } else {
+        pair.mono
+            .checked_sub(Duration::from_nanos(u64::try_from(-offset_ns).ok()?))
+    }?;
+    // How long before the read's return the segment arrived.
+    let age_ns = if at <= now {
+        now.duration_since(at).as_nanos() as i128
+    } else {
+        -(at.duration_since(now).as_nanos() as i128)
+    };
     if !(0..60_000_000_000).contains(&age_ns) {
         // A hair in the future is rounding; more is a clock step.
         return (age_ns < 0 && age_ns > -1_000_000).then_some(now);
     }
-    now.checked_sub(Duration::from_nanos(age_ns as u64))
+    Some(at)
 }
 
 /// One simultaneous reading of the monotonic and realtime clocks. Converting a kernel stamp
@@ -433,6 +453,53 @@ impl AsyncWrite for TcpIo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn stamps_convert_through_a_pair_newer_or_older_than_the_read() {
+        let base = Instant::now();
+        let us = |n: u64| Duration::from_micros(n);
+        let r: i128 = 1_800_000_000_000_000_000; // realtime of the pair, ns
+                                                 // A pair taken just for this read, after its return: the stamp keeps its exact
+                                                 // distance from the pair (5 µs before it), not its distance from the read.
+        let pair = ClockPair {
+            mono: base + us(10),
+            rt_ns: r,
+        };
+        assert_eq!(convert_stamp(r - 5_000, pair, base + us(8)), Some(base + us(5)));
+        // An older pair (cached): the same rule.
+        let pair = ClockPair { mono: base, rt_ns: r };
+        assert_eq!(convert_stamp(r + 700_000, pair, base + us(900)), Some(base + us(700)));
+        // A stamp a hair after the read's return is rounding: the read's time; far after it
+        // or a minute before it is a clock step: no stamp.
+        assert_eq!(convert_stamp(r + 1_000, pair, base), Some(base));
+        assert_eq!(convert_stamp(r + 5_000_000, pair, base), None);
+        assert_eq!(convert_stamp(r - 61_000_000_000, pair, base + us(10)), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_fresh_stamp_converts_to_about_now() {
+        // The realtime clock read 300 µs ago as a kernel stamp: it converts to about 300 µs
+        // before now, whether the thread's pair is taken for it or reused.
+        for _ in 0..3 {
+            let mut rt = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: a valid clock id and a live timespec.
+            assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut rt) }, 0);
+            let then = Instant::now();
+            let mut stamp = rt;
+            stamp.tv_nsec -= 300_000;
+            if stamp.tv_nsec < 0 {
+                stamp.tv_nsec += 1_000_000_000;
+                stamp.tv_sec -= 1;
+            }
+            let now = Instant::now();
+            let at = stamp_to_instant(stamp, now).expect("a stamp");
+            let want = then - Duration::from_micros(300);
+            let err = if at > want { at - want } else { want - at };
+            assert!(err < Duration::from_micros(100), "off by {err:?}");
+        }
+    }
 
     #[test]
     fn buckets_are_monotonic_and_tight() {
