@@ -10,6 +10,7 @@
 //! (the arguments of floor-reader). Prints one JSON line: CPU (user, sys) and wall time from
 //! the first connect to the last response's end (getrusage deltas), reads, responses.
 
+use infermeter::client::rx::recv_stamped;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,28 +27,6 @@ fn rusage() -> (f64, f64) {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut r) };
     let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
     (t(r.ru_utime), t(r.ru_stime))
-}
-
-/// One `recvmsg` with room for the timestamp control message (the stamp is taken by the
-/// kernel and copied out, as infermeter reads; its value is not needed here).
-fn recv_stamped(fd: i32, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut control = [0u64; 8];
-    // SAFETY: msghdr is plain data; its pointers outlive the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    // SAFETY: fd is an open socket and msg points at live buffers of the stated sizes.
-    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(n as usize)
 }
 
 /// Take one request from the shared budget; false when none is left.
@@ -84,8 +63,9 @@ async fn connection(port: u16, req: Arc<Vec<u8>>, left: Arc<AtomicU64>) -> std::
     let mut tail: Vec<u8> = Vec::with_capacity(2 * END.len());
     loop {
         let mut ready = fd.readable().await?;
+        // The client's own read: `recvmsg` with the kernel's stamp (its value is not needed).
         let n = match recv_stamped(fd.get_ref().as_raw_fd(), &mut buf) {
-            Ok(n) => n,
+            Ok((n, _stamp)) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 ready.clear_ready();
                 continue;

@@ -276,8 +276,9 @@ fn enable_kernel_stamps(_: &std::net::TcpStream) -> bool {
 }
 
 /// `recvmsg` into `buf`; the byte count and the kernel's `SCM_TIMESTAMPNS` stamp, if any.
+/// Public for `examples/runtime_floor.rs`, which reads exactly as the client does.
 #[cfg(target_os = "linux")]
-fn recv_stamped(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<libc::timespec>)> {
+pub fn recv_stamped(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<libc::timespec>)> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
