@@ -10,7 +10,7 @@
 //! (the arguments of floor-reader). Prints one JSON line: CPU (user, sys) and wall time from
 //! the first connect to the last response's end (getrusage deltas), reads, responses.
 
-use infermeter::client::rx::recv_stamped;
+use infermeter::client::rx::{enable_kernel_stamps, recv_stamped};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,17 +43,7 @@ async fn connection(port: u16, req: Arc<Vec<u8>>, left: Arc<AtomicU64>) -> std::
     }
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
     s.set_nodelay(true)?;
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket and a correctly sized option value.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
+    enable_kernel_stamps(&s);
     s.write_all(&req)?;
     s.set_nonblocking(true)?;
     // SAFETY: the AsyncFd owns the stream, which owns the descriptor: it is neither closed

@@ -253,8 +253,10 @@ impl RxTime for TcpIo {
     }
 }
 
+/// Ask the kernel to stamp the segments `tcp` receives (`SO_TIMESTAMPNS`); false where it
+/// cannot. Public, like [`recv_stamped`], for `examples/runtime_floor.rs`.
 #[cfg(target_os = "linux")]
-fn enable_kernel_stamps(tcp: &std::net::TcpStream) -> bool {
+pub fn enable_kernel_stamps(tcp: &std::net::TcpStream) -> bool {
     use std::os::fd::AsRawFd;
     let on: libc::c_int = 1;
     // SAFETY: a valid socket fd and a correctly sized c_int option value.
@@ -271,7 +273,7 @@ fn enable_kernel_stamps(tcp: &std::net::TcpStream) -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn enable_kernel_stamps(_: &std::net::TcpStream) -> bool {
+pub fn enable_kernel_stamps(_: &std::net::TcpStream) -> bool {
     false
 }
 
