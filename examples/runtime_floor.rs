@@ -7,10 +7,11 @@
 //! the per-event processing's.
 //!
 //! Usage: `cargo run --release --example runtime_floor -- PORT PATH CONC REQUESTS BODY_FILE`
-//! (the arguments of floor-reader). Prints one JSON line: CPU (user, sys) and wall time from
+//! (the arguments of floor-reader). Prints one JSON line: CPU (user + sys) and wall time from
 //! the first connect to the last response's end (getrusage deltas), reads, responses.
 
 use infermeter::client::rx::{enable_kernel_stamps, recv_stamped};
+use infermeter::runner::probe::process_cpu_s;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,14 +21,6 @@ use tokio::io::Interest;
 
 /// The end of a chunked body.
 const END: &[u8] = b"\r\n0\r\n\r\n";
-
-fn rusage() -> (f64, f64) {
-    // SAFETY: getrusage fills a plain struct.
-    let mut r: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut r) };
-    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
-    (t(r.ru_utime), t(r.ru_stime))
-}
 
 /// Take one request from the shared budget; false when none is left.
 fn take(left: &AtomicU64) -> bool {
@@ -121,7 +114,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let (u0, s0) = rusage();
+    let cpu0 = process_cpu_s();
     let t0 = std::time::Instant::now();
     let result = runtime.block_on(async {
         let tasks: Vec<_> = (0..conc.min(requests as usize))
@@ -136,14 +129,17 @@ fn main() {
         Ok::<_, std::io::Error>((reads, responses))
     });
     let wall = t0.elapsed().as_secs_f64();
-    let (u1, s1) = rusage();
+    let cpu = match (cpu0, process_cpu_s()) {
+        (Some(a), Some(b)) => b - a,
+        _ => {
+            eprintln!("runtime_floor: cannot read the process's CPU time");
+            std::process::exit(1);
+        }
+    };
     match result {
-        Ok((reads, responses)) => println!(
-            "{{\"cpu_s\": {:.6}, \"user_s\": {:.6}, \"sys_s\": {:.6}, \"wall_s\": {wall:.6}, \"reads\": {reads}, \"responses\": {responses}}}",
-            (u1 - u0) + (s1 - s0),
-            u1 - u0,
-            s1 - s0
-        ),
+        Ok((reads, responses)) => {
+            println!("{{\"cpu_s\": {cpu:.6}, \"wall_s\": {wall:.6}, \"reads\": {reads}, \"responses\": {responses}}}")
+        }
         Err(e) => {
             eprintln!("runtime_floor: {e}");
             std::process::exit(1);

@@ -151,6 +151,15 @@ static void arm(struct ring *r, int fd, unsigned idx, int stamps) {
     e->user_data = idx;
 }
 
+/* Hand buffer `bid` (back) to the kernel: it becomes visible at the next tail store. */
+static void give_buf(struct io_uring_buf_ring *br, unsigned short *btail, char (*bufs)[BSZ], unsigned bid) {
+    struct io_uring_buf *x = &br->bufs[*btail & (NBUF - 1)];
+    x->addr = (unsigned long long)(uintptr_t)bufs[bid];
+    x->len = BSZ;
+    x->bid = (unsigned short)bid;
+    (*btail)++;
+}
+
 static int run_uring(struct conn *conns, int conc, long requests, const char *req, size_t rlen, int stamps,
                      long *sent, long *reads, long *responses, long *wakeups, unsigned long long *bytes,
                      unsigned long long *stamp_sum) {
@@ -168,13 +177,7 @@ static int run_uring(struct conn *conns, int conc, long requests, const char *re
     if (syscall(__NR_io_uring_register, r.fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0)
         die("io_uring_register(PBUF_RING)");
     unsigned short btail = 0;
-    for (unsigned b = 0; b < NBUF; b++) {
-        struct io_uring_buf *x = &br->bufs[btail & (NBUF - 1)];
-        x->addr = (unsigned long long)(uintptr_t)bufs[b];
-        x->len = BSZ;
-        x->bid = (unsigned short)b;
-        btail++;
-    }
+    for (unsigned b = 0; b < NBUF; b++) give_buf(br, &btail, bufs, b);
     __atomic_store_n(&br->tail, btail, __ATOMIC_RELEASE);
     uring_msg.msg_controllen = 32;
     for (int i = 0; i < conc; i++) arm(&r, conns[i].fd, (unsigned)i, stamps);
@@ -225,11 +228,7 @@ static int run_uring(struct conn *conns, int conc, long requests, const char *re
             (*reads)++;
             *bytes += n;
             int end = ended(cn, data, n);
-            struct io_uring_buf *x = &br->bufs[btail & (NBUF - 1)];
-            x->addr = (unsigned long long)(uintptr_t)bufs[bid];
-            x->len = BSZ;
-            x->bid = (unsigned short)bid;
-            btail++;
+            give_buf(br, &btail, bufs, bid);
             if (!(flags & IORING_CQE_F_MORE)) arm(&r, cn->fd, idx, stamps);
             if (!end) continue;
             (*responses)++;
